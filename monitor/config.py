@@ -1,0 +1,337 @@
+"""One validated, frozen configuration, built at the entry point and passed down.
+
+Sources, later ones winning: built-in defaults, one TOML file (``--config`` or
+``$CASCADE_MONITOR_CONFIG``), then environment variables ``CASCADE_MONITOR__SECTION__KEY``
+(``CASCADE_MONITOR__KAFKA__BOOTSTRAP_SERVERS=broker:9092``,
+``CASCADE_MONITOR__EXCHANGES__BYBIT__ENABLED=false``); an environment value is read as a TOML value
+when it parses as one, else as a string. Unknown keys, wrong types and out-of-range values are
+ConfigErrors that name the key. Units are in the names (``linger_ms``, ``stale_after_s``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Union, get_args, get_origin, get_type_hints
+
+from monitor.errors import ConfigError
+
+ENV_PREFIX: Final = "CASCADE_MONITOR__"
+KNOWN_EXCHANGES: Final = ("binance", "bybit")
+
+DEFAULT_WS_URLS: Final = {
+    "binance": "wss://fstream.binance.com/market",
+    "bybit": "wss://stream.bybit.com/v5/public/linear",
+}
+DEFAULT_SYMBOLS: Final = {
+    "binance": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+    "bybit": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+}
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "cascade-monitor"
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = ""  # empty: use (and if needed start) the embedded broker
+    topic_prefix: str = "cascade"
+    partitions: int = 6
+    replication_factor: int = 1
+    retention_s: int = 6 * 3600
+    linger_ms: int = 5
+    max_batch_events: int = 500
+    max_buffered_events: int = 1_000_000
+    request_timeout_ms: int = 30_000
+    client_id: str = "cascade-monitor"
+
+    def validate(self) -> None:
+        _positive("kafka.partitions", self.partitions)
+        _positive("kafka.replication_factor", self.replication_factor)
+        _positive("kafka.retention_s", self.retention_s)
+        _non_negative("kafka.linger_ms", self.linger_ms)
+        _positive("kafka.max_batch_events", self.max_batch_events)
+        _positive("kafka.max_buffered_events", self.max_buffered_events)
+        _positive("kafka.request_timeout_ms", self.request_timeout_ms)
+        if not self.topic_prefix or any(c not in _TOPIC_CHARS for c in self.topic_prefix):
+            raise ConfigError(
+                f"kafka.topic_prefix {self.topic_prefix!r}: use letters, digits, '.', '_', '-'"
+            )
+
+
+_TOPIC_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """The embedded broker (noida-db), used when kafka.bootstrap_servers is empty."""
+
+    host: str = "127.0.0.1"
+    port: int = 39092
+    data_dir: str = ""  # empty: <state dir>/broker
+    retention_check_s: float = 30.0
+    start_timeout_s: float = 20.0
+
+    def validate(self) -> None:
+        _port("broker.port", self.port)
+        _positive("broker.retention_check_s", self.retention_check_s)
+        _positive("broker.start_timeout_s", self.start_timeout_s)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else state_dir() / "broker"
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    enabled: bool = True
+    ws_url: str = ""  # empty: the venue's real endpoint
+    symbols: tuple[str, ...] = ()  # trade subscriptions (venue spelling); liquidations: all listed
+    stale_after_s: float = 30.0  # no frame for this long: reconnect (counted)
+    ping_interval_s: float = 20.0
+    max_connection_age_s: float = 23.5 * 3600  # Binance closes at 24 h; rotate before
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_symbols: int = 2000
+
+    def validate(self, name: str) -> None:
+        if self.ws_url and not self.ws_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"exchanges.{name}.ws_url {self.ws_url!r}: must be ws:// or wss://")
+        for key in ("stale_after_s", "ping_interval_s", "max_connection_age_s"):
+            _positive(f"exchanges.{name}.{key}", getattr(self, key))
+        _positive(f"exchanges.{name}.backoff_initial_s", self.backoff_initial_s)
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ConfigError(f"exchanges.{name}.backoff_max_s must be >= backoff_initial_s")
+        _positive(f"exchanges.{name}.max_symbols", self.max_symbols)
+        for s in self.symbols:
+            if not s or not s.replace("-", "").replace("_", "").isalnum():
+                raise ConfigError(f"exchanges.{name}.symbols: bad symbol {s!r}")
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    group_prefix: str = "cascade-risk"
+    max_pairs: int = (
+        4096  # state capacity per consumer; events of further pairs are counted, skipped
+    )
+    max_exported_symbols: int = 200  # most active N pairs exported per exchange
+    vol_interval_s: float = 1.0  # EWMA volatility sampling interval
+    vol_lambda: float = 0.94  # RiskMetrics decay per interval
+    commit_interval_s: float = 1.0
+    fetch_max_records: int = 2000
+    lag_refresh_s: float = 2.0
+
+    def validate(self) -> None:
+        _positive("consumer.max_pairs", self.max_pairs)
+        _positive("consumer.max_exported_symbols", self.max_exported_symbols)
+        _positive("consumer.vol_interval_s", self.vol_interval_s)
+        if not 0.0 < self.vol_lambda < 1.0:
+            raise ConfigError(f"consumer.vol_lambda {self.vol_lambda}: must be in (0, 1)")
+        _positive("consumer.commit_interval_s", self.commit_interval_s)
+        _positive("consumer.fetch_max_records", self.fetch_max_records)
+        _positive("consumer.lag_refresh_s", self.lag_refresh_s)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int = 9464  # 0: pick a free port
+
+    def validate(self) -> None:
+        if self.port != 0:
+            _port("metrics.port", self.port)
+
+
+def _default_exchanges() -> dict[str, ExchangeConfig]:
+    return {name: ExchangeConfig(symbols=DEFAULT_SYMBOLS[name]) for name in KNOWN_EXCHANGES}
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    exchanges: Mapping[str, ExchangeConfig] = field(default_factory=_default_exchanges)
+
+    def validate(self) -> Config:
+        self.kafka.validate()
+        self.broker.validate()
+        self.consumer.validate()
+        self.metrics.validate()
+        for name, ex in self.exchanges.items():
+            if name not in KNOWN_EXCHANGES:
+                raise ConfigError(f"exchanges.{name}: unknown exchange (known: {KNOWN_EXCHANGES})")
+            ex.validate(name)
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap_servers or self.broker.bootstrap
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return not self.kafka.bootstrap_servers
+
+    def topic(self, exchange: str) -> str:
+        return f"{self.kafka.topic_prefix}.events.{exchange}"
+
+    def group_id(self, exchange: str) -> str:
+        return f"{self.consumer.group_prefix}.{exchange}"
+
+    def ws_url(self, exchange: str) -> str:
+        return self.exchanges[exchange].ws_url or DEFAULT_WS_URLS[exchange]
+
+    def enabled_exchanges(self) -> list[str]:
+        return [n for n, e in self.exchanges.items() if e.enabled]
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> Config:
+        """A copy with some keys replaced, validated like a file (used by the CLI and tests)."""
+        return build(_merge(to_dict(self), sections))
+
+
+# ---- building -------------------------------------------------------------------------------
+
+
+def _positive(key: str, v: float) -> None:
+    if not v > 0:
+        raise ConfigError(f"{key} = {v!r}: must be > 0")
+
+
+def _non_negative(key: str, v: float) -> None:
+    if v < 0:
+        raise ConfigError(f"{key} = {v!r}: must be >= 0")
+
+
+def _port(key: str, v: int) -> None:
+    if not 1 <= v <= 65535:
+        raise ConfigError(f"{key} = {v!r}: must be a TCP port (1..65535)")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} does not fit {tp}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:
+        (item,) = {a for a in get_args(tp) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - programming error
+
+
+def _build_section(cls: type[Any], key: str, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"[{key}] must be a table, got {data!r}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"[{key}] unknown key(s): {', '.join(unknown)} (known: {sorted(names)})")
+    return cls(**{k: _coerce(f"{key}.{k}", v, hints[k]) for k, v in data.items()})
+
+
+def build(data: Mapping[str, Any]) -> Config:
+    sections = {"kafka": KafkaConfig, "broker": BrokerConfig, "consumer": ConsumerConfig,
+                "metrics": MetricsConfig}  # fmt: skip
+    unknown = sorted(set(data) - set(sections) - {"exchanges"})
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
+    kw: dict[str, Any] = {
+        name: _build_section(cls, name, data.get(name, {})) for name, cls in sections.items()
+    }
+    ex_data = data.get("exchanges", {})
+    if not isinstance(ex_data, Mapping):
+        raise ConfigError("[exchanges] must be a table of exchange tables")
+    exchanges = _default_exchanges()
+    for name, section in ex_data.items():
+        if name not in KNOWN_EXCHANGES:
+            raise ConfigError(f"exchanges.{name}: unknown exchange (known: {KNOWN_EXCHANGES})")
+        base = to_dict(exchanges[name])
+        exchanges[name] = _build_section(ExchangeConfig, f"exchanges.{name}", _merge(base, section))
+    kw["exchanges"] = types.MappingProxyType(exchanges)
+    return Config(**kw).validate()
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Config):
+        d = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        d["exchanges"] = {k: to_dict(v) for k, v in obj.exchanges.items()}
+        return d
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if len(path) < 2:
+            raise ConfigError(f"{name}: expected {ENV_PREFIX}SECTION__KEY")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = value
+    return out
+
+
+def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration from defaults, a TOML file and the environment."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    path = path or env.get("CASCADE_MONITOR_CONFIG")
+    if path:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p}: {exc}") from None
+    return build(_merge(data, _env_overrides(env)))

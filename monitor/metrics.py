@@ -1,0 +1,211 @@
+"""Every metric the project exports, defined against an injected CollectorRegistry.
+
+Naming: ``cascade_<thing>_<unit>``, counters end in ``_total``, base units (seconds, USD). Labels are
+bounded: exchange, symbol (capped to the most active N by the consumer), side, window, partition,
+and short fixed ``reason`` labels.
+
+Pipeline health (every process): ``ProducerMetrics`` and ``ConsumerMetrics``.
+Risk values (consumer): computed from the kernels' state arrays at scrape time by the consumer's
+collector, under the names and help texts in ``RISK_METRICS``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+NAMESPACE: Final = "cascade"
+
+
+class ProducerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def c(name: str, doc: str, labels: Sequence[str]) -> Counter:
+            return Counter(f"{NAMESPACE}_{name}", doc, labels, registry=registry)
+
+        self.frames = c("frames_received_total", "Websocket frames received.", ["exchange"])
+        self.events = c(
+            "events_received_total", "Normalized events parsed from frames.", ["exchange", "kind"]
+        )
+        self.parse_errors = c(
+            "parse_errors_total",
+            "Frames or items that could not be normalized (skipped).",
+            ["exchange", "reason"],
+        )
+        self.reconnects = c(
+            "reconnects_total",
+            "Websocket reconnects by cause (closed, error, stale, rotate).",
+            ["exchange", "reason"],
+        )
+        self.kafka_send_errors = c(
+            "kafka_send_errors_total",
+            "Kafka deliveries that failed and were retried.",
+            ["exchange"],
+        )
+        self.events_published = c(
+            "events_published_total", "Events acknowledged by Kafka.", ["exchange"]
+        )
+        self.records_published = c(
+            "records_published_total", "Kafka records acknowledged (batches).", ["exchange"]
+        )
+        self.events_dropped = c(
+            "events_dropped_total",
+            "Events refused before acceptance (buffer full); each is also logged.",
+            ["exchange", "reason"],
+        )
+        self.connected = Gauge(
+            f"{NAMESPACE}_ws_connected",
+            "1 while the websocket is connected and subscribed.",
+            ["exchange", "connection"],
+            registry=registry,
+        )
+        self.buffered = Gauge(
+            f"{NAMESPACE}_producer_buffered_events",
+            "Events accepted but not yet acknowledged by Kafka.",
+            ["exchange"],
+            registry=registry,
+        )
+
+
+# Event-to-metric latency buckets, seconds.
+LATENCY_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+class BulkHistogram(Collector):
+    """A histogram fed with whole NumPy arrays (one call per record, not per event)."""
+
+    def __init__(
+        self, name: str, doc: str, label_names: Sequence[str], buckets: Sequence[float]
+    ) -> None:
+        self.name, self.doc = name, doc
+        self.label_names = tuple(label_names)
+        self.bounds = np.asarray(buckets, dtype=np.float64)
+        self._series: dict[tuple[str, ...], tuple[npt.NDArray[np.int64], list[float]]] = {}
+        self._lock = threading.Lock()
+
+    def observe_many(self, labels: tuple[str, ...], values: npt.NDArray[np.float64]) -> None:
+        if values.size == 0:
+            return
+        idx = np.searchsorted(self.bounds, values, side="left")
+        add = np.bincount(idx, minlength=len(self.bounds) + 1)
+        total = float(values.sum())
+        with self._lock:
+            series = self._series.get(labels)
+            if series is None:
+                series = (np.zeros(len(self.bounds) + 1, dtype=np.int64), [0.0])
+                self._series[labels] = series
+            series[0][:] += add
+            series[1][0] += total
+
+    def collect(self) -> Iterable[Metric]:
+        fam = HistogramMetricFamily(self.name, self.doc, labels=self.label_names)
+        with self._lock:
+            snapshot = [(k, c.copy(), s[0]) for k, (c, s) in self._series.items()]
+        for labels, counts, total in snapshot:
+            cum = np.cumsum(counts)
+            buckets = [(repr(float(b)), float(cum[i])) for i, b in enumerate(self.bounds)]
+            buckets.append(("+Inf", float(cum[-1])))
+            fam.add_metric(list(labels), buckets, total)
+        yield fam
+
+
+class ConsumerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def c(name: str, doc: str, labels: Sequence[str]) -> Counter:
+            return Counter(f"{NAMESPACE}_{name}", doc, labels, registry=registry)
+
+        self.records = c("records_consumed_total", "Kafka records consumed.", ["exchange"])
+        self.events = c(
+            "events_consumed_total", "Events applied to the risk state.", ["exchange", "kind"]
+        )
+        self.decode_errors = c(
+            "decode_errors_total", "Records that were not valid event batches (skipped).",
+            ["exchange", "reason"],
+        )  # fmt: skip
+        self.events_skipped = c(
+            "events_skipped_total",
+            "Valid events not applied (pair capacity reached, ...), counted and logged.",
+            ["exchange", "reason"],
+        )
+        self.rebalances = c("rebalances_total", "Partition assignments received.", ["exchange"])
+        self.lag = Gauge(
+            f"{NAMESPACE}_consumer_lag_records",
+            "Records behind the partition's high watermark.",
+            ["exchange", "partition"],
+            registry=registry,
+        )
+        self.pairs = Gauge(
+            f"{NAMESPACE}_consumer_pairs",
+            "Pairs held in the risk state.",
+            ["exchange"],
+            registry=registry,
+        )
+        self.latency = BulkHistogram(
+            f"{NAMESPACE}_event_to_metric_latency_seconds",
+            "From the producer receiving a frame to its events being applied to the risk state.",
+            ["exchange"],
+            LATENCY_BUCKETS,
+        )
+        registry.register(self.latency)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskMetric:
+    name: str
+    kind: str  # "gauge" | "counter"
+    doc: str
+    labels: tuple[str, ...]
+
+
+RISK_METRICS: Final = {
+    m.name: m
+    for m in (
+        RiskMetric(
+            f"{NAMESPACE}_liquidation_rate_usd_per_second",
+            "gauge",
+            "Exponentially decayed liquidation notional rate, L = L*exp(-dt/tau) + q/tau "
+            "(risk-models.md s1); window is tau. Sampled feeds make this a lower bound.",
+            ("exchange", "symbol", "side", "window"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_liquidation_notional_usd",
+            "counter",
+            "Liquidation notional applied to the risk state since the consumer started.",
+            ("exchange", "symbol", "side"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_liquidations",
+            "counter",
+            "Liquidation events applied to the risk state since the consumer started.",
+            ("exchange", "symbol", "side"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_trade_notional_usd",
+            "counter",
+            "Traded notional applied to the risk state since the consumer started.",
+            ("exchange", "symbol"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_volatility_ewma",
+            "gauge",
+            "EWMA standard deviation of log returns per sampling interval "
+            "(RiskMetrics, s2 = lambda*s2 + (1-lambda)*r^2; risk-models.md s5).",
+            ("exchange", "symbol", "interval"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_last_price",
+            "gauge",
+            "Last traded price.",
+            ("exchange", "symbol"),
+        ),
+    )
+}
