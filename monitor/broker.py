@@ -84,6 +84,7 @@ class EmbeddedBroker:
         self.cfg = cfg
         self.host, self.port = cfg.broker.host, cfg.broker.port
         self.data_dir = cfg.broker.resolved_data_dir()
+        self._janitor: subprocess.Popen[bytes] | None = None  # when this process started it
 
     @property
     def bootstrap(self) -> str:
@@ -149,6 +150,7 @@ class EmbeddedBroker:
             proc = subprocess.Popen(
                 cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
             )
+        self._janitor = proc
         (self.data_dir / JANITOR_PID).write_text(str(proc.pid))
 
     def _stop_janitor(self) -> None:
@@ -156,16 +158,17 @@ class EmbeddedBroker:
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-                # reap if it is our child (demo), otherwise just poll
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-            except OSError:
-                break
-            time.sleep(0.05)
+        if self._janitor is not None and self._janitor.pid == pid:
+            self._janitor.wait(timeout=10)  # our child: reap it
+        else:
+            deadline = time.monotonic() + 10  # started by another process: poll until gone
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.05)
+        self._janitor = None
         (self.data_dir / JANITOR_PID).unlink(missing_ok=True)
 
 

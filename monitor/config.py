@@ -286,7 +286,8 @@ def build(data: Mapping[str, Any]) -> Config:
 
 def to_dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, Config):
-        d = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        d = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+             if f.name != "exchanges"}  # fmt: skip
         d["exchanges"] = {k: to_dict(v) for k, v in obj.exchanges.items()}
         return d
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
