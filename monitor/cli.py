@@ -1,0 +1,200 @@
+"""The ``cascade-monitor`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.config import KNOWN_EXCHANGES, Config, load
+from monitor.errors import MonitorError
+
+log = logging.getLogger("cascade-monitor")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        help="TOML config file (default: $CASCADE_MONITOR_CONFIG; "
+        "env CASCADE_MONITOR__SECTION__KEY overrides any key)",
+    )
+    common.add_argument("--log-level", default="info", help="debug, info, warning, error")
+
+    p = argparse.ArgumentParser(
+        prog="cascade-monitor",
+        description="Real-time liquidation-cascade risk monitor for crypto derivatives.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="offline demo: embedded broker, simulated crash, producers, consumers, /metrics",
+        description="Start the embedded Kafka broker (unless kafka.bootstrap_servers is set), a "
+        "local exchange simulator playing a falling market with accelerating long liquidations on "
+        "Binance and Bybit, the producers and consumers, and a Prometheus endpoint; print a live "
+        "per-pair table. Stops what it started.",
+    )
+    d.add_argument("--duration", type=float, default=60.0, help="wall-clock seconds (default 60)")
+    d.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
+    d.add_argument("--seed", type=int, default=7, help="scenario random seed")
+    d.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free port)")
+    d.add_argument("--no-table", action="store_true", help="print only the final summary")
+
+    for name, what in (
+        ("produce", "read one exchange's websocket feeds and publish normalized events to Kafka"),
+        ("consume", "compute risk metrics for one exchange (one consumer group per exchange)"),
+    ):
+        c = sub.add_parser(name, parents=[common], help=what, description=what)
+        c.add_argument("--exchange", required=True, choices=KNOWN_EXCHANGES)
+        c.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free)")
+
+    b = sub.add_parser(
+        "broker",
+        parents=[common],
+        help="the embedded Kafka broker (noida-db)",
+        description="Run the embedded broker with its data under the state directory "
+        "(broker.data_dir), plus the retention janitor that applies kafka.retention_s.",
+    )
+    b.add_argument("action", choices=("up", "down", "status"))
+
+    s = sub.add_parser(
+        "simulate",
+        parents=[common],
+        help="run the exchange simulator alone (point producers at the printed URLs)",
+        description="Serve the crash scenario on local websocket servers speaking the Binance "
+        "USD-M and Bybit v5 protocols.",
+    )
+    s.add_argument("--duration", type=float, default=300.0, help="scenario seconds")
+    s.add_argument("--speed", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--record", type=Path, help="write every frame sent (gzip JSON lines)")
+    s.add_argument(
+        "--wait-for-subscribers",
+        action="store_true",
+        help="start playback only once both venues' feeds are subscribed",
+    )
+    return p
+
+
+def _metrics_override(cfg: Config, port: int | None) -> Config:
+    return cfg if port is None else cfg.with_overrides(metrics={"port": port})
+
+
+async def _run_service(cfg: Config, kind: str, exchange: str) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.runtime import require_broker, serve_metrics, wait_for_signal
+
+    await require_broker(cfg)
+    registry = CollectorRegistry()
+    endpoint = serve_metrics(cfg, registry)
+    service: object
+    if kind == "produce":
+        from producers.service import ProducerService
+
+        service = ProducerService(cfg, exchange, registry)
+    else:
+        from consumers.service import ConsumerService
+
+        service = ConsumerService(cfg, exchange, registry)
+    log.info("%s %s: metrics on %s", kind, exchange, endpoint.url)
+    try:
+        async with service:  # type: ignore[attr-defined]
+            await wait_for_signal()
+    finally:
+        endpoint.close()
+
+
+async def _simulate(args: argparse.Namespace) -> None:
+    from monitor.runtime import wait_for_signal
+    from monitor.simulator.scenario import crash_scenario
+    from monitor.simulator.server import ExchangeSimulator
+
+    scenario = crash_scenario(duration_s=args.duration, seed=args.seed)
+    async with ExchangeSimulator(scenario, speed=args.speed, record_path=args.record) as sim:
+        for venue in ("binance", "bybit"):
+            print(
+                f"{venue}: {sim.url(venue)}  "
+                f"(CASCADE_MONITOR__EXCHANGES__{venue.upper()}__WS_URL={sim.url(venue)})",
+                flush=True,
+            )
+        if args.wait_for_subscribers:
+            symbols = sorted({e.venue_symbol for e in scenario.events})
+            await sim.wait_subscribed("binance", ["!forceOrder@arr"], timeout_s=3600)
+            await sim.wait_subscribed(
+                "bybit", [f"allLiquidation.{s}" for s in symbols], timeout_s=3600
+            )
+        sim.play()
+        print(f"playing {args.duration:.0f}s of scenario at speed {args.speed:g}", flush=True)
+        done = asyncio.ensure_future(sim.wait_finished())
+        stop = asyncio.ensure_future(wait_for_signal())
+        await asyncio.wait([done, stop], return_when=asyncio.FIRST_COMPLETED)
+        for t in (done, stop):
+            t.cancel()
+        print(f"sent {sim.ledger.counts()}", flush=True)
+
+
+def _broker(cfg: Config, action: str) -> int:
+    from monitor.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(cfg)
+    if not cfg.uses_embedded_broker and action != "status":
+        print(f"note: kafka.bootstrap_servers is {cfg.kafka.bootstrap_servers!r}; "
+              "the embedded broker is not used by the other commands")  # fmt: skip
+    if action == "up":
+        started = asyncio.run(broker.up())
+        st = broker.status()
+        print(
+            f"embedded broker {'started' if started else 'already running'} on {st.bootstrap} "
+            f"(data {st.data_dir}, retention janitor pid {st.janitor_pid})"
+        )
+    elif action == "down":
+        broker.down()
+        print(f"embedded broker stopped (data kept in {broker.data_dir})")
+    else:
+        st = broker.status()
+        state = "running" if st.running else "stopped"
+        print(f"embedded broker {state} on {st.bootstrap}; data {st.data_dir}; "
+              f"retention janitor {'pid ' + str(st.janitor_pid) if st.janitor_pid else 'not running'}")  # fmt: skip
+        return 0 if st.running else 3
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from monitor.runtime import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        cfg = load(args.config)
+        if args.command == "demo":
+            from monitor.demo import DemoOptions, demo
+
+            cfg = _metrics_override(cfg, args.metrics_port)
+            opts = DemoOptions(
+                duration_s=args.duration, speed=args.speed, seed=args.seed, table=not args.no_table
+            )
+            return demo(cfg, opts)
+        if args.command in ("produce", "consume"):
+            cfg = _metrics_override(cfg, args.metrics_port)
+            asyncio.run(_run_service(cfg, args.command, args.exchange))
+            return 0
+        if args.command == "broker":
+            return _broker(cfg, args.action)
+        asyncio.run(_simulate(args))
+        return 0
+    except MonitorError as exc:
+        print(f"cascade-monitor: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
