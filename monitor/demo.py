@@ -55,10 +55,9 @@ def render_table(rows: Sequence[Any], now_s: float, *, width: int = 100) -> str:
 async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> dict[str, Any]:
     """Run the demo; returns a summary (events sent/published/consumed, reconciliation)."""
     from consumers.service import ConsumerService
-    from producers.service import ProducerService
-
     from monitor.simulator.scenario import crash_scenario
     from monitor.simulator.server import ExchangeSimulator
+    from producers.service import ProducerService
 
     scenario = crash_scenario(duration_s=opts.duration_s * opts.speed, seed=opts.seed)
     symbols = sorted({e.venue_symbol for e in scenario.events})

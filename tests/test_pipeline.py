@@ -48,7 +48,7 @@ def _sent(sim: ExchangeSimulator) -> dict[Key, float]:
 
 
 def _scrape(url: str) -> dict[Key, float]:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=10) as resp:
         text = resp.read().decode()
     out: dict[Key, float] = defaultdict(float)
     for fam in text_string_to_metric_families(text):
