@@ -94,18 +94,17 @@ async def _run_service(cfg: Config, kind: str, exchange: str) -> None:
     await require_broker(cfg)
     registry = CollectorRegistry()
     endpoint = serve_metrics(cfg, registry)
-    service: object
-    if kind == "produce":
-        from producers.service import ProducerService
+    from consumers.service import ConsumerService
+    from producers.service import ProducerService
 
-        service = ProducerService(cfg, exchange, registry)
-    else:
-        from consumers.service import ConsumerService
-
-        service = ConsumerService(cfg, exchange, registry)
+    service: ProducerService | ConsumerService = (
+        ProducerService(cfg, exchange, registry)
+        if kind == "produce"
+        else ConsumerService(cfg, exchange, registry)
+    )
     log.info("%s %s: metrics on %s", kind, exchange, endpoint.url)
     try:
-        async with service:  # type: ignore[attr-defined]
+        async with service:
             await wait_for_signal()
     finally:
         endpoint.close()

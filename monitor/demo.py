@@ -65,7 +65,6 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
         broker_for(cfg) as started_broker,
         ExchangeSimulator(scenario, speed=opts.speed) as sim,
     ):
-        await sim.start()
         cfg = cfg.with_overrides(
             exchanges={
                 x: {"enabled": x in DEMO_EXCHANGES, "ws_url": sim.url(x), "symbols": symbols}

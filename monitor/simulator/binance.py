@@ -1,0 +1,253 @@
+"""Binance USD-M futures market streams, as the simulator speaks them. Pure module (sans-I/O).
+
+Routing (2026 URL split, exchange-feeds.md §1):
+
+* ``/market/ws/<s1>/<s2>``: raw streams, each frame is the bare payload;
+  ``/market/stream?streams=<s1>/<s2>``: combined, each frame ``{"stream": name, "data": payload}``.
+  ``/market/ws`` and ``/market/stream`` with no streams wait for JSON ``SUBSCRIBE``.
+* Legacy paths without ``/market`` (``/ws/...``, ``/stream?...``) complete the handshake and then
+  send nothing at all, and answer nothing: the documented silent failure.
+* Any other path: HTTP 404. A malformed stream name in a ``/market`` URL: HTTP 400.
+
+Requests: ``SUBSCRIBE``/``UNSUBSCRIBE`` (``{"result":null,"id":N}``), ``LIST_SUBSCRIPTIONS``,
+``SET_PROPERTY``/``GET_PROPERTY`` ``combined``. Errors look like Binance's:
+``{"error":{"code":2,"msg":"Invalid request: ..."},"id":N}``; invalid JSON is code 3. A request
+with one bad stream name is refused whole. More than 10 incoming messages within one second closes
+the connection with 1008 "Too many requests"; at most 1024 streams per connection.
+
+Streams served: ``!forceOrder@arr``, ``<sym>@forceOrder``, ``<sym>@aggTrade`` (symbols lower-case in
+names, upper-case in payloads). Liquidations are sampled like the venue: of the liquidations of one
+symbol that happen within a wall-clock second (``[k*1000, (k+1)*1000)`` ms since the epoch), only the
+latest is pushed, when that second ends (``E`` = emission time, ``o.T`` = the liquidation's time).
+``o.S`` is the forced order's side: SELL closes a long. ``o.ap`` is the scenario price (the average
+fill), ``o.p`` a limit price 0.5 % worse; ``q = l = z`` (FILLED). Trades are pushed as they happen,
+one aggTrade per scenario trade, ``m = true`` when the taker sold. Numbers in forceOrder are
+stripped decimals (``"9910"``), in aggTrade fixed to the tick (``"95000.10"``, ``"0.010"``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zlib
+from collections import deque
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+
+from monitor.simulator.instruments import instrument
+from monitor.simulator.ledger import SentLiquidation, SentTrade
+from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.wire import Outgoing, Reply
+
+VENUE: Final = "binance"
+SAMPLING_WINDOW_MS: Final = 1000
+LIMIT_PRICE_OFFSET: Final = 0.005  # forced-order limit price vs. average fill
+MAX_MESSAGES_PER_S: Final = 10
+MAX_STREAMS: Final = 1024
+ALL_LIQUIDATIONS: Final = "!forceOrder@arr"
+_STREAM_RE: Final = re.compile(r"^(?:!forceOrder@arr|[a-z0-9]+@(?:forceOrder|aggTrade))$")
+_METHODS: Final = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+
+
+class RouteError(Exception):
+    """The handshake is refused with an HTTP status."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"{status} {text}")
+        self.status = status
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    combined: bool
+    streams: tuple[str, ...] = ()
+    legacy: bool = False  # pre-2026 path: accepted, then silent
+
+
+def valid_stream(name: str) -> bool:
+    return _STREAM_RE.match(name) is not None
+
+
+def parse_route(path: str) -> Route:
+    """Route of a request path (with its query), or RouteError."""
+    parts = urlsplit(path)
+    p = parts.path
+    legacy = not p.startswith("/market/")
+    rest = p if legacy else p[len("/market") :]
+    if rest == "/ws" or rest.startswith("/ws/"):
+        combined = False
+        streams = tuple(unquote(s) for s in rest[len("/ws/") :].split("/") if s)
+    elif rest == "/stream":
+        combined = True
+        raw = parse_qs(parts.query).get("streams", [""])[0]
+        streams = tuple(s for s in raw.split("/") if s)
+    else:
+        raise RouteError(404, f"Not Found: {p}")
+    if legacy:
+        return Route(combined, streams, legacy=True)
+    bad = [s for s in streams if not valid_stream(s)]
+    if bad:
+        raise RouteError(400, f"Invalid request: unknown stream name `{bad[0]}`")
+    return Route(combined, streams)
+
+
+class BinanceSession:
+    """One client connection: subscriptions, framing, request handling."""
+
+    def __init__(self, route: Route, conn_id: str) -> None:
+        self.conn_id = conn_id
+        self.silent = route.legacy
+        self.combined = route.combined
+        self._streams: dict[str, None] = dict.fromkeys(route.streams)  # ordered set
+        self._recent: deque[float] = deque()
+
+    @property
+    def subscriptions(self) -> Collection[str]:
+        return () if self.silent else self._streams.keys()
+
+    def frames_for(self, out: Outgoing) -> list[bytes]:
+        if self.silent:
+            return []
+        frames = []
+        for s in out.streams:
+            if s in self._streams:
+                frames.append(_wrap(s, out.payload) if self.combined else out.payload)
+        return frames
+
+    def handle(self, message: str | bytes, now_s: float) -> Reply:
+        if self.silent:
+            return Reply()
+        self._recent.append(now_s)
+        while self._recent and self._recent[0] <= now_s - 1.0:
+            self._recent.popleft()
+        if len(self._recent) > MAX_MESSAGES_PER_S:
+            return Reply(close=(1008, "Too many requests"))
+        try:
+            req = orjson.loads(message)
+        except orjson.JSONDecodeError as exc:
+            return _error(3, f"Invalid JSON: {exc}", None)
+        if not isinstance(req, dict):
+            return _error(2, "Invalid request: expected a JSON object", None)
+        rid = req.get("id")
+        if "id" not in req:
+            return _error(2, "Invalid request: missing field `id`", None)
+        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int) or rid < 0):
+            return _error(2, "Invalid request: request ID must be an unsigned integer", None)
+        method = req.get("method")
+        if method is None:
+            return _error(2, "Invalid request: missing field `method`", rid)
+        if method not in _METHODS:
+            expected = ", ".join(f"`{m}`" for m in _METHODS)
+            return _error(
+                2, f"Invalid request: unknown variant `{method}`, expected one of {expected}", rid
+            )
+        params = req.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            return self._subscribe(method, params, rid)
+        if method == "LIST_SUBSCRIPTIONS":
+            return _result(list(self._streams), rid)
+        return self._property(method, params, rid)
+
+    def _subscribe(self, method: str, params: Any, rid: int | None) -> Reply:
+        if not isinstance(params, list) or not all(isinstance(s, str) for s in params):
+            return _error(2, "Invalid request: invalid type: expected a sequence of strings", rid)
+        bad = [s for s in params if not valid_stream(s)]
+        if bad:
+            return _error(2, f"Invalid request: unknown stream name `{bad[0]}`", rid)
+        if method == "SUBSCRIBE":
+            if len(self._streams.keys() | set(params)) > MAX_STREAMS:
+                return _error(2, f"Invalid request: too many streams (max {MAX_STREAMS})", rid)
+            self._streams.update(dict.fromkeys(params))
+        else:
+            for s in params:
+                self._streams.pop(s, None)
+        return Reply(frames=_result(None, rid).frames, subscriptions_changed=bool(params))
+
+    def _property(self, method: str, params: Any, rid: int | None) -> Reply:
+        if not isinstance(params, list) or not params or params[0] != "combined":
+            return _error(0, "Unknown property", rid)
+        if method == "GET_PROPERTY":
+            return _result(self.combined, rid)
+        if len(params) != 2 or not isinstance(params[1], bool):
+            return _error(1, "Invalid value type: expected Boolean", rid)
+        self.combined = params[1]
+        return _result(None, rid)
+
+
+def _wrap(stream: str, payload: bytes) -> bytes:
+    return b'{"stream":' + orjson.dumps(stream) + b',"data":' + payload + b"}"
+
+
+def _result(result: Any, rid: int | None) -> Reply:
+    return Reply(frames=(orjson.dumps({"result": result, "id": rid}),))
+
+
+def _error(code: int, msg: str, rid: int | None) -> Reply:
+    return Reply(frames=(orjson.dumps({"error": {"code": code, "msg": msg}, "id": rid}),))
+
+
+class BinanceFeed:
+    """Scenario events -> aggTrade frames (immediate) and sampled forceOrder frames."""
+
+    def __init__(self) -> None:
+        self._keys = itertools.count()
+        self._agg_id: dict[str, int] = {}
+        self._fill_id: dict[str, int] = {}
+        # (symbol, window) -> latest liquidation in that window and its wall time
+        self._pending: dict[tuple[str, int], tuple[SimLiquidation, int]] = {}
+
+    def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
+        if isinstance(event, SimTrade):
+            return [self._agg_trade(event, now_ms)]
+        self._pending[(event.venue_symbol, now_ms // SAMPLING_WINDOW_MS)] = (event, now_ms)
+        return []
+
+    def next_deadline_ms(self) -> int | None:
+        if not self._pending:
+            return None
+        return min(w + 1 for _, w in self._pending) * SAMPLING_WINDOW_MS
+
+    def flush(self, now_ms: int) -> list[Outgoing]:
+        due = [k for k in self._pending if (k[1] + 1) * SAMPLING_WINDOW_MS <= now_ms]
+        due.sort(key=lambda k: k[1])
+        return [self._force_order(*self._pending.pop(k), now_ms) for k in due]
+
+    def _agg_trade(self, tr: SimTrade, now_ms: int) -> Outgoing:
+        sym = tr.venue_symbol
+        spec = instrument(sym)
+        a = self._agg_id.get(sym, 2_000_000_000 + zlib.crc32(sym.encode()) % 100_000_000)
+        f = self._fill_id.get(sym, 5_000_000_000 + zlib.crc32(sym.encode()) % 100_000_000)
+        last = f + a % 3  # 1 to 3 fills per aggregate
+        self._agg_id[sym], self._fill_id[sym] = a + 1, last + 1
+        price, qty = spec.price_text(tr.price), spec.qty_text(tr.qty)
+        payload = {"e": "aggTrade", "E": now_ms, "s": sym, "a": a, "p": price, "q": qty,
+                   "f": f, "l": last, "T": now_ms, "m": tr.taker_side == "sell"}  # fmt: skip
+        item = SentTrade(VENUE, sym, tr.taker_side, qty, price, now_ms, str(a))
+        return Outgoing(
+            (f"{sym.lower()}@aggTrade",), orjson.dumps(payload), (next(self._keys),), (item,)
+        )
+
+    def _force_order(self, liq: SimLiquidation, t_ms: int, now_ms: int) -> Outgoing:
+        sym = liq.venue_symbol
+        spec = instrument(sym)
+        long = liq.liquidated_side == "long"
+        limit = (
+            spec.round_price(liq.price * (1 - LIMIT_PRICE_OFFSET), "floor")
+            if long
+            else spec.round_price(liq.price * (1 + LIMIT_PRICE_OFFSET), "ceil")
+        )
+        qty = spec.qty_text(liq.qty, strip=True)
+        avg = spec.price_text(liq.price, strip=True)
+        order = {"s": sym, "S": "SELL" if long else "BUY", "o": "LIMIT", "f": "IOC", "q": qty,
+                 "p": spec.price_text(limit, strip=True), "ap": avg, "X": "FILLED", "l": qty,
+                 "z": qty, "T": t_ms}  # fmt: skip
+        payload = orjson.dumps({"e": "forceOrder", "E": now_ms, "o": order})
+        item = SentLiquidation(VENUE, sym, liq.liquidated_side, qty, avg, t_ms)
+        return Outgoing(
+            (ALL_LIQUIDATIONS, f"{sym.lower()}@forceOrder"), payload, (next(self._keys),), (item,)
+        )

@@ -1,0 +1,403 @@
+"""The exchange simulator: local websocket servers that play a scenario like the real venues.
+
+One server per venue of the scenario, on 127.0.0.1 and an ephemeral port. The protocol (paths,
+requests, framing, sampling, batching) lives in the pure modules ``binance`` and ``bybit``; this
+module owns the sockets, the clock and the ledger.
+
+Clock: ``play()`` pins scenario second 0 to now; scenario second ``k`` happens at
+``start + k / speed``. Payload timestamps are the wall clock at that moment, like a live venue, and
+the venues' sampling and batching windows are wall-clock windows (1000 ms Binance forceOrder,
+500 ms Bybit allLiquidation, 100 ms Bybit publicTrade), so a faster playback compresses more
+liquidations into each window, exactly as a faster market would.
+
+Per connection: a writer task drains an outgoing queue (a slow client never blocks playback) and
+records each frame it wrote in the ledger (market items, once per venue-unique key) and in the
+optional recording. Binance connections get a protocol ping every ``binance_ping_interval_s``
+(closed when no pong for 600 s); Bybit connections are closed after ``bybit_idle_timeout_s``
+without a client message.
+
+Fault injection: ``drop_connections`` aborts the TCP connections (no close frame: the client sees
+1006); ``stall`` turns a venue into a silent dead socket: connections are accepted and kept, but
+nothing is read or sent (no data, no replies, no pings, no pongs) until the stall ends. Market data
+of the stalled period is lost, as it would be, and is not in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from monitor.simulator import binance, bybit
+from monitor.simulator.ledger import Ledger
+from monitor.simulator.recorder import FrameRecorder
+from monitor.simulator.scenario import Scenario, SimEvent
+from monitor.simulator.wire import Feed, Outgoing, Session
+
+PONG_TIMEOUT_S: Final = 600.0  # Binance: no pong within 10 minutes => disconnect
+CLOSE_TIMEOUT_S: Final = 2.0
+_BASE_PATHS: Final = {"binance": "/market", "bybit": bybit.PATH}
+
+
+class _Frame:
+    __slots__ = ("data", "out")
+
+    def __init__(self, data: bytes, out: Outgoing | None) -> None:
+        self.data = data
+        self.out = out  # None: a control reply, not market data
+
+
+class _Client:
+    def __init__(self, conn: ServerConnection, session: Session, now: float) -> None:
+        self.conn = conn
+        self.session = session
+        self.queue: asyncio.Queue[_Frame] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self.last_rx = now
+
+
+class _Venue:
+    def __init__(self, name: str, feed: Feed) -> None:
+        self.name = name
+        self.feed = feed
+        self.server: Server | None = None
+        self.port = 0
+        self.clients: set[_Client] = set()
+        self.stalled = False
+        self.unstalled = asyncio.Event()
+        self.unstalled.set()
+        self.changed = asyncio.Event()  # replaced on every subscription change
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def subscribed(self) -> set[str]:
+        return {s for c in self.clients for s in c.session.subscriptions}
+
+
+def _feed(venue: str) -> Feed:
+    return binance.BinanceFeed() if venue == "binance" else bybit.BybitFeed()
+
+
+class ExchangeSimulator:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        speed: float = 1.0,
+        host: str = "127.0.0.1",
+        record_path: Path | None = None,
+        binance_ping_interval_s: float = 180.0,
+        bybit_idle_timeout_s: float = 600.0,
+    ) -> None:
+        for name, value in (("speed", speed), ("binance_ping_interval_s", binance_ping_interval_s),
+                            ("bybit_idle_timeout_s", bybit_idle_timeout_s)):  # fmt: skip
+            if not value > 0:
+                raise ValueError(f"{name} = {value!r}: must be > 0")
+        unknown = set(scenario.venues) - set(_BASE_PATHS)
+        if unknown:
+            raise ValueError(f"no protocol for venue(s) {sorted(unknown)}")
+        self.scenario = scenario
+        self.speed = speed
+        self.host = host
+        self.binance_ping_interval_s = binance_ping_interval_s
+        self.bybit_idle_timeout_s = bybit_idle_timeout_s
+        self.ledger = Ledger()
+        self._recorder = FrameRecorder(record_path) if record_path is not None else None
+        self._venues: dict[str, _Venue] = {}
+        self._playback: list[asyncio.Task[None]] = []
+        self._clock: tuple[float, int] | None = None  # (loop time, wall ns) at play()
+        self._started = False
+        self._stopped = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("simulator already started")
+        self._started = True
+        try:
+            if self._recorder is not None:
+                self._recorder.open()
+            for name in self.scenario.venues:
+                venue = _Venue(name, _feed(name))
+                self._venues[name] = venue
+                venue.server = await serve(
+                    functools.partial(self._handle, venue),
+                    self.host,
+                    0,
+                    process_request=functools.partial(self._process_request, venue),
+                    ping_interval=None,  # Binance pings are sent by _keepalive, stall-aware
+                    ping_timeout=None,
+                    close_timeout=CLOSE_TIMEOUT_S,
+                )
+                venue.port = int(venue.server.sockets[0].getsockname()[1])
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop playback, close every connection and server, close the recording. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._playback:
+            task.cancel()
+        await asyncio.gather(*self._playback, return_exceptions=True)
+        for venue in self._venues.values():
+            self._set_stall(venue, on=False)
+            if venue.server is not None:
+                venue.server.close()
+        for venue in self._venues.values():
+            if venue.server is not None:
+                await venue.server.wait_closed()
+        if self._recorder is not None:
+            self._recorder.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        await self.stop()
+
+    # ---- public API -----------------------------------------------------------------------
+
+    def url(self, venue: str) -> str:
+        """Base URL for ``ExchangeConfig.ws_url``."""
+        v = self._venue(venue)
+        return f"ws://{self.host}:{v.port}{_BASE_PATHS[venue]}"
+
+    async def wait_subscribed(
+        self, venue: str, streams: Iterable[str], timeout_s: float = 10
+    ) -> None:
+        """Return once every stream is subscribed on some live, non-silent connection."""
+        v = self._venue(venue)
+        want = set(streams)
+        missing = want
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    changed = v.changed
+                    missing = want - v.subscribed()
+                    if not missing:
+                        return
+                    await changed.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"{venue}: not subscribed after {timeout_s} s: {sorted(missing)}"
+            ) from None
+
+    def play(self) -> None:
+        """Start playback now. Call from the event loop, once, after ``start()``."""
+        if not self._started or self._stopped:
+            raise RuntimeError("play() needs a started, not stopped simulator")
+        if self._clock is not None:
+            raise RuntimeError("play() was already called")
+        loop = asyncio.get_running_loop()
+        self._clock = (loop.time(), time.time_ns())
+        for venue in self._venues.values():
+            events = [e for e in self.scenario.events if e.venue == venue.name]
+            task = loop.create_task(self._play(venue, events), name=f"sim-play-{venue.name}")
+            self._playback.append(task)
+
+    async def wait_finished(self) -> None:
+        """Playback done and every frame written to its connection."""
+        if not self._playback:
+            raise RuntimeError("play() was not called")
+        await asyncio.gather(*self._playback)
+        for venue in self._venues.values():
+            for client in list(venue.clients):
+                await client.queue.join()
+
+    async def drop_connections(self, venue: str) -> int:
+        """Abort every client connection of ``venue`` (no close frame); return how many."""
+        v = self._venue(venue)
+        clients = list(v.clients)
+        for client in clients:
+            client.conn.transport.abort()
+        for client in clients:
+            await client.closed.wait()
+        return len(clients)
+
+    def stall(self, venue: str, on: bool) -> None:
+        """While on, the venue reads and sends nothing: a silent dead socket."""
+        self._set_stall(self._venue(venue), on=on)
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _venue(self, name: str) -> _Venue:
+        try:
+            return self._venues[name]
+        except KeyError:
+            raise ValueError(f"venue {name!r} is not served (start() first?)") from None
+
+    def _set_stall(self, venue: _Venue, *, on: bool) -> None:
+        venue.stalled = on
+        if on:
+            venue.unstalled.clear()
+        else:
+            venue.unstalled.set()
+        for client in venue.clients:
+            if on:
+                client.conn.transport.pause_reading()
+            elif not client.conn.recv_messages.paused:  # not paused by websockets' own flow control
+                client.conn.transport.resume_reading()
+
+    def _process_request(
+        self, venue: _Venue, conn: ServerConnection, request: Request
+    ) -> Response | None:
+        if venue.name == "binance":
+            try:
+                binance.parse_route(request.path)
+            except binance.RouteError as exc:
+                return conn.respond(exc.status, exc.text + "\n")
+        elif urlsplit(request.path).path != bybit.PATH:
+            return conn.respond(404, f"Not Found: {request.path}\n")
+        return None
+
+    def _session(self, venue: _Venue, conn: ServerConnection) -> Session:
+        assert conn.request is not None  # the handshake is done
+        if venue.name == "binance":
+            return binance.BinanceSession(binance.parse_route(conn.request.path), str(conn.id))
+        return bybit.BybitSession(str(conn.id))
+
+    async def _handle(self, venue: _Venue, conn: ServerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        session = self._session(venue, conn)
+        client = _Client(conn, session, loop.time())
+        if venue.stalled:
+            conn.transport.pause_reading()
+        venue.clients.add(client)
+        tasks = [loop.create_task(self._writer(venue, client))]
+        if isinstance(session, binance.BinanceSession) and not session.silent:
+            tasks.append(loop.create_task(self._keepalive(venue, client)))
+        if isinstance(session, bybit.BybitSession):
+            tasks.append(loop.create_task(self._idle_watchdog(venue, client)))
+        if session.subscriptions:
+            venue.notify()
+        try:
+            async for message in conn:
+                await venue.unstalled.wait()
+                now = loop.time()
+                client.last_rx = now
+                reply = session.handle(message, now)
+                for frame in reply.frames:
+                    client.queue.put_nowait(_Frame(frame, None))
+                if reply.subscriptions_changed:
+                    venue.notify()
+                if reply.close is not None:
+                    await conn.close(*reply.close)
+        except ConnectionClosed:
+            pass
+        finally:
+            venue.clients.discard(client)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            while not client.queue.empty():  # unsent frames: release wait_finished()
+                client.queue.get_nowait()
+                client.queue.task_done()
+            client.closed.set()
+            venue.notify()
+
+    async def _writer(self, venue: _Venue, client: _Client) -> None:
+        while True:
+            frame = await client.queue.get()
+            try:
+                if venue.stalled:
+                    continue  # a dead socket: the frame is lost
+                await client.conn.send(frame.data, text=True)
+                if self._recorder is not None:
+                    self._recorder.write(venue.name, client.session.conn_id, time.time_ns(),
+                                         frame.data)  # fmt: skip
+                if frame.out is not None:
+                    self.ledger.record(venue.name, frame.out.keys, frame.out.items)
+            except ConnectionClosed:
+                pass
+            finally:
+                client.queue.task_done()
+
+    async def _keepalive(self, venue: _Venue, client: _Client) -> None:
+        loop = asyncio.get_running_loop()
+        unanswered: tuple[asyncio.Future[float], float] | None = None  # oldest unanswered ping
+        while True:
+            await asyncio.sleep(self.binance_ping_interval_s)
+            if venue.stalled:
+                continue
+            now = loop.time()
+            if unanswered is not None and unanswered[0].done():
+                unanswered = None
+            if unanswered is not None and now - unanswered[1] >= PONG_TIMEOUT_S:
+                client.conn.transport.abort()
+                return
+            try:
+                pong = asyncio.ensure_future(await client.conn.ping())
+            except ConnectionClosed:
+                return
+            if unanswered is None:
+                unanswered = (pong, now)
+
+    async def _idle_watchdog(self, venue: _Venue, client: _Client) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = client.last_rx + self.bybit_idle_timeout_s - loop.time()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+            elif venue.stalled:  # a dead server closes nothing; count from the stall's end
+                await venue.unstalled.wait()
+                client.last_rx = loop.time()
+            else:
+                await client.conn.close(1001, "idle timeout: no ping or message")
+                return
+
+    async def _play(self, venue: _Venue, events: list[SimEvent]) -> None:
+        assert self._clock is not None
+        loop = asyncio.get_running_loop()
+        t0, wall0_ns = self._clock
+        speed = self.speed
+
+        def wall_ms(now: float) -> int:
+            return (wall0_ns + round((now - t0) * 1e9)) // 1_000_000
+
+        def at(ms: int) -> float:  # loop time of wall time ``ms``, 1 us late so it has begun
+            return t0 + (ms * 1_000_000 - wall0_ns + 1_000) / 1e9
+
+        feed = venue.feed
+        i = 0
+        while True:
+            targets = [at(d)] if (d := feed.next_deadline_ms()) is not None else []
+            if i < len(events):
+                targets.append(t0 + events[i].t / speed)
+            if not targets:
+                return
+            await asyncio.sleep(max(0.0, min(targets) - loop.time()))
+            now = loop.time()
+            now_ms = wall_ms(now)
+            outs: list[Outgoing] = []
+            while i < len(events) and t0 + events[i].t / speed <= now:
+                outs += feed.on_event(events[i], now_ms)
+                i += 1
+            outs += feed.flush(now_ms)
+            self._dispatch(venue, outs)
+
+    def _dispatch(self, venue: _Venue, outs: list[Outgoing]) -> None:
+        if venue.stalled:
+            return
+        for out in outs:
+            for client in venue.clients:
+                for frame in client.session.frames_for(out):
+                    client.queue.put_nowait(_Frame(frame, out))

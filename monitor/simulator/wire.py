@@ -1,0 +1,74 @@
+"""The sans-I/O contract between a venue's protocol module and the simulator's server. Pure module.
+
+A venue provides two pure objects:
+
+* a ``Feed`` turns scenario events into outgoing payloads, applying the venue's own sampling and
+  batching on the wall clock it is given (``on_event``, then ``flush`` at ``next_deadline_ms``);
+* a ``Session`` per client connection answers client messages and decides which frames of an
+  ``Outgoing`` that connection receives (its subscriptions and framing).
+
+The server (``monitor.simulator.server``) owns sockets, timers and the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.simulator.ledger import SentItem
+from monitor.simulator.scenario import SimEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One market payload and the streams (Binance) or topics (Bybit) that carry it."""
+
+    streams: tuple[str, ...]
+    payload: bytes  # compact JSON, as the venue sends it on a raw stream
+    keys: tuple[int, ...]  # venue-unique ids of the market items in the payload
+    items: tuple[SentItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a session does with one client message."""
+
+    frames: tuple[bytes, ...] = ()
+    close: tuple[int, str] | None = None  # close the connection with (code, reason)
+    subscriptions_changed: bool = False
+
+
+class Feed(Protocol):
+    def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
+        """Frames to send now for an event that happens at wall time ``now_ms``."""
+        ...
+
+    def next_deadline_ms(self) -> int | None:
+        """Wall time at which ``flush`` has something to send, or None."""
+        ...
+
+    def flush(self, now_ms: int) -> list[Outgoing]:
+        """Frames of every interval that ended at or before ``now_ms``."""
+        ...
+
+
+class Session(Protocol):
+    conn_id: str
+
+    @property
+    def subscriptions(self) -> Collection[str]:
+        """Streams this connection will receive (empty for a silent connection)."""
+        ...
+
+    def handle(self, message: str | bytes, now_s: float) -> Reply: ...
+
+    def frames_for(self, out: Outgoing) -> list[bytes]: ...
+
+
+def stable_uuid(*parts: str) -> str:
+    """A UUID (version 4 layout) derived from ``parts``: deterministic trade ids."""
+    digest = hashlib.blake2b("|".join(parts).encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
