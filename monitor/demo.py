@@ -34,7 +34,7 @@ class DemoOptions:
     table: bool = True
 
 
-def render_table(rows: Sequence[Any], now_s: float, *, width: int = 100) -> str:
+def render_table(rows: Sequence[Any], now_s: float) -> str:
     """The live per-pair table. ``rows`` are consumers' PairSnapshot objects."""
     head = (
         f"{'exchange':<9} {'symbol':<14} {'price':>11} {'liq long 10s':>13} {'liq long 60s':>13} "
@@ -49,7 +49,7 @@ def render_table(rows: Sequence[Any], now_s: float, *, width: int = 100) -> str:
             f"{r.rate(0, 60):>13,.0f} {r.rate(1, 60):>13,.0f} {r.volatility * 1e4:>11.2f} "
             f"{total:>13,.0f}"
         )
-    return "\n".join(line[:width] if width else line for line in lines)
+    return "\n".join(lines)
 
 
 async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> dict[str, Any]:

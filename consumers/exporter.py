@@ -1,0 +1,124 @@
+"""Prometheus collector for the risk state: values are computed at scrape time.
+
+One ``RiskCollector`` per registry (``RiskCollector.for_registry``); every consumer attaches its
+exchange's ``RiskState``. On each scrape, per attached state, the collector takes the state's
+event-time clock (``now = last event time + wall time elapsed since it was seen``, so a quiet market
+decays with wall time), reads every pair's decayed values at ``now`` under the state's lock (one
+consistent copy), and yields the ``monitor.metrics.RISK_METRICS`` families for the
+``max_exported_symbols`` most active pairs of each exchange.
+
+Ranking ("most active"): liquidation notional rate (all sides) plus traded notional rate (both taker
+sides) over the longest horizon (300 s by default), decayed to ``now``, in USD/s; ties by cumulative
+notional, then by first seen. A pair that drops out of the top N stops being exported (its counters
+reappear, with their full totals, when it comes back).
+
+Series per exported pair: rates per side and window (``window="10s"`` ...); liquidation counters per
+side; traded notional; ``volatility_ewma`` (the square root of the EWMA variance per sampling interval,
+``interval="1s"``) once a first interval has closed; ``last_price`` once a trade was seen. The
+``unknown`` liquidated side is exported only for pairs that had such liquidations.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from consumers.state import LIQ_SIDES, Readout, RiskState
+from monitor.metrics import NAMESPACE, RISK_METRICS, RiskMetric
+
+RATE = f"{NAMESPACE}_liquidation_rate_usd_per_second"
+LIQ_NOTIONAL = f"{NAMESPACE}_liquidation_notional_usd"
+LIQ_COUNT = f"{NAMESPACE}_liquidations"
+TRADE_NOTIONAL = f"{NAMESPACE}_trade_notional_usd"
+VOLATILITY = f"{NAMESPACE}_volatility_ewma"
+LAST_PRICE = f"{NAMESPACE}_last_price"
+UNKNOWN_SIDE = LIQ_SIDES.index("unknown")
+
+
+def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
+    m: RiskMetric = RISK_METRICS[name]
+    cls = CounterMetricFamily if m.kind == "counter" else GaugeMetricFamily
+    return cls(m.name, m.doc, labels=list(m.labels))
+
+
+def seconds_label(s: float) -> str:
+    """``10.0`` -> ``"10s"``, ``0.5`` -> ``"0.5s"``."""
+    return f"{s:g}s"
+
+
+class RiskCollector(Collector):
+    """One collector per registry; each consumer attaches its exchange's state to it.
+
+    Several consumers (one per exchange) may share a registry, as the CLI and demo do; the cap of
+    ``max_exported_symbols`` applies per exchange. Attaching a state for an exchange that already
+    has one replaces it (a restarted consumer takes over the series).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._states: dict[str, tuple[RiskState, int]] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> RiskCollector:
+        """The registry's collector, created and registered on first use."""
+        with _SHARED_LOCK:
+            col = _SHARED.get(registry)
+            if col is None:
+                col = _SHARED[registry] = cls(registry)
+            return col
+
+    def attach(self, exchange: str, state: RiskState, max_exported_symbols: int) -> None:
+        if max_exported_symbols <= 0:
+            raise ValueError("max_exported_symbols must be > 0")
+        with self._lock:
+            self._states[exchange] = (state, max_exported_symbols)
+
+    def describe(self) -> Iterable[Metric]:
+        return [_family(name) for name in RISK_METRICS]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            states = list(self._states.values())
+        fam = {name: _family(name) for name in RISK_METRICS}
+        for state, cap in states:
+            add_pairs(fam, state.read(state.now_s()), cap, state.vol_interval_s)
+        yield from fam.values()
+
+
+def add_pairs(
+    fam: dict[str, GaugeMetricFamily | CounterMetricFamily],
+    r: Readout,
+    max_pairs: int,
+    vol_interval_s: float,
+) -> None:
+    """Add the ``max_pairs`` most active pairs of ``r`` to the families."""
+    windows = [seconds_label(h) for h in r.horizons_s]
+    interval = seconds_label(vol_interval_s)
+    for i in r.ranked()[:max_pairs]:
+        exchange, symbol = r.keys[i]
+        for j, side in enumerate(LIQ_SIDES):
+            if j == UNKNOWN_SIDE and r.liq_count[i, j] == 0:
+                continue
+            for h, window in enumerate(windows):
+                fam[RATE].add_metric([exchange, symbol, side, window], float(r.liq_rate[i, j, h]))
+            labels = [exchange, symbol, side]
+            fam[LIQ_NOTIONAL].add_metric(labels, float(r.liq_notional[i, j]))
+            fam[LIQ_COUNT].add_metric(labels, float(r.liq_count[i, j]))
+        fam[TRADE_NOTIONAL].add_metric([exchange, symbol], float(r.trd_notional[i]))
+        var = float(r.variance[i])
+        if math.isfinite(var):
+            fam[VOLATILITY].add_metric([exchange, symbol, interval], math.sqrt(var))
+        px = float(r.last_price[i])
+        if math.isfinite(px):
+            fam[LAST_PRICE].add_metric([exchange, symbol], px)
+
+
+_SHARED: weakref.WeakKeyDictionary[CollectorRegistry, RiskCollector] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()

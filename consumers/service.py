@@ -1,0 +1,355 @@
+"""The consumer service of one exchange: Kafka group member -> RiskState -> Prometheus.
+
+Loop: ``getmany`` -> per record: decode (a ``CodecError`` is counted in ``decode_errors{reason}``,
+logged, and the record skipped) -> ``RiskState.apply_arrays`` -> event-to-metric latency
+(``now - recv_ns`` per event) -> commit every ``commit_interval_s`` -> lag per partition every
+``lag_refresh_s``.
+
+Offsets and exactly-once counting:
+
+* ``_next[tp]`` is the offset after the last record *processed* on ``tp``; it moves after each record
+  is applied, and only these offsets are ever committed (auto-commit is off). Processing a fetched
+  batch has no ``await`` in it, so a rebalance, a cancellation or ``stop()`` never sees half a batch.
+* Records below ``_next[tp]`` are dropped before processing. ``_next`` lives as long as the service,
+  so a partition that comes back after a failed commit, or a retried fetch, can never be counted
+  twice within one process.
+* On revoke, the revoked partitions' processed offsets are committed before the group rebalances;
+  ``stop()`` cancels the loop (which can only be waiting), commits, then leaves the group. A second
+  instance of the same group therefore starts exactly where this one stopped. A commit that fails
+  (the group already moved on) is logged; the next owner then re-reads from the previous commit
+  (at-least-once across processes).
+
+Embedded broker caveat: noida-db 0.2.3 answers an OffsetCommit sent while the group prepares a
+rebalance with IllegalGeneration (Kafka accepts it from the current generation), and aiokafka then
+rejoins under a new member id, after which the group can fail to settle. A single member per group
+(the normal set-up: one consumer per exchange) never meets this; with several live members on the
+embedded broker, a revoke that still has offsets to commit loses that commit.
+
+Assignment hook: ``_on_assigned`` runs inside the rebalance, before the first fetch of the new
+assignment. A warm-up replay can go there: seek each partition to ``offsets_for_times(now - warmup)``
+and record the committed offset as a per-partition "replay until" mark below which records rebuild
+the decayed state without being counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+
+from consumers.exporter import RiskCollector
+from consumers.state import PairSnapshot, RiskState, batch_arrays
+from monitor.codec import decode_batch
+from monitor.config import Config
+from monitor.errors import CodecError
+from monitor.metrics import ConsumerMetrics
+from monitor.topics import ensure_exchange_topics
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF_S = 0.5  # after a retriable fetch error
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, ConsumerMetrics] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_consumer_metrics(registry: CollectorRegistry) -> ConsumerMetrics:
+    """The registry's ConsumerMetrics (labelled by exchange), created on first use, so consumers of
+    several exchanges can share one registry."""
+    m = _METRICS.get(registry)
+    if m is None:
+        m = _METRICS[registry] = ConsumerMetrics(registry)
+    return m
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, service: ConsumerService) -> None:
+        self._service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._service._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._service._on_assigned(assigned)
+
+
+class ConsumerService:
+    def __init__(
+        self,
+        cfg: Config,
+        exchange: str,
+        registry: CollectorRegistry,
+        *,
+        metrics: ConsumerMetrics | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.exchange = exchange
+        self.metrics = metrics if metrics is not None else shared_consumer_metrics(registry)
+        c = cfg.consumer
+        self.state = RiskState(
+            c.max_pairs, vol_interval_s=c.vol_interval_s, vol_lambda=c.vol_lambda,
+            on_skip=self._on_skip,
+        )  # fmt: skip
+        self.collector = RiskCollector.for_registry(registry)
+        self.collector.attach(exchange, self.state, c.max_exported_symbols)
+        self.processed_events = 0  # events of decoded records (applied or counted as skipped)
+        self.processed_records = 0  # records handled, undecodable ones included
+        self._consumer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._next: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._error_counts: dict[str, int] = {}
+        m, x = self.metrics, exchange
+        self._m_records = m.records.labels(x)
+        self._m_liq = m.events.labels(x, "liquidation")
+        self._m_trd = m.events.labels(x, "trade")
+        self._m_pairs = m.pairs.labels(x)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._consumer is not None or self._stopped:
+            raise RuntimeError("ConsumerService.start() may be called once")
+        await ensure_exchange_topics(self.cfg, [self.exchange])
+        self.state.warm_up()  # compile/load kernels before joining: no stall inside the group
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.cfg.bootstrap_servers,
+            group_id=self.cfg.group_id(self.exchange),
+            client_id=f"{self.cfg.kafka.client_id}-consumer-{self.exchange}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=self.cfg.kafka.request_timeout_ms,
+        )
+        consumer.subscribe([self.cfg.topic(self.exchange)], listener=_Listener(self))
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.exchange}")
+        self._task.add_done_callback(self._on_task_done)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit the processed offsets, leave the group. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # a failure was logged by _on_task_done
+        consumer = self._consumer
+        if consumer is not None:
+            try:
+                await self._commit()
+            finally:
+                await consumer.stop()
+        self._fail_waiters(RuntimeError("consumer service stopped"))
+
+    async def __aenter__(self) -> ConsumerService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def commit(self) -> None:
+        """Commit the processed offsets of the assigned partitions now (also done periodically)."""
+        if self._consumer is not None and not self._stopped:
+            await self._commit()
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def snapshot(self) -> list[PairSnapshot]:
+        return self.state.snapshot(self.state.now_s())
+
+    async def wait_processed(self, n_events: int, timeout_s: float) -> None:
+        """Resolve once ``processed_events >= n_events``; TimeoutError after ``timeout_s``."""
+        if self.processed_events >= n_events:
+            return
+        if self._task is None or self._task.done():
+            raise RuntimeError("consumer service is not running")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n_events, fut)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self.processed_events} of {n_events} events processed after {timeout_s} s"
+            ) from None
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        c = self.cfg.consumer
+        poll_ms = int(1000 * min(c.commit_interval_s, c.lag_refresh_s))
+        next_lag = time.monotonic()
+        next_commit = next_lag + c.commit_interval_s
+        while True:
+            try:
+                batches = await self._consumer.getmany(
+                    timeout_ms=poll_ms, max_records=c.fetch_max_records
+                )
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("%s: fetch failed (%s), retrying", self.exchange, exc)
+                await asyncio.sleep(RETRY_BACKOFF_S)
+                continue
+            if batches:
+                self._process(batches)
+            now = time.monotonic()
+            if now >= next_commit:
+                next_commit = now + c.commit_interval_s
+                await self._commit()
+            if now >= next_lag:
+                next_lag = now + c.lag_refresh_s
+                await self._refresh_lag()
+
+    def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Apply fetched records (synchronous: nothing else runs in the middle of a batch)."""
+        latencies: list[npt.NDArray[np.float64]] = []
+        for tp, records in batches.items():
+            mark = self._next.get(tp, -1)
+            for rec in records:
+                if rec.offset < mark:
+                    continue  # processed already by this process
+                recv_ns = self._handle(rec.value, tp, rec.offset)
+                if recv_ns is not None and recv_ns.size:
+                    lag_s = (time.time_ns() - recv_ns) * 1e-9
+                    latencies.append(np.asarray(lag_s, dtype=np.float64))
+                mark = rec.offset + 1
+                self._next[tp] = mark
+        if latencies:
+            self.metrics.latency.observe_many((self.exchange,), np.concatenate(latencies))
+        self._m_pairs.set(self.state.n_pairs)
+        self._wake_waiters()
+
+    def _handle(
+        self, value: bytes | None, tp: TopicPartition, offset: int
+    ) -> npt.NDArray[np.int64] | None:
+        self.processed_records += 1
+        self._m_records.inc()
+        if not value:
+            self._decode_error("empty", tp, offset, "empty record value")
+            return None
+        try:
+            batch = decode_batch(value)
+        except CodecError as exc:
+            self._decode_error("invalid", tp, offset, str(exc))
+            return None
+        if batch.exchange != self.exchange:
+            self._decode_error("wrong_exchange", tp, offset, batch.exchange)
+            return None
+        try:
+            arrays = batch_arrays(batch)
+        except CodecError as exc:
+            self._decode_error("bad_column", tp, offset, str(exc))
+            return None
+        applied = self.state.apply_arrays(arrays)
+        if applied.liquidations:
+            self._m_liq.inc(applied.liquidations)
+        if applied.trades:
+            self._m_trd.inc(applied.trades)
+        self.processed_events += arrays.n_events
+        return arrays.recv_ns
+
+    def _decode_error(self, reason: str, tp: TopicPartition, offset: int, detail: str) -> None:
+        self.metrics.decode_errors.labels(self.exchange, reason).inc()
+        n = self._error_counts.get(reason, 0) + 1
+        self._error_counts[reason] = n
+        if n == 1 or n % 1000 == 0:  # bounded logging under a flood of bad records
+            log.warning(
+                "%s: skipped record %s[%d]@%d (%s, %d so far): %s",
+                self.exchange, tp.topic, tp.partition, offset, reason, n, detail[:200],
+            )  # fmt: skip
+
+    def _on_skip(self, reason: str, n: int) -> None:
+        self.metrics.events_skipped.labels(self.exchange, reason).inc(n)
+
+    # ---- offsets, lag, rebalances --------------------------------------------------------
+
+    async def _commit(self, only: Iterable[TopicPartition] | None = None) -> None:
+        consumer = self._consumer
+        assigned = consumer.assignment()
+        wanted = assigned if only is None else set(only) & assigned
+        offsets = {
+            tp: off
+            for tp, off in self._next.items()
+            if tp in wanted and self._committed.get(tp) != off
+        }
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning("%s: commit of %s failed: %s", self.exchange, offsets, exc)
+            return
+        self._committed.update(offsets)
+
+    async def _refresh_lag(self) -> None:
+        consumer = self._consumer
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            pos = self._next.get(tp)
+            if pos is None:
+                pos = await consumer.position(tp)
+            self.metrics.lag.labels(self.exchange, str(tp.partition)).set(max(0, high - pos))
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._consumer is not None and revoked:
+            await self._commit(revoked)
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(self.exchange, str(tp.partition))
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.metrics.rebalances.labels(self.exchange).inc()
+        log.info("%s: assigned %s", self.exchange, sorted(tp.partition for tp in assigned))
+
+    # ---- waiters -------------------------------------------------------------------------
+
+    def _wake_waiters(self) -> None:
+        for n, fut in self._waiters:
+            if not fut.done() and self.processed_events >= n:
+                fut.set_result(None)
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s: consumer loop failed", self.exchange, exc_info=exc)
+            self._fail_waiters(exc)

@@ -1,0 +1,384 @@
+"""Per-pair risk state: dense pair ids, struct-of-arrays owned here, updated by the numba kernels.
+
+Pure module (no Kafka, no Prometheus). ``RiskState.apply(batch)`` turns one decoded record into
+NumPy arrays (one ``np.asarray`` call per column), drops rows with unusable values, and runs the
+kernels. ``read(now_s)`` copies a consistent view under a lock (scrapes run in another thread),
+``snapshot(now_s)`` turns it into rows for the CLI table.
+
+Pairs are ``(exchange, symbol)`` keys, given dense ids on first sight up to ``capacity``; events of
+further pairs are reported through ``on_skip("pair_capacity", n)`` (logged once per pair, for the
+first 1000 such pairs) and never applied. Rows with a non-finite time or notional, a negative
+notional, a non-positive price or an unknown side string are screened out by a kernel
+(``screen_rows``) and reported as ``on_skip("invalid_value", n)``; a column that cannot be converted
+at all makes ``batch_arrays`` raise CodecError before anything is applied.
+
+Sides: liquidations keep three slots, long=0 / short=1 / unknown=2 (a venue that does not say which
+position was closed still moved notional); trades keep the taker side, buy=0 / sell=1, so traded
+notional and its decayed rates are available per side for later models (VPIN, signed flow).
+
+Event clock: ``now_s()`` is ``max event time applied + (wall now - wall time when that maximum was
+reached)``, so decayed values keep decaying with wall time when the market is quiet. One event
+stamped far in the future moves this clock for every pair; the producers stamp venue event time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from consumers import kernels as k
+from monitor.codec import Batch
+from monitor.errors import CodecError
+from monitor.schema import OrderSide, Side
+
+log = logging.getLogger(__name__)
+
+LIQ_SIDES: Final = (Side.LONG.value, Side.SHORT.value, Side.UNKNOWN.value)  # codes 0, 1, 2
+TAKER_SIDES: Final = (OrderSide.BUY.value, OrderSide.SELL.value)  # codes 0, 1
+_LIQ_CODE: Final = {s: i for i, s in enumerate(LIQ_SIDES)}
+_TAKER_CODE: Final = {s: i for i, s in enumerate(TAKER_SIDES)}
+_NL, _NT = len(LIQ_SIDES), len(TAKER_SIDES)
+_NO_PRICE: Final = np.empty(0)
+MAX_OVERFLOW_LOGS: Final = 1000  # distinct over-capacity pairs logged (each once)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+PairKey = tuple[str, str]  # (exchange, symbol)
+
+
+class BatchArrays(NamedTuple):
+    """One record's columns as arrays; ``t_*`` in event seconds, ``side`` codes -1 if unknown."""
+
+    exchange: str
+    symbol: str
+    liq_t: F64
+    liq_side: npt.NDArray[np.int8]
+    liq_notional: F64
+    trd_t: F64
+    trd_side: npt.NDArray[np.int8]
+    trd_notional: F64
+    trd_price: F64
+    recv_ns: I64  # liquidations then trades
+
+    @property
+    def n_events(self) -> int:
+        return int(self.liq_t.shape[0] + self.trd_t.shape[0])
+
+
+class Applied(NamedTuple):
+    liquidations: int
+    trades: int
+
+
+def _codes(col: Sequence[Any], table: dict[str, int]) -> npt.NDArray[np.int8]:
+    return np.fromiter((table.get(v, -1) for v in col), dtype=np.int8, count=len(col))
+
+
+def batch_arrays(batch: Batch) -> BatchArrays:
+    """Convert a decoded record's columns; CodecError if a column cannot be converted."""
+    liq, trd = batch.liq, batch.trd
+    try:
+        if liq:
+            liq_t = np.asarray(liq["ts_ms"], dtype=np.int64) / 1000.0
+            liq_side = _codes(liq["side"], _LIQ_CODE)
+            liq_q = np.asarray(liq["notional_usd"], dtype=np.float64)
+            liq_recv = np.asarray(liq["recv_ns"], dtype=np.int64)
+        else:
+            liq_t, liq_q = np.empty(0), np.empty(0)
+            liq_side, liq_recv = np.empty(0, np.int8), np.empty(0, np.int64)
+        if trd:
+            trd_t = np.asarray(trd["ts_ms"], dtype=np.int64) / 1000.0
+            trd_side = _codes(trd["taker"], _TAKER_CODE)
+            trd_q = np.asarray(trd["notional_usd"], dtype=np.float64)
+            trd_px = np.asarray(trd["price"], dtype=np.float64)
+            recv = np.asarray(trd["recv_ns"], dtype=np.int64)
+            recv = np.concatenate((liq_recv, recv)) if liq_recv.size else recv
+        else:
+            trd_t, trd_q, trd_px = np.empty(0), np.empty(0), np.empty(0)
+            trd_side, recv = np.empty(0, np.int8), liq_recv
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CodecError(f"column conversion failed: {exc}") from None
+    return BatchArrays(
+        batch.exchange, batch.symbol, liq_t, liq_side, liq_q, trd_t, trd_side, trd_q, trd_px, recv
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Readout:
+    """A consistent copy of the first ``len(keys)`` pairs' values at ``now_s``."""
+
+    now_s: float
+    horizons_s: tuple[float, ...]
+    keys: list[PairKey]
+    liq_rate: F64  # [n, 3 sides, horizons], USD/s
+    liq_notional: F64  # [n, 3]
+    liq_count: I64  # [n, 3]
+    trd_rate: F64  # [n, 2 taker sides, horizons], USD/s
+    trd_notional: F64  # [n] (buy + sell)
+    trd_count: I64  # [n]
+    variance: F64  # [n], per sampling interval; NaN before the first closed interval
+    last_price: F64  # [n], NaN before the first trade
+
+    def activity(self) -> F64:
+        """Liquidation + traded notional rate (USD/s) over the longest horizon: the export rank."""
+        h = int(np.argmax(self.horizons_s))
+        out: F64 = self.liq_rate[:, :, h].sum(axis=1) + self.trd_rate[:, :, h].sum(axis=1)
+        return out
+
+    def ranked(self) -> npt.NDArray[np.intp]:
+        """Pair indices, most active first; ties by cumulative notional, then first seen."""
+        total = self.liq_notional.sum(axis=1) + self.trd_notional
+        ids = np.arange(len(self.keys))
+        return np.lexsort((ids, -total, -self.activity()))
+
+
+@dataclass(frozen=True, slots=True)
+class PairSnapshot:
+    """One pair's values at a time, for the CLI table. Sides are indexed as ``LIQ_SIDES``."""
+
+    exchange: str
+    symbol: str
+    horizons_s: tuple[float, ...]
+    liq_rate_usd_s: tuple[tuple[float, ...], ...]  # [side][horizon], USD/s
+    volatility: float  # EWMA std of log returns per sampling interval; NaN before the first
+    last_price: float  # NaN before the first trade
+    liq_notional_usd: tuple[float, ...]  # [side]
+    liquidations: tuple[int, ...]  # [side]
+    trade_notional_usd: float
+    trades: int
+
+    def rate(self, side: int | str, window_s: float) -> float:
+        """Decayed liquidation rate of ``side`` (0/1/2 or "long"/"short"/"unknown")."""
+        j = LIQ_SIDES.index(side) if isinstance(side, str) else side
+        return self.liq_rate_usd_s[j][self.horizons_s.index(float(window_s))]
+
+    @property
+    def liq_notional_long(self) -> float:
+        return self.liq_notional_usd[0]
+
+    @property
+    def liq_notional_short(self) -> float:
+        return self.liq_notional_usd[1]
+
+
+class RiskState:
+    def __init__(
+        self,
+        capacity: int,
+        horizons: Sequence[float] = (10.0, 60.0, 300.0),
+        vol_interval_s: float = 1.0,
+        vol_lambda: float = 0.94,
+        *,
+        on_skip: Callable[[str, int], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if capacity <= 0 or not horizons or min(horizons) <= 0:
+            raise ValueError("capacity and horizons must be positive")
+        if vol_interval_s <= 0 or not 0.0 < vol_lambda < 1.0:
+            raise ValueError("vol_interval_s must be > 0 and vol_lambda in (0, 1)")
+        self.capacity = capacity
+        self.horizons_s = tuple(float(h) for h in horizons)
+        self.vol_interval_s = float(vol_interval_s)
+        self.vol_lambda = float(vol_lambda)
+        self.on_skip = on_skip
+        self.wall_clock = wall_clock
+        self.tau = np.asarray(self.horizons_s, dtype=np.float64)
+        c, nh = capacity, len(self.horizons_s)
+        nl, nt = len(LIQ_SIDES), len(TAKER_SIDES)
+        self.liq_rate = np.zeros((c, nl, nh))
+        self.liq_t_last = np.full((c, nl), -np.inf)
+        self.liq_notional = np.zeros((c, nl))
+        self.liq_count = np.zeros((c, nl), dtype=np.int64)
+        self.trd_rate = np.zeros((c, nt, nh))
+        self.trd_t_last = np.full((c, nt), -np.inf)
+        self.trd_notional = np.zeros((c, nt))
+        self.trd_count = np.zeros((c, nt), dtype=np.int64)
+        self.last_price = np.zeros(c)
+        self.ref_price = np.zeros(c)
+        self.vol_s2 = np.zeros(c)
+        self.vol_interval = np.full(c, k.NO_INTERVAL, dtype=np.int64)
+        self.vol_n = np.zeros(c, dtype=np.int64)
+        self._ids: dict[PairKey, int] = {}
+        self._keys: list[PairKey] = []
+        self._overflow_logged: set[PairKey] = set()
+        self._lock = threading.Lock()
+        self.event_clock_s = -math.inf
+        self.wall_at_clock_s = 0.0
+
+    # ---- sizes ---------------------------------------------------------------------------
+
+    def _arrays(self) -> list[npt.NDArray[Any]]:
+        return [self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count,
+                self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count,
+                self.last_price, self.ref_price, self.vol_s2, self.vol_interval, self.vol_n]  # fmt: skip
+
+    @property
+    def bytes_per_pair(self) -> int:
+        return sum(a.nbytes for a in self._arrays()) // self.capacity
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self._keys)
+
+    def pair_id(self, exchange: str, symbol: str) -> int | None:
+        return self._ids.get((exchange, symbol))
+
+    # ---- updates -------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Compile (or load from the numba cache) every kernel, so the first record is fast."""
+        empty = Batch("", "", "", liq={}, trd={})
+        arrs = batch_arrays(empty)
+        k.screen_rows(arrs.liq_t, arrs.liq_side, arrs.liq_notional, _NO_PRICE, _NL,
+                      np.empty(0, np.bool_))  # fmt: skip
+        with self._lock:
+            self._run_kernels(np.empty(0, np.int32), np.empty(0, np.int32), arrs, force=True)
+        self.read(0.0)
+
+    def apply(self, batch: Batch) -> int:
+        """Apply one decoded record; returns the number of events applied."""
+        return sum(self.apply_arrays(batch_arrays(batch)))
+
+    def apply_arrays(self, a: BatchArrays) -> Applied:
+        if a.n_events == 0:
+            return Applied(0, 0)
+        if a.liq_side.dtype != np.int8 or a.trd_side.dtype != np.int8:
+            raise TypeError("side codes must be int8")
+        for arr in (a.liq_t, a.liq_notional, a.trd_t, a.trd_notional, a.trd_price):
+            if arr.dtype != np.float64:
+                raise TypeError(f"expected float64 arrays, got {arr.dtype}")
+        key = (a.exchange, a.symbol)
+        pid = self._ids.get(key)
+        if pid is None:
+            pid = self._register(key, a.n_events)
+            if pid is None:
+                return Applied(0, 0)
+        liq_ok = np.empty(a.liq_t.shape[0], dtype=np.bool_)
+        trd_ok = np.empty(a.trd_t.shape[0], dtype=np.bool_)
+        bad_liq, t_liq = k.screen_rows(a.liq_t, a.liq_side, a.liq_notional, _NO_PRICE, _NL, liq_ok)
+        bad_trd, t_trd = k.screen_rows(
+            a.trd_t, a.trd_side, a.trd_notional, a.trd_price, _NT, trd_ok
+        )
+        bad = bad_liq + bad_trd
+        if bad:
+            a = a._replace(
+                liq_t=a.liq_t[liq_ok], liq_side=a.liq_side[liq_ok],
+                liq_notional=a.liq_notional[liq_ok], trd_t=a.trd_t[trd_ok],
+                trd_side=a.trd_side[trd_ok], trd_notional=a.trd_notional[trd_ok],
+                trd_price=a.trd_price[trd_ok],
+            )  # fmt: skip
+        n_liq, n_trd = a.liq_t.shape[0], a.trd_t.shape[0]
+        t_max = max(t_liq, t_trd)
+        with self._lock:
+            self._run_kernels(
+                np.full(n_liq, pid, dtype=np.int32), np.full(n_trd, pid, dtype=np.int32), a
+            )
+            if t_max > self.event_clock_s:
+                self.event_clock_s = t_max
+                self.wall_at_clock_s = self.wall_clock()
+        if bad:
+            self._skip("invalid_value", bad)
+        return Applied(n_liq, n_trd)
+
+    def _run_kernels(
+        self,
+        liq_pid: npt.NDArray[np.int32],
+        trd_pid: npt.NDArray[np.int32],
+        a: BatchArrays,
+        *,
+        force: bool = False,
+    ) -> None:
+        if liq_pid.size or force:
+            k.flow_update(liq_pid, a.liq_side, a.liq_t, a.liq_notional, self.tau,
+                          self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count)  # fmt: skip
+        if not (trd_pid.size or force):
+            return
+        k.flow_update(trd_pid, a.trd_side, a.trd_t, a.trd_notional, self.tau,
+                      self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count)  # fmt: skip
+        k.price_update(trd_pid, a.trd_t, a.trd_price, self.vol_interval_s, self.vol_lambda,
+                       self.last_price, self.ref_price, self.vol_interval, self.vol_s2,
+                       self.vol_n)  # fmt: skip
+
+    def _register(self, key: PairKey, n_events: int) -> int | None:
+        with self._lock:
+            if len(self._keys) < self.capacity:
+                pid = len(self._keys)
+                self._ids[key] = pid
+                self._keys.append(key)
+                return pid
+        if key not in self._overflow_logged and len(self._overflow_logged) < MAX_OVERFLOW_LOGS:
+            self._overflow_logged.add(key)
+            log.warning(
+                "pair capacity %d reached: events of %s/%s are counted as skipped, not applied",
+                self.capacity, key[0], key[1],
+            )  # fmt: skip
+        self._skip("pair_capacity", n_events)
+        return None
+
+    def _skip(self, reason: str, n: int) -> None:
+        if self.on_skip is not None:
+            self.on_skip(reason, n)
+
+    # ---- read-out ------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """The event-time clock: last event time advanced by the wall time elapsed since."""
+        wall = self.wall_clock()
+        with self._lock:
+            if self.event_clock_s == -math.inf:
+                return wall
+            return self.event_clock_s + max(0.0, wall - self.wall_at_clock_s)
+
+    def read(self, now_s: float) -> Readout:
+        """Decayed values at ``now_s`` and copies of the counters, all under one lock."""
+        with self._lock:
+            n = len(self._keys)
+            liq_rate = np.empty((n, *self.liq_rate.shape[1:]))
+            trd_rate = np.empty((n, *self.trd_rate.shape[1:]))
+            variance = np.empty(n)
+            k.flow_rates_at(now_s, self.tau, self.liq_rate, self.liq_t_last, n, liq_rate)
+            k.flow_rates_at(now_s, self.tau, self.trd_rate, self.trd_t_last, n, trd_rate)
+            k.variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
+                          self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
+                          variance)  # fmt: skip
+            has_price = self.vol_interval[:n] != k.NO_INTERVAL
+            return Readout(
+                now_s=now_s,
+                horizons_s=self.horizons_s,
+                keys=list(self._keys),
+                liq_rate=liq_rate,
+                liq_notional=self.liq_notional[:n].copy(),
+                liq_count=self.liq_count[:n].copy(),
+                trd_rate=trd_rate,
+                trd_notional=self.trd_notional[:n].sum(axis=1),
+                trd_count=self.trd_count[:n].sum(axis=1),
+                variance=variance,
+                last_price=np.where(has_price, self.last_price[:n], np.nan),
+            )
+
+    def snapshot(self, now_s: float) -> list[PairSnapshot]:
+        """Every pair at ``now_s``, most active first (see ``Readout.ranked``)."""
+        r = self.read(now_s)
+        return [
+            PairSnapshot(
+                exchange=r.keys[i][0],
+                symbol=r.keys[i][1],
+                horizons_s=r.horizons_s,
+                liq_rate_usd_s=tuple(tuple(float(x) for x in row) for row in r.liq_rate[i]),
+                volatility=math.sqrt(float(r.variance[i])),  # NaN stays NaN
+                last_price=float(r.last_price[i]),
+                liq_notional_usd=tuple(float(x) for x in r.liq_notional[i]),
+                liquidations=tuple(int(x) for x in r.liq_count[i]),
+                trade_notional_usd=float(r.trd_notional[i]),
+                trades=int(r.trd_count[i]),
+            )
+            for i in r.ranked()
+        ]
