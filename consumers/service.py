@@ -223,6 +223,9 @@ class ConsumerService:
                 continue
             if batches:
                 self._process(batches)
+                # getmany returns buffered records without suspending: yield once per batch so
+                # a consumer catching up never starves the other tasks of its event loop
+                await asyncio.sleep(0)
             now = time.monotonic()
             if now >= next_commit:
                 next_commit = now + c.commit_interval_s
