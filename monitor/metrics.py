@@ -60,6 +60,16 @@ class ProducerMetrics:
             "Events refused before acceptance (buffer full); each is also logged.",
             ["exchange", "reason"],
         )
+        self.duplicates = c(
+            "duplicate_events_total",
+            "Events dropped as already seen (same event id), e.g. re-sent around a reconnect.",
+            ["exchange", "kind"],
+        )
+        self.events_abandoned = c(
+            "events_abandoned_total",
+            "Accepted events still unacknowledged by Kafka when shutdown gave up waiting; logged.",
+            ["exchange"],
+        )
         self.connected = Gauge(
             f"{NAMESPACE}_ws_connected",
             "1 while the websocket is connected and subscribed.",

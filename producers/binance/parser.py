@@ -1,0 +1,191 @@
+"""Binance USD-M frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
+
+Frames handled (exchange-feeds.md s1), dispatched on exact keys:
+
+* raw ``{"e": "forceOrder", "E": ..., "o": {...}}`` and ``{"e": "aggTrade", ...}``;
+* combined ``{"stream": "<name>", "data": <raw>}``;
+* a JSON array of raw events (tolerated: the ``@arr`` stream name suggests one);
+* replies to JSON requests ``{"result": ..., "id": ...}`` (control) and ``{"error": ...}``.
+
+Liquidations: ``o.S`` is the side of the forced order, so SELL means a long was liquidated. Quantity
+and price are the *fill* (``o.z`` cumulative filled qty x ``o.ap`` average fill price), not the order
+(``q`` x ``p``); a forced order that has not filled is skipped (reason ``no_fill``). The all-market
+stream pushes only the latest liquidation per symbol per second: coverage ``sampled_latest_per_
+symbol_1s``. Trades: ``aggTrade`` with ``m`` (buyer is maker) true means the taker sold.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.symbols import SymbolTable
+from producers.base import ConnectionPlan, Parsed
+from producers.binance.endpoints import EXCHANGE
+from producers.binance.subscriptions import plan_connections
+from producers.events import new_liquidation, new_trade, non_negative, positive, timestamp_ms
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+# Forced-order side -> (liquidated position, order side, id text).
+_LIQ_SIDES: Final = {
+    "SELL": (Side.LONG, OrderSide.SELL, Side.LONG.value),
+    "BUY": (Side.SHORT, OrderSide.BUY, Side.SHORT.value),
+}
+_SELL: Final = OrderSide.SELL
+_BUY: Final = OrderSide.BUY
+_BASE: Final = QtyUnit.BASE
+_AVG_FILL: Final = PriceKind.AVG_FILL
+_SAMPLED: Final = Coverage.SAMPLED_LATEST_1S
+_INF: Final = float("inf")
+
+
+class BinanceAdapter:
+    """Venue adapter for Binance USD-M futures (see ``producers.base.VenueAdapter``)."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
+        self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
+        self._instruments: dict[str, tuple[str, float]] = {}  # venue -> (canonical, multiplier)
+
+    # ---- plan --------------------------------------------------------------------------------
+
+    def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+        return plan_connections(cfg, base_url)
+
+    def heartbeat(self) -> str | None:
+        return None  # the server pings; the websocket library answers with pongs
+
+    # ---- parse -------------------------------------------------------------------------------
+
+    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+        try:
+            doc = _loads(frame)
+        except _JSONDecodeError:
+            raise ParseError("bad_json") from None
+        try:
+            if type(doc) is dict:
+                if "stream" in doc:  # combined-stream wrapper
+                    doc = doc["data"]
+                    if type(doc) is list:
+                        return self._many(doc, received_ns)
+                    if type(doc) is not dict:
+                        raise ParseError("bad_shape", "data")
+                e = doc.get("e")
+                if e == "aggTrade":
+                    return Parsed([self._agg_trade(doc, received_ns)])
+                if e == "forceOrder":
+                    return Parsed([self._force_order(doc, received_ns)])
+                return self._other(doc)
+            if type(doc) is list:
+                return self._many(doc, received_ns)
+            raise ParseError("bad_shape", type(doc).__name__)
+        except KeyError as exc:
+            raise ParseError("missing_field", str(exc)) from None
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ParseError("bad_shape", type(exc).__name__) from None
+
+    def _many(self, items: list[Any], received_ns: int) -> Parsed:
+        out = Parsed()
+        for item in items:
+            try:
+                if type(item) is not dict:
+                    raise ParseError("bad_shape", "item")
+                e = item.get("e")
+                if e == "forceOrder":
+                    out.events.append(self._force_order(item, received_ns))
+                elif e == "aggTrade":
+                    out.events.append(self._agg_trade(item, received_ns))
+                else:
+                    raise ParseError("unknown_event")
+            except ParseError as exc:
+                out.errors.append(exc.reason)
+            except KeyError:
+                out.errors.append("missing_field")
+            except (TypeError, AttributeError, ValueError):
+                out.errors.append("bad_shape")
+        return out
+
+    @staticmethod
+    def _other(doc: dict[str, Any]) -> Parsed:
+        if "e" in doc:
+            raise ParseError("unknown_event", str(doc["e"])[:40])
+        if (
+            "error" in doc
+        ):  # reply to a JSON request: {"error": {"code": ..., "msg": ...}, "id": ..}
+            raise ParseError("request_failed", str(doc["error"])[:200])
+        if "result" in doc and "id" in doc:  # {"result": null, "id": 1}
+            return Parsed(control=True)
+        raise ParseError("unknown_event")
+
+    def _instrument(self, venue_symbol: object) -> tuple[str, float]:
+        """Resolve once (unknown symbol or symbol cap: ParseError), then serve from the cache."""
+        if type(venue_symbol) is not str:
+            raise ParseError("bad_type", "symbol")
+        inst = self._symbols.resolve(venue_symbol)
+        entry = (inst.symbol, inst.contract_multiplier)
+        self._instruments[venue_symbol] = entry
+        return entry
+
+    def _force_order(self, doc: dict[str, Any], received_ns: int) -> Event:
+        o = doc["o"]
+        venue_symbol = o["s"]
+        side = _LIQ_SIDES.get(o["S"])
+        if side is None:
+            raise ParseError("bad_side", str(o["S"])[:20])
+        qty_raw = non_negative(o["z"])
+        if qty_raw == 0.0:
+            raise ParseError("no_fill")
+        price = positive(o["ap"])
+        ts = timestamp_ms(o["T"])
+        symbol, mult = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
+        qty_base = qty_raw * mult
+        return new_liquidation(
+            EXCHANGE, symbol, venue_symbol, side[0], side[1], price, _AVG_FILL,
+            qty_raw, _BASE, mult, qty_base, qty_base * price, _SAMPLED, ts, received_ns,
+            liquidation_id(EXCHANGE, venue_symbol, ts, side[2], qty_raw, price),
+        )  # fmt: skip
+
+    def _agg_trade(self, doc: dict[str, Any], received_ns: int) -> Event:
+        # The hot path: checks inlined (same rules as producers.events.positive/timestamp_ms).
+        venue_symbol = doc["s"]
+        q = doc["q"]
+        p = doc["p"]
+        ts = doc["T"]
+        agg_id = doc["a"]
+        maker = doc["m"]
+        inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
+        try:
+            qty_raw = float(q)
+            price = float(p)
+        except TypeError:
+            raise ParseError("bad_type", "q/p") from None
+        except (ValueError, OverflowError):
+            raise ParseError("bad_number", "q/p") from None
+        if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
+            bad = "bad_type" if type(q) is bool or type(p) is bool else "bad_number"
+            raise ParseError(bad, "q/p")
+        if q is True or p is True:  # float(True) == 1.0
+            raise ParseError("bad_type", "q/p")
+        if type(ts) is not int or ts <= 0:
+            raise ParseError("bad_ts", "T")
+        if type(agg_id) is not int or agg_id < 0:
+            raise ParseError("bad_type", "a")
+        if maker is True:
+            taker = _SELL  # buyer is maker: the taker sold
+        elif maker is False:
+            taker = _BUY
+        else:
+            raise ParseError("bad_type", "m")
+        mult = inst[1]
+        qty_base = qty_raw * mult
+        return new_trade(
+            EXCHANGE, inst[0], venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base,
+            qty_base * price, None, ts, received_ns, str(agg_id),
+        )  # fmt: skip

@@ -1,0 +1,18 @@
+"""Bybit v5 public linear endpoint and connection rules (exchange-feeds.md s2).
+
+The configured URL is the full socket URL (``wss://stream.bybit.com/v5/public/linear``). Topics are
+subscribed with JSON requests; without traffic the server cuts the connection after 10 minutes, so
+the client sends the JSON heartbeat ``{"op": "ping"}`` every ``ping_interval_s``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EXCHANGE: Final = "bybit"
+
+ALL_LIQUIDATION: Final = "allLiquidation"  # every liquidation, pushed every 500 ms
+PUBLIC_TRADE: Final = "publicTrade"
+
+MAX_ARGS_PER_SUBSCRIBE: Final = 10  # topics per subscribe request
+PING_FRAME: Final = '{"op":"ping"}'

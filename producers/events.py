@@ -1,0 +1,190 @@
+"""Building normalized events fast, and validating the venue values they are built from. Pure module.
+
+The parsers create one ``Liquidation`` or ``Trade`` per venue item, on the hot path. The schema's
+classes are frozen slotted dataclasses, whose generated ``__init__`` sets every field through
+``object.__setattr__``: about 2 us per event on CPython 3.11, more than decoding the frame. The
+constructors here fill a mutable *twin* class with exactly the same ``__slots__`` (plain slot
+stores, specialised by the interpreter) and then re-class the instance to the frozen type, which
+CPython allows for classes of identical layout (data model, ``__class__`` assignment). The result is
+a genuine, frozen, equal-comparing ``Liquidation``/``Trade``, built about 5x faster.
+
+Guard rails: the field lists are checked against the schema at import (a schema change fails loudly
+here, never builds half-filled objects), the schema classes must not define ``__post_init__``, and
+the tests compare every constructor with the dataclass's own ``__init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Final
+
+from monitor.errors import ParseError
+from monitor.schema import (
+    Coverage,
+    Liquidation,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    Trade,
+)
+
+_INF: Final = float("inf")
+
+LIQUIDATION_FIELDS: Final = (
+    "exchange", "symbol", "venue_symbol", "liquidated_side", "order_side", "price", "price_kind",
+    "qty_raw", "qty_unit", "contract_multiplier", "qty_base", "notional_usd", "coverage", "ts_ms",
+    "received_ns", "event_id",
+)  # fmt: skip
+TRADE_FIELDS: Final = (
+    "exchange", "symbol", "venue_symbol", "taker_side", "price", "qty_raw", "qty_unit",
+    "contract_multiplier", "qty_base", "notional_usd", "is_liquidation", "ts_ms", "received_ns",
+    "trade_id",
+)  # fmt: skip
+
+
+def _check_schema(cls: type[Any], expected: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    slots = tuple(getattr(cls, "__slots__", ()))
+    if names != expected or slots != expected or hasattr(cls, "__post_init__"):
+        raise RuntimeError(
+            f"producers.events is out of date with monitor.schema.{cls.__name__}: "
+            f"fields {names}, slots {slots}; update the fast constructors"
+        )
+    return slots
+
+
+class _LiquidationTwin:
+    __slots__ = _check_schema(Liquidation, LIQUIDATION_FIELDS)
+
+
+class _TradeTwin:
+    __slots__ = _check_schema(Trade, TRADE_FIELDS)
+
+
+def new_liquidation(
+    exchange: str,
+    symbol: str,
+    venue_symbol: str,
+    liquidated_side: Side,
+    order_side: OrderSide | None,
+    price: float,
+    price_kind: PriceKind,
+    qty_raw: float,
+    qty_unit: QtyUnit,
+    contract_multiplier: float,
+    qty_base: float,
+    notional_usd: float,
+    coverage: Coverage,
+    ts_ms: int,
+    received_ns: int,
+    event_id: str,
+) -> Liquidation:
+    """Same arguments and result as ``Liquidation(...)``, built without the frozen ``__init__``."""
+    o: Any = _LiquidationTwin()
+    o.exchange = exchange
+    o.symbol = symbol
+    o.venue_symbol = venue_symbol
+    o.liquidated_side = liquidated_side
+    o.order_side = order_side
+    o.price = price
+    o.price_kind = price_kind
+    o.qty_raw = qty_raw
+    o.qty_unit = qty_unit
+    o.contract_multiplier = contract_multiplier
+    o.qty_base = qty_base
+    o.notional_usd = notional_usd
+    o.coverage = coverage
+    o.ts_ms = ts_ms
+    o.received_ns = received_ns
+    o.event_id = event_id
+    o.__class__ = Liquidation
+    return o  # type: ignore[no-any-return]
+
+
+def new_trade(
+    exchange: str,
+    symbol: str,
+    venue_symbol: str,
+    taker_side: OrderSide,
+    price: float,
+    qty_raw: float,
+    qty_unit: QtyUnit,
+    contract_multiplier: float,
+    qty_base: float,
+    notional_usd: float,
+    is_liquidation: bool | None,
+    ts_ms: int,
+    received_ns: int,
+    trade_id: str,
+) -> Trade:
+    """Same arguments and result as ``Trade(...)``, built without the frozen ``__init__``."""
+    o: Any = _TradeTwin()
+    o.exchange = exchange
+    o.symbol = symbol
+    o.venue_symbol = venue_symbol
+    o.taker_side = taker_side
+    o.price = price
+    o.qty_raw = qty_raw
+    o.qty_unit = qty_unit
+    o.contract_multiplier = contract_multiplier
+    o.qty_base = qty_base
+    o.notional_usd = notional_usd
+    o.is_liquidation = is_liquidation
+    o.ts_ms = ts_ms
+    o.received_ns = received_ns
+    o.trade_id = trade_id
+    o.__class__ = Trade
+    return o  # type: ignore[no-any-return]
+
+
+# ---- venue value checks (shared by the parsers) ---------------------------------------------
+
+
+def positive(value: object) -> float:
+    """A venue decimal (string, or JSON number) as a finite float > 0, else ParseError.
+
+    ``bool`` is refused (``type(...) is`` checks), as are NaN, infinities, zero and negatives."""
+    tp = type(value)
+    if tp is str:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except ValueError:
+            raise ParseError("bad_number", repr(value)[:40]) from None
+    elif tp is float or tp is int:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an int beyond float range
+            raise ParseError("bad_number", "overflow") from None
+    else:
+        raise ParseError("bad_type", tp.__name__)
+    if not 0.0 < x < _INF:  # NaN fails both comparisons
+        raise ParseError("bad_number", repr(value)[:40])
+    return x
+
+
+def non_negative(value: object) -> float:
+    """Like ``positive`` but admits 0 (a forced order that has not filled yet)."""
+    tp = type(value)
+    if tp is str:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except ValueError:
+            raise ParseError("bad_number", repr(value)[:40]) from None
+    elif tp is float or tp is int:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            raise ParseError("bad_number", "overflow") from None
+    else:
+        raise ParseError("bad_type", tp.__name__)
+    if not 0.0 <= x < _INF:
+        raise ParseError("bad_number", repr(value)[:40])
+    return x
+
+
+def timestamp_ms(value: object) -> int:
+    """A venue timestamp in ms: a JSON integer > 0 (``bool`` refused)."""
+    if type(value) is not int or value <= 0:
+        raise ParseError("bad_ts", repr(value)[:40])
+    return value

@@ -1,0 +1,131 @@
+"""One exchange's producer: websocket sessions -> de-duplication -> Kafka publisher.
+
+``ProducerService(cfg, "binance", registry)`` builds everything without I/O; ``start()`` makes sure
+the exchange's topic exists (partitions and retention from the config), starts the Kafka producer
+and opens one session per ``ConnectionPlan`` of the venue's adapter; ``stop()`` closes the sessions
+first (no new events), then waits until Kafka acknowledged every accepted event and stops the
+producer. Use it as ``async with ProducerService(...) as svc:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from types import TracebackType
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config import Config
+from monitor.errors import ConfigError
+from monitor.metrics import ProducerMetrics
+from monitor.topics import ensure_exchange_topics
+from producers.publisher import Publisher
+from producers.registry import ADAPTERS
+from producers.session import Deduplicator, Session
+
+log = logging.getLogger(__name__)
+
+# One ProducerMetrics per registry: services of several exchanges in one process share it (a
+# registry refuses a second set of the same metric names).
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, ProducerMetrics] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def producer_metrics(registry: CollectorRegistry) -> ProducerMetrics:
+    """The registry's ProducerMetrics, created on first use."""
+    m = _METRICS.get(registry)
+    if m is None:
+        m = _METRICS[registry] = ProducerMetrics(registry)
+    return m
+
+
+class ProducerService:
+    def __init__(
+        self,
+        cfg: Config,
+        exchange: str,
+        registry: CollectorRegistry,
+        *,
+        metrics: ProducerMetrics | None = None,
+    ) -> None:
+        factory = ADAPTERS.get(exchange)
+        if factory is None:
+            raise ConfigError(f"no producer for exchange {exchange!r} (known: {sorted(ADAPTERS)})")
+        if exchange not in cfg.exchanges:
+            raise ConfigError(f"exchange {exchange!r} is not in the configuration")
+        self.cfg = cfg
+        self.exchange = exchange
+        self.metrics = metrics if metrics is not None else producer_metrics(registry)
+        ex_cfg = cfg.exchanges[exchange]
+        self.adapter = factory(ex_cfg)
+        self.plans = self.adapter.connections(ex_cfg, cfg.ws_url(exchange))
+        self.publisher = Publisher(cfg, exchange, self.metrics)
+        self.dedup = Deduplicator()
+        self.sessions = [
+            Session(exchange, p, self.adapter, ex_cfg, self.publisher.add, self.metrics, self.dedup)
+            for p in self.plans
+        ]
+        self._state = "new"  # new -> started -> stopped
+
+    @property
+    def connected(self) -> bool:
+        """Every planned connection is open and subscribed."""
+        return self._state == "started" and all(s.connected for s in self.sessions)
+
+    @property
+    def published_events(self) -> int:
+        """Events acknowledged by Kafka."""
+        return self.publisher.published_events
+
+    async def wait_published(self, n: int, timeout_s: float) -> None:
+        """Return once at least ``n`` events are acknowledged; TimeoutError after ``timeout_s``."""
+        await self.publisher.wait_published(n, timeout_s)
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        """Return once every session is connected; TimeoutError after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            for s in self.sessions:
+                await s.wait_connected(None)
+
+    async def start(self) -> None:
+        if self._state != "new":
+            raise RuntimeError(f"ProducerService({self.exchange}) already {self._state}")
+        self._state = "started"
+        try:
+            await ensure_exchange_topics(self.cfg, [self.exchange])
+            await self.publisher.start()
+            for s in self.sessions:
+                await s.start()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("%s producer started: %d connection(s) -> %s", self.exchange,
+                 len(self.sessions), self.publisher.topic)  # fmt: skip
+
+    async def stop(self, flush_timeout_s: float | None = None) -> None:
+        """Close the sessions, flush the publisher, stop the Kafka producer. Idempotent.
+
+        The flush waits for every accepted event, by default up to twice
+        ``kafka.request_timeout_ms`` (then the rest is counted as abandoned and logged)."""
+        if self._state == "stopped":
+            return
+        self._state = "stopped"
+        await asyncio.gather(*(s.stop() for s in self.sessions))
+        if flush_timeout_s is None:
+            flush_timeout_s = 2 * self.cfg.kafka.request_timeout_ms / 1000
+        await self.publisher.stop(flush_timeout_s)
+        log.info("%s producer stopped: %d events published", self.exchange, self.published_events)
+
+    async def __aenter__(self) -> ProducerService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

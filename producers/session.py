@@ -1,0 +1,379 @@
+"""The websocket session: drives one ``ConnectionPlan`` with a sans-I/O venue adapter.
+
+Per connection: open the socket, send the plan's subscribe frames (spaced ``SEND_INTERVAL_S`` apart,
+under Binance's 10 incoming messages/s), then read frames -> ``adapter.parse`` -> drop duplicates ->
+``sink``; send the adapter's replies and, every ``ping_interval_s``, its client heartbeat.
+
+Around it:
+
+* reconnect with exponential backoff and full jitter: the n-th consecutive failure waits
+  ``uniform(0, min(backoff_max_s, backoff_initial_s * 2**(n-1)))``; a connection that stayed open at
+  least ``backoff_max_s`` counts as healthy and resets n. Subscriptions are re-sent on every connect.
+* stale-feed watchdog: no frame for ``stale_after_s`` -> close and reconnect (``reason="stale"``).
+  A socket that completes the handshake but never pushes (Binance's legacy paths) is caught here.
+* rotation at ``max_connection_age_s`` (Binance closes at 24 h), make-before-break: the next socket
+  is opened and subscribed while the old one still delivers, then the old one is closed; events seen
+  on both are dropped by the shared ``Deduplicator``.
+* metrics: frames, events{kind}, parse_errors{reason}, reconnects{reason}, duplicates{kind} and the
+  ws_connected{connection} gauge (1 while open and subscribed).
+
+The watchdog counts every frame, control frames included: a Bybit socket answering its pings is
+alive even when its symbols are quiet; a Binance socket that says nothing is not.
+
+``start()`` creates the one owned task. ``stop()`` closes gracefully (the close handshake, reading
+on until the venue's close frame, so frames already sent are not lost), then cancels the task and
+everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.metrics import ProducerMetrics
+from monitor.schema import Event, Liquidation
+from producers.base import ConnectionPlan, VenueAdapter
+
+log = logging.getLogger(__name__)
+
+SEND_INTERVAL_S: Final = 0.12  # between subscribe frames: ~8 messages/s, under Binance's 10/s
+OPEN_TIMEOUT_S: Final = 10.0
+CLOSE_TIMEOUT_S: Final = 2.0
+MAX_FRAME_BYTES: Final = 8 * 2**20
+DEDUP_CAPACITY: Final = 50_000  # event ids remembered per exchange
+LOG_EVERY_S: Final = 10.0
+# The ParseError reason adapters raise for a refused subscription: logged every time, not sampled.
+SUBSCRIBE_FAILED: Final = "subscribe_failed"
+
+Sink = Callable[[list[Event]], object]
+
+
+class Deduplicator:
+    """Bounded LRU set of event keys, shared by the sessions of one exchange.
+
+    Key: a liquidation's ``event_id``; a trade's ``venue_symbol#trade_id`` (Binance aggregate ids
+    are per symbol). ``fresh`` returns the events not seen before plus the duplicate counts."""
+
+    def __init__(self, capacity: int = DEDUP_CAPACITY) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be > 0")
+        self.capacity = capacity
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def fresh(self, events: Sequence[Event]) -> tuple[list[Event], int, int]:
+        """(new events, duplicate liquidations, duplicate trades)."""
+        seen = self._seen
+        out: list[Event] = []
+        dup_liq = dup_trd = 0
+        for e in events:
+            if type(e) is Liquidation:
+                key = e.event_id
+                if key in seen:
+                    seen.move_to_end(key)
+                    dup_liq += 1
+                    continue
+            else:
+                key = f"{e.venue_symbol}#{e.trade_id}"  # type: ignore[union-attr]
+                if key in seen:
+                    seen.move_to_end(key)
+                    dup_trd += 1
+                    continue
+            seen[key] = None
+            out.append(e)
+        excess = len(seen) - self.capacity
+        for _ in range(excess):
+            seen.popitem(last=False)
+        return out, dup_liq, dup_trd
+
+
+class RateLimitedLog:
+    """Log a message per key at most once per ``every_s``, with the number suppressed meanwhile."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = LOG_EVERY_S) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, level: int, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        last, suppressed = self._last.get(key, (-1e18, 0))
+        if now - last < self._every_s:
+            self._last[key] = (last, suppressed + 1)
+            return
+        self._last[key] = (now, 0)
+        if suppressed:
+            msg += " (%d similar suppressed)"
+            args = (*args, suppressed)
+        self._log.log(level, msg, *args)
+
+
+class Session:
+    """One websocket connection plan, kept connected and subscribed until ``stop()``."""
+
+    def __init__(
+        self,
+        exchange: str,
+        plan: ConnectionPlan,
+        adapter: VenueAdapter,
+        cfg: ExchangeConfig,
+        sink: Sink,
+        metrics: ProducerMetrics,
+        dedup: Deduplicator | None = None,
+        *,
+        rng: random.Random | None = None,
+        send_interval_s: float = SEND_INTERVAL_S,
+    ) -> None:
+        self.exchange = exchange
+        self.plan = plan
+        self._adapter = adapter
+        self._cfg = cfg
+        self._sink = sink
+        self._dedup = dedup if dedup is not None else Deduplicator()
+        self._rng = rng if rng is not None else random.Random()
+        self._send_interval_s = send_interval_s
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._last_frame = 0.0
+        self._close_reason: str | None = None
+        self._serving: ClientConnection | None = None  # the socket being read
+        self._stopping = False
+        self._ahead: ClientConnection | None = None  # opened for rotation, not yet serving
+        self._rlog = RateLimitedLog(log)
+        self.connects = 0  # successful opens (subscribed), for tests and diagnostics
+        m = metrics
+        x = exchange
+        self._m_frames = m.frames.labels(x)
+        self._m_liq = m.events.labels(x, "liquidation")
+        self._m_trd = m.events.labels(x, "trade")
+        self._m_dup_liq = m.duplicates.labels(x, "liquidation")
+        self._m_dup_trd = m.duplicates.labels(x, "trade")
+        self._m_connected = m.connected.labels(x, plan.name)
+        self._m_parse_errors = m.parse_errors
+        self._m_reconnects = m.reconnects
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float | None) -> None:
+        """Return once open and subscribed; TimeoutError after ``timeout_s`` (None: no limit)."""
+        async with asyncio.timeout(timeout_s):
+            await self._connected.wait()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(
+                self._run(), name=f"ws-{self.exchange}-{self.plan.name}"
+            )
+
+    async def stop(self, drain_timeout_s: float = CLOSE_TIMEOUT_S + 1.0) -> None:
+        """Close gracefully: send the close frame and keep reading until the venue's close, so
+        frames the venue sent before it still reach the sink (bounded by ``drain_timeout_s``);
+        then cancel whatever is left. Idempotent."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        ws = self._serving
+        closer = None
+        if ws is not None and not task.done():
+            self._close_reason = "stop"
+            closer = asyncio.create_task(ws.close())
+            await asyncio.wait({task}, timeout=drain_timeout_s)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if closer is not None:
+            closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closer
+
+    # ---- connection loop ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0  # consecutive connections that failed or did not stay healthy
+        reason: str | None = None  # why the previous connection ended; None before the first
+        try:
+            while True:
+                ws, self._ahead = self._ahead, None
+                if reason is not None:
+                    self._m_reconnects.labels(self.exchange, reason).inc()
+                if ws is None:
+                    if reason is not None and reason != "rotate":
+                        await asyncio.sleep(self._backoff(failures))
+                    try:
+                        ws = await self._open()
+                    except Exception as exc:  # refused, handshake, timeout, HTTP 4xx/5xx ...
+                        failures += 1
+                        reason = "error"
+                        self._rlog(logging.WARNING, "open", "%s %s: connect to %s failed: %r",
+                                   self.exchange, self.plan.name, self.plan.url, exc)  # fmt: skip
+                        continue
+                opened = time.monotonic()
+                try:
+                    reason = await self._serve(ws)
+                except Exception:  # a bug must not end the session: log, reconnect
+                    log.exception("%s %s: session error", self.exchange, self.plan.name)
+                    reason = "error"
+                finally:
+                    self._set_connected(False)
+                    await ws.close()
+                if self._stopping:
+                    return
+                if time.monotonic() - opened >= self._cfg.backoff_max_s:
+                    failures = 0
+                if reason != "rotate":
+                    failures += 1
+                log.info("%s %s: connection ended (%s)", self.exchange, self.plan.name, reason)
+        finally:
+            self._set_connected(False)
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                await ahead.close()
+
+    def _backoff(self, failures: int) -> float:
+        cfg = self._cfg
+        cap = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** max(failures - 1, 0))
+        return self._rng.uniform(0.0, cap)
+
+    async def _open(self) -> ClientConnection:
+        """Connect and send the subscribe frames."""
+        ws = await connect(
+            self.plan.url,
+            open_timeout=OPEN_TIMEOUT_S,
+            close_timeout=CLOSE_TIMEOUT_S,
+            ping_interval=self._cfg.ping_interval_s,
+            ping_timeout=self._cfg.ping_interval_s,
+            max_size=MAX_FRAME_BYTES,
+        )
+        try:
+            for i, frame in enumerate(self.plan.subscribe):
+                if i:
+                    await asyncio.sleep(self._send_interval_s)
+                await ws.send(frame)
+        except BaseException:
+            await ws.close()
+            raise
+        self.connects += 1
+        return ws
+
+    def _set_connected(self, up: bool) -> None:
+        if up:
+            self._connected.set()
+        else:
+            self._connected.clear()
+        self._m_connected.set(1 if up else 0)
+
+    async def _serve(self, ws: ClientConnection) -> str:
+        """Read until the socket ends; return why (closed, stale, rotate)."""
+        self._close_reason = None
+        self._last_frame = time.monotonic()
+        self._set_connected(True)
+        self._serving = ws
+        helpers = [
+            asyncio.create_task(self._watchdog(ws)),
+            asyncio.create_task(self._rotate(ws)),
+        ]
+        heartbeat = self._adapter.heartbeat()
+        if heartbeat is not None:
+            helpers.append(asyncio.create_task(self._heartbeat(ws, heartbeat)))
+        try:
+            with contextlib.suppress(ConnectionClosed):
+                async for frame in ws:
+                    self._last_frame = time.monotonic()
+                    await self._handle(ws, frame)
+        finally:
+            self._serving = None
+            for t in helpers:
+                t.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+        return self._close_reason or "closed"
+
+    async def _watchdog(self, ws: ClientConnection) -> None:
+        stale_s = self._cfg.stale_after_s
+        while True:
+            idle = time.monotonic() - self._last_frame
+            if idle >= stale_s:
+                break
+            await asyncio.sleep(stale_s - idle)
+        self._close_reason = "stale"
+        log.warning("%s %s: no frame for %.1f s, reconnecting",
+                    self.exchange, self.plan.name, stale_s)  # fmt: skip
+        await ws.close()
+
+    async def _rotate(self, ws: ClientConnection) -> None:
+        await asyncio.sleep(self._cfg.max_connection_age_s)
+        log.info("%s %s: rotating after %.0f s", self.exchange, self.plan.name,
+                 self._cfg.max_connection_age_s)  # fmt: skip
+        try:
+            self._ahead = await self._open()
+        except Exception as exc:
+            log.warning("%s %s: rotation connect failed (%r); reconnecting after close",
+                        self.exchange, self.plan.name, exc)  # fmt: skip
+        self._close_reason = "rotate"
+        await ws.close()
+
+    async def _heartbeat(self, ws: ClientConnection, frame: str) -> None:
+        interval = self._cfg.ping_interval_s
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(interval)
+                await ws.send(frame)
+
+    async def _handle(self, ws: ClientConnection, frame: str | bytes) -> None:
+        self._m_frames.inc()
+        try:
+            parsed = self._adapter.parse(frame, time.time_ns())
+        except ParseError as exc:
+            self._m_parse_errors.labels(self.exchange, exc.reason).inc()
+            if exc.reason == SUBSCRIBE_FAILED:  # rare and important: every one is logged
+                log.warning("%s %s: subscription refused: %s", self.exchange, self.plan.name, exc)
+            else:
+                self._rlog(logging.INFO, exc.reason, "%s %s: frame skipped: %s",
+                           self.exchange, self.plan.name, exc)  # fmt: skip
+            return
+        except Exception:  # an adapter bug: count it, keep the session alive
+            self._m_parse_errors.labels(self.exchange, "internal").inc()
+            log.exception("%s %s: adapter failed on a frame", self.exchange, self.plan.name)
+            return
+        for reason in parsed.errors:
+            self._m_parse_errors.labels(self.exchange, reason).inc()
+        if parsed.errors:
+            self._rlog(logging.INFO, "items", "%s %s: skipped items: %s",
+                       self.exchange, self.plan.name, parsed.errors)  # fmt: skip
+        for reply in parsed.replies:
+            await ws.send(reply)
+        events = parsed.events
+        if not events:
+            return
+        n_liq = 0
+        for e in events:
+            if type(e) is Liquidation:
+                n_liq += 1
+        if n_liq:
+            self._m_liq.inc(n_liq)
+        if len(events) > n_liq:
+            self._m_trd.inc(len(events) - n_liq)
+        fresh, dup_liq, dup_trd = self._dedup.fresh(events)
+        if dup_liq:
+            self._m_dup_liq.inc(dup_liq)
+        if dup_trd:
+            self._m_dup_trd.inc(dup_trd)
+        if fresh:
+            self._sink(fresh)

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from monitor.config import KNOWN_EXCHANGES, ExchangeConfig
+from producers.binance import BinanceAdapter
+from producers.bybit import BybitAdapter
+from producers.registry import ADAPTERS
+
+
+def test_registry_covers_every_configurable_exchange() -> None:
+    assert set(ADAPTERS) == set(KNOWN_EXCHANGES) == {"binance", "bybit"}
+    assert isinstance(ADAPTERS["binance"](ExchangeConfig()), BinanceAdapter)
+    assert isinstance(ADAPTERS["bybit"](ExchangeConfig()), BybitAdapter)
+    for name, factory in ADAPTERS.items():
+        assert factory(ExchangeConfig()).exchange == name
