@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import threading
-import weakref
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry
@@ -30,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from consumers.state import LIQ_SIDES, Readout, RiskState
-from monitor.metrics import NAMESPACE, RISK_METRICS, RiskMetric
+from monitor.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
 
 RATE = f"{NAMESPACE}_liquidation_rate_usd_per_second"
 LIQ_NOTIONAL = f"{NAMESPACE}_liquidation_notional_usd"
@@ -68,11 +67,7 @@ class RiskCollector(Collector):
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> RiskCollector:
         """The registry's collector, created and registered on first use."""
-        with _SHARED_LOCK:
-            col = _SHARED.get(registry)
-            if col is None:
-                col = _SHARED[registry] = cls(registry)
-            return col
+        return for_registry(cls, registry)
 
     def attach(self, exchange: str, state: RiskState, max_exported_symbols: int) -> None:
         if max_exported_symbols <= 0:
@@ -118,7 +113,3 @@ def add_pairs(
         px = float(r.last_price[i])
         if math.isfinite(px):
             fam[LAST_PRICE].add_metric([exchange, symbol], px)
-
-
-_SHARED: weakref.WeakKeyDictionary[CollectorRegistry, RiskCollector] = weakref.WeakKeyDictionary()
-_SHARED_LOCK = threading.Lock()

@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
@@ -53,26 +52,12 @@ from consumers.state import PairSnapshot, RiskState, batch_arrays
 from monitor.codec import decode_batch
 from monitor.config import Config
 from monitor.errors import CodecError
-from monitor.metrics import ConsumerMetrics
+from monitor.metrics import ConsumerMetrics, for_registry
 from monitor.topics import ensure_exchange_topics
 
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = 0.5  # after a retriable fetch error
-
-
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, ConsumerMetrics] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def shared_consumer_metrics(registry: CollectorRegistry) -> ConsumerMetrics:
-    """The registry's ConsumerMetrics (labelled by exchange), created on first use, so consumers of
-    several exchanges can share one registry."""
-    m = _METRICS.get(registry)
-    if m is None:
-        m = _METRICS[registry] = ConsumerMetrics(registry)
-    return m
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -97,7 +82,7 @@ class ConsumerService:
     ) -> None:
         self.cfg = cfg
         self.exchange = exchange
-        self.metrics = metrics if metrics is not None else shared_consumer_metrics(registry)
+        self.metrics = metrics if metrics is not None else for_registry(ConsumerMetrics, registry)
         c = cfg.consumer
         self.state = RiskState(
             c.max_pairs, vol_interval_s=c.vol_interval_s, vol_lambda=c.vol_lambda,

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
 from monitor.runtime import broker_for, serve_metrics
+from monitor.symbols import canonical, split_concatenated
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,9 @@ def render_table(rows: Sequence[Any], now_s: float) -> str:
 
 async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> dict[str, Any]:
     """Run the demo; returns a summary (events sent/published/consumed, reconciliation)."""
-    from consumers.service import ConsumerService
+    from monitor.pipeline import Pipeline
     from monitor.simulator.scenario import crash_scenario
     from monitor.simulator.server import ExchangeSimulator
-    from producers.service import ProducerService
 
     scenario = crash_scenario(duration_s=opts.duration_s * opts.speed, seed=opts.seed)
     symbols = sorted({e.venue_symbol for e in scenario.events})
@@ -80,49 +80,37 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
             file=out,
             flush=True,
         )
-        consumers = [ConsumerService(cfg, x, registry) for x in DEMO_EXCHANGES]
-        producers = [ProducerService(cfg, x, registry) for x in DEMO_EXCHANGES]
         try:
-            for c in consumers:
-                await c.start()
-            for p in producers:
-                await p.start()
-            for p in producers:
-                await p.wait_connected(timeout_s=15)
-            sim.play()
-            finished = asyncio.ensure_future(sim.wait_finished())
-            while not finished.done():
-                await asyncio.wait([finished], timeout=opts.refresh_s)
-                if opts.table:
-                    rows = [r for c in consumers for r in c.snapshot()]
-                    print("\n" + render_table(rows, time.time()), file=out, flush=True)
-            for p in producers:
-                await p.stop()  # flush: every accepted event acknowledged
-            published = {p.exchange: p.published_events for p in producers}
-            for c in consumers:
-                await c.wait_processed(published[c.exchange], timeout_s=30)
-            rows = [r for c in consumers for r in c.snapshot()]
-            print("\nfinal\n" + render_table(rows, time.time()), file=out, flush=True)
-            summary = _summary(sim, rows, published, consumers)
-            print(_format_summary(summary), file=out, flush=True)
-            return summary
+            async with Pipeline(cfg, DEMO_EXCHANGES, registry) as pipeline:
+                sim.play()
+                finished = asyncio.ensure_future(sim.wait_finished())
+                while not finished.done():
+                    await asyncio.wait([finished], timeout=opts.refresh_s)
+                    if opts.table:
+                        rows = [r for c in pipeline.consumers for r in c.snapshot()]
+                        print("\n" + render_table(rows, time.time()), file=out, flush=True)
+                published = await pipeline.drain()
+                rows = [r for c in pipeline.consumers for r in c.snapshot()]
+                print("\nfinal\n" + render_table(rows, time.time()), file=out, flush=True)
+                summary = _summary(sim, rows, published, pipeline.consumers)
+                print(_format_summary(summary), file=out, flush=True)
+                return summary
         finally:
-            for p in producers:
-                await p.stop()
-            for c in consumers:
-                await c.stop()
             endpoint.close()
 
 
 def _summary(
-    sim: Any, rows: Sequence[Any], published: dict[str, int], consumers: Any
+    sim: Any, rows: Sequence[Any], published: dict[str, int], consumers: Sequence[Any]
 ) -> dict[str, Any]:
-    sent = sim.ledger.liquidation_notional()
+    """Reconcile what the simulator sent with what the consumers applied, per pair and side."""
+    sent: dict[tuple[str, str, str], float] = {}
+    for (venue, venue_symbol, side), usd in sim.ledger.liquidation_notional().items():
+        base, quote, expiry = split_concatenated(venue_symbol)
+        sent[(venue, canonical(base, quote, expiry), side)] = usd
     seen: dict[tuple[str, str, str], float] = {}
     for r in rows:
-        venue_symbol = r.symbol.replace("-PERP", "").replace("-", "")
-        seen[(r.exchange, venue_symbol, "long")] = r.liq_notional_long
-        seen[(r.exchange, venue_symbol, "short")] = r.liq_notional_short
+        seen[(r.exchange, r.symbol, "long")] = r.liq_notional_long
+        seen[(r.exchange, r.symbol, "short")] = r.liq_notional_short
     worst = max((abs(seen.get(k, 0.0) - v) for k, v in sent.items()), default=0.0)
     return {
         "liquidations_sent": len(sim.ledger.liquidations),

@@ -12,9 +12,10 @@ collector, under the names and help texts in ``RISK_METRICS``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,25 @@ from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 NAMESPACE: Final = "cascade"
+
+_T = TypeVar("_T")
+_PER_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, dict[Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_PER_REGISTRY_LOCK = threading.Lock()
+
+
+def for_registry(factory: Callable[[CollectorRegistry], _T], registry: CollectorRegistry) -> _T:
+    """The registry's one instance of ``factory`` (a metrics class or collector), made on first use.
+
+    Services of several exchanges in one process share a registry, and a registry refuses a second
+    set of the same metric names, so each metric set exists once per registry (labelled by
+    exchange)."""
+    with _PER_REGISTRY_LOCK:
+        made = _PER_REGISTRY.setdefault(registry, {})
+        if factory not in made:
+            made[factory] = factory(registry)
+        return made[factory]  # type: ignore[no-any-return]
 
 
 class ProducerMetrics:

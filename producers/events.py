@@ -141,6 +141,23 @@ def new_trade(
 # ---- venue value checks (shared by the parsers) ---------------------------------------------
 
 
+def qty_price(q: object, p: object, what: str) -> tuple[float, float]:
+    """A trade's quantity and price as finite floats > 0, else ParseError (the per-trade hot path:
+    one call, the same rules as ``positive``; ``what`` names the fields in the error)."""
+    try:
+        qty = float(q)  # type: ignore[arg-type]
+        price = float(p)  # type: ignore[arg-type]
+    except TypeError:
+        raise ParseError("bad_type", what) from None
+    except (ValueError, OverflowError):
+        raise ParseError("bad_number", what) from None
+    if not (0.0 < qty < _INF and 0.0 < price < _INF):  # NaN fails too
+        raise ParseError("bad_type" if type(q) is bool or type(p) is bool else "bad_number", what)
+    if q is True or p is True:  # float(True) == 1.0
+        raise ParseError("bad_type", what)
+    return qty, price
+
+
 def positive(value: object) -> float:
     """A venue decimal (string, or JSON number) as a finite float > 0, else ParseError.
 

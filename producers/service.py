@@ -11,34 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
 from monitor.errors import ConfigError
-from monitor.metrics import ProducerMetrics
+from monitor.metrics import ProducerMetrics, for_registry
 from monitor.topics import ensure_exchange_topics
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
 from producers.session import Deduplicator, Session
 
 log = logging.getLogger(__name__)
-
-# One ProducerMetrics per registry: services of several exchanges in one process share it (a
-# registry refuses a second set of the same metric names).
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, ProducerMetrics] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def producer_metrics(registry: CollectorRegistry) -> ProducerMetrics:
-    """The registry's ProducerMetrics, created on first use."""
-    m = _METRICS.get(registry)
-    if m is None:
-        m = _METRICS[registry] = ProducerMetrics(registry)
-    return m
 
 
 class ProducerService:
@@ -57,7 +42,7 @@ class ProducerService:
             raise ConfigError(f"exchange {exchange!r} is not in the configuration")
         self.cfg = cfg
         self.exchange = exchange
-        self.metrics = metrics if metrics is not None else producer_metrics(registry)
+        self.metrics = metrics if metrics is not None else for_registry(ProducerMetrics, registry)
         ex_cfg = cfg.exchanges[exchange]
         self.adapter = factory(ex_cfg)
         self.plans = self.adapter.connections(ex_cfg, cfg.ws_url(exchange))

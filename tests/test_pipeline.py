@@ -13,10 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.service import ConsumerService
 from monitor.config import Config, load
+from monitor.pipeline import Pipeline
 from monitor.runtime import serve_metrics
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
-from monitor.symbols import split_concatenated
+from monitor.symbols import canonical, split_concatenated
 from producers.service import ProducerService
 
 EXCHANGES = ("binance", "bybit")
@@ -36,8 +37,7 @@ def _config(bootstrap: str, unique: str, sim: ExchangeSimulator, symbols: Sequen
 
 
 def _canonical(venue_symbol: str) -> str:
-    base, quote, _ = split_concatenated(venue_symbol)
-    return f"{base}-{quote}-PERP"
+    return canonical(*split_concatenated(venue_symbol))
 
 
 def _sent(sim: ExchangeSimulator) -> dict[Key, float]:
@@ -73,29 +73,16 @@ async def test_liquidation_notional_on_metrics_equals_what_the_simulator_sent(
         cfg = _config(kafka_bootstrap, unique, sim, symbols)
         registry = CollectorRegistry()
         endpoint = serve_metrics(cfg, registry)
-        consumers = [ConsumerService(cfg, x, registry) for x in EXCHANGES]
-        producers = [ProducerService(cfg, x, registry) for x in EXCHANGES]
         try:
-            for c in consumers:
-                await c.start()
-            for p in producers:
-                await p.start()
-            for p in producers:
-                await p.wait_connected(timeout_s=15)
-            sim.play()
-            await sim.wait_finished()
-            for p in producers:
-                await p.stop()
-            for c, p in zip(consumers, producers, strict=True):
-                assert p.published_events > 0
-                await c.wait_processed(p.published_events, timeout_s=60)
-                assert c.processed_events == p.published_events
-            seen = await _scrape_async(endpoint.url)
+            async with Pipeline(cfg, EXCHANGES, registry) as pipeline:
+                sim.play()
+                await sim.wait_finished()
+                published = await pipeline.drain()
+                for c in pipeline.consumers:
+                    assert published[c.exchange] > 0
+                    assert c.processed_events == published[c.exchange]
+                seen = await _scrape_async(endpoint.url)
         finally:
-            for p in producers:
-                await p.stop()
-            for c in consumers:
-                await c.stop()
             endpoint.close()
 
     sent = _sent(sim)

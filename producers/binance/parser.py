@@ -27,7 +27,14 @@ from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.binance.endpoints import EXCHANGE
 from producers.binance.subscriptions import plan_connections
-from producers.events import new_liquidation, new_trade, non_negative, positive, timestamp_ms
+from producers.events import (
+    new_liquidation,
+    new_trade,
+    non_negative,
+    positive,
+    qty_price,
+    timestamp_ms,
+)
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -42,7 +49,6 @@ _BUY: Final = OrderSide.BUY
 _BASE: Final = QtyUnit.BASE
 _AVG_FILL: Final = PriceKind.AVG_FILL
 _SAMPLED: Final = Coverage.SAMPLED_LATEST_1S
-_INF: Final = float("inf")
 
 
 class BinanceAdapter:
@@ -161,18 +167,7 @@ class BinanceAdapter:
         agg_id = doc["a"]
         maker = doc["m"]
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
-        try:
-            qty_raw = float(q)
-            price = float(p)
-        except TypeError:
-            raise ParseError("bad_type", "q/p") from None
-        except (ValueError, OverflowError):
-            raise ParseError("bad_number", "q/p") from None
-        if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
-            bad = "bad_type" if type(q) is bool or type(p) is bool else "bad_number"
-            raise ParseError(bad, "q/p")
-        if q is True or p is True:  # float(True) == 1.0
-            raise ParseError("bad_type", "q/p")
+        qty_raw, price = qty_price(q, p, "q/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(agg_id) is not int or agg_id < 0:

@@ -29,7 +29,7 @@ from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE
 from producers.bybit.subscriptions import plan_connections
-from producers.events import new_liquidation, new_trade, positive, timestamp_ms
+from producers.events import new_liquidation, new_trade, positive, qty_price, timestamp_ms
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -46,7 +46,6 @@ _AGGREGATED: Final = Coverage.AGGREGATED
 _CONTROL_OPS: Final = frozenset({"ping", "pong"})
 _SUBSCRIBE_OPS: Final = frozenset({"subscribe", "unsubscribe"})
 _TOPIC_CACHE_MAX: Final = 8192
-_INF: Final = float("inf")
 
 
 class BybitAdapter:
@@ -171,18 +170,7 @@ class BybitAdapter:
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
         if taker is None:
             raise ParseError("bad_side", str(item["S"])[:20])
-        try:
-            qty_raw = float(v)
-            price = float(p)
-        except TypeError:
-            raise ParseError("bad_type", "v/p") from None
-        except (ValueError, OverflowError):
-            raise ParseError("bad_number", "v/p") from None
-        if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
-            bad = "bad_type" if type(v) is bool or type(p) is bool else "bad_number"
-            raise ParseError(bad, "v/p")
-        if v is True or p is True:  # float(True) == 1.0
-            raise ParseError("bad_type", "v/p")
+        qty_raw, price = qty_price(v, p, "v/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(trade_id) is not str or not trade_id:

@@ -1,0 +1,61 @@
+"""Producers and consumers of several exchanges run in one process (the demo and the tests).
+
+Production runs one process per role and exchange (``cascade-monitor produce`` / ``consume``);
+this wires the same services together on one event loop and one metrics registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+from prometheus_client import CollectorRegistry
+
+from consumers.service import ConsumerService
+from monitor.config import Config
+from producers.service import ProducerService
+
+
+class Pipeline:
+    def __init__(self, cfg: Config, exchanges: Sequence[str], registry: CollectorRegistry) -> None:
+        self.consumers = [ConsumerService(cfg, x, registry) for x in exchanges]
+        self.producers = [ProducerService(cfg, x, registry) for x in exchanges]
+
+    async def start(self, connect_timeout_s: float = 15.0) -> None:
+        """Consumers first (so they are in their groups), then producers, until every feed is
+        connected and subscribed."""
+        for c in self.consumers:
+            await c.start()
+        for p in self.producers:
+            await p.start()
+        for p in self.producers:
+            await p.wait_connected(timeout_s=connect_timeout_s)
+
+    async def drain(self, timeout_s: float = 60.0) -> dict[str, int]:
+        """Stop the producers (every accepted event acknowledged), then wait until each consumer
+        has applied everything its producer published. Returns events published per exchange."""
+        for p in self.producers:
+            await p.stop()
+        published = {p.exchange: p.published_events for p in self.producers}
+        for c in self.consumers:
+            await c.wait_processed(published[c.exchange], timeout_s=timeout_s)
+        return published
+
+    async def stop(self) -> None:
+        for p in self.producers:
+            await p.stop()
+        for c in self.consumers:
+            await c.stop()
+
+    async def __aenter__(self) -> Pipeline:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
