@@ -13,6 +13,7 @@ until a conversion source exists.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,11 +28,27 @@ _DATED_RE: Final = re.compile(r"^([A-Z0-9]+)[-_](\d{6})$")
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
+    """One tradable contract. ``contract_multiplier`` converts the venue's quantity unit:
+
+    * linear (``inverse=False``): base units per contract (1.0 where the venue quotes base units;
+      OKX BTC-USDT-SWAP 0.01 BTC; Gate BTC_USDT 0.0001 BTC);
+    * inverse (``inverse=True``): USD per contract (OKX BTC-USD-SWAP 100; BitMEX XBTUSD 1).
+    """
+
     venue_symbol: str
     symbol: str  # canonical
     base: str
     quote: str
-    contract_multiplier: float  # base units per contract (1.0 where the venue quotes base units)
+    contract_multiplier: float
+    inverse: bool = False
+
+    def convert(self, qty_raw: float, price: float) -> tuple[float, float]:
+        """(quantity in base units, USD notional) of ``qty_raw`` venue units at ``price``."""
+        if self.inverse:
+            usd = qty_raw * self.contract_multiplier
+            return usd / price, usd
+        qty_base = qty_raw * self.contract_multiplier
+        return qty_base, qty_base * price
 
 
 def canonical(base: str, quote: str, expiry: str | None = None) -> str:
@@ -54,11 +71,17 @@ def split_concatenated(venue_symbol: str) -> tuple[str, str, str | None]:
 
 
 class SymbolTable:
-    """Venue symbol -> Instrument, resolved once, capped at ``max_symbols`` entries."""
+    """Venue symbol -> Instrument, resolved once, capped at ``max_symbols`` entries.
 
-    def __init__(self, max_symbols: int = 2000) -> None:
+    Venues that quote base units (Binance USD-M, Bybit linear) resolve unseen symbols by splitting
+    them (multiplier 1). A ``strict`` table (contract venues: OKX, HTX, Gate, BitMEX, ...) never
+    guesses a multiplier: a symbol absent from the venue's instrument metadata is refused with
+    ``unknown_instrument`` until ``add``/``replace`` has loaded it."""
+
+    def __init__(self, max_symbols: int = 2000, *, strict: bool = False) -> None:
         self._by_venue: dict[str, Instrument] = {}
         self.max_symbols = max_symbols
+        self.strict = strict
 
     def __len__(self) -> int:
         return len(self._by_venue)
@@ -66,10 +89,22 @@ class SymbolTable:
     def add(self, inst: Instrument) -> None:
         self._by_venue[inst.venue_symbol] = inst
 
+    def replace(self, instruments: Iterable[Instrument]) -> None:
+        """Swap in a fresh instrument list (metadata refreshed from the venue's REST API)."""
+        fresh = {i.venue_symbol: i for i in instruments}
+        if len(fresh) > self.max_symbols:
+            raise ParseError("symbol_cap", f"{len(fresh)} instruments > {self.max_symbols}")
+        self._by_venue = fresh
+
+    def get(self, venue_symbol: str) -> Instrument | None:
+        return self._by_venue.get(venue_symbol)
+
     def resolve(self, venue_symbol: str) -> Instrument:
         inst = self._by_venue.get(venue_symbol)
         if inst is not None:
             return inst
+        if self.strict:
+            raise ParseError("unknown_instrument", venue_symbol)
         if len(self._by_venue) >= self.max_symbols:
             raise ParseError("symbol_cap", venue_symbol)
         base, quote, expiry = split_concatenated(venue_symbol)

@@ -36,3 +36,28 @@ def test_table_caches_and_caps() -> None:
         table.resolve("SOLUSDT")
     assert exc.value.reason == "symbol_cap"
     assert len(table) == 2
+
+
+def test_linear_and_inverse_conversion() -> None:
+    from monitor.symbols import Instrument
+
+    okx_linear = Instrument("BTC-USDT-SWAP", "BTC-USDT-PERP", "BTC", "USDT", 0.01)
+    assert okx_linear.convert(100, 95000.0) == pytest.approx((1.0, 95000.0))
+    okx_inverse = Instrument("BTC-USD-SWAP", "BTC-USD-PERP", "BTC", "USD", 100.0, inverse=True)
+    qty_base, usd = okx_inverse.convert(13, 100000.0)
+    assert usd == 1300.0 and qty_base == pytest.approx(0.013)
+
+
+def test_strict_table_never_guesses_a_multiplier() -> None:
+    from monitor.symbols import Instrument
+
+    table = SymbolTable(strict=True)
+    with pytest.raises(ParseError) as exc:
+        table.resolve("BTCUSDT")
+    assert exc.value.reason == "unknown_instrument"
+    inst = Instrument("BTC_USDT", "BTC-USDT-PERP", "BTC", "USDT", 0.0001)
+    table.replace([inst])
+    assert table.resolve("BTC_USDT") is inst and table.get("ETH_USDT") is None
+    with pytest.raises(ParseError) as exc:
+        SymbolTable(max_symbols=1, strict=True).replace([inst, Instrument("E", "E", "E", "U", 1)])
+    assert exc.value.reason == "symbol_cap"
