@@ -85,6 +85,11 @@ class ProducerMetrics:
             "Events dropped as already seen (same event id), e.g. re-sent around a reconnect.",
             ["exchange", "kind"],
         )
+        self.sequence_gaps = c(
+            "sequence_gaps_total",
+            "Messages missing from venues that number them (Kraken seq, Deribit trade_seq, ...).",
+            ["exchange"],
+        )
         self.events_abandoned = c(
             "events_abandoned_total",
             "Accepted events still unacknowledged by Kafka when shutdown gave up waiting; logged.",

@@ -20,6 +20,7 @@ class ConnectionPlan:
     name: str  # short, bounded label: "liquidations", "trades"
     url: str
     subscribe: tuple[str, ...] = ()  # text frames sent right after the socket opens
+    headers: tuple[tuple[str, str], ...] = ()  # extra handshake headers (Gate: X-Gate-Size-Decimal)
 
 
 @dataclass(slots=True)
@@ -28,6 +29,7 @@ class Parsed:
     replies: list[str] = field(default_factory=list)  # frames the session must send back
     errors: list[str] = field(default_factory=list)  # reasons of items skipped in this frame
     control: bool = False  # subscribe ack, pong, heartbeat: not market data
+    gaps: int = 0  # messages missing before this one, where the venue numbers them (counted)
 
 
 class VenueAdapter(Protocol):
@@ -44,4 +46,21 @@ class VenueAdapter(Protocol):
 
     def heartbeat(self) -> str | None:
         """A client ping frame to send every ``ping_interval_s``, or None when the server pings."""
+        ...
+
+
+class InstrumentSource(Protocol):
+    """An adapter whose quantities need the venue's instrument metadata (contract multipliers).
+
+    Sans-I/O like the parser: the service fetches each URL (at start-up, then every refresh
+    interval) and hands the body back; the adapter installs what it parsed into its strict
+    SymbolTable. Until then, events of unknown instruments are skipped as ``unknown_instrument``."""
+
+    def instrument_urls(self, rest_base: str) -> list[str]:
+        """The REST URLs to GET, built on the configured (or the venue's real) REST base."""
+        ...
+
+    def load_instruments(self, url: str, body: bytes) -> int:
+        """Parse one response and install its instruments; return how many. ParseError if the
+        body is not the venue's instrument list (the previous instruments stay in place)."""
         ...

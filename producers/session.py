@@ -161,6 +161,7 @@ class Session:
         self._m_trd = m.events.labels(x, "trade")
         self._m_dup_liq = m.duplicates.labels(x, "liquidation")
         self._m_dup_trd = m.duplicates.labels(x, "trade")
+        self._m_gaps = m.sequence_gaps.labels(x)
         self._m_connected = m.connected.labels(x, plan.name)
         self._m_parse_errors = m.parse_errors
         self._m_reconnects = m.reconnects
@@ -261,6 +262,7 @@ class Session:
             ping_interval=self._cfg.ping_interval_s,
             ping_timeout=self._cfg.ping_interval_s,
             max_size=MAX_FRAME_BYTES,
+            additional_headers=self.plan.headers or None,
         )
         try:
             for i, frame in enumerate(self.plan.subscribe):
@@ -357,6 +359,10 @@ class Session:
         if parsed.errors:
             self._rlog(logging.INFO, "items", "%s %s: skipped items: %s",
                        self.exchange, self.plan.name, parsed.errors)  # fmt: skip
+        if parsed.gaps:
+            self._m_gaps.inc(parsed.gaps)
+            self._rlog(logging.WARNING, "gap", "%s %s: %d message(s) missing in the sequence",
+                       self.exchange, self.plan.name, parsed.gaps)  # fmt: skip
         for reply in parsed.replies:
             await ws.send(reply)
         events = parsed.events

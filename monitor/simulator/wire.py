@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,6 +66,34 @@ class Session(Protocol):
     def handle(self, message: str | bytes, now_s: float) -> Reply: ...
 
     def frames_for(self, out: Outgoing) -> list[bytes]: ...
+
+
+class TickingSession(Session, Protocol):
+    def tick(self, now_s: float) -> Reply:
+        """Called every ``VenueSpec.tick_s`` (loop time, seconds): server-initiated JSON
+        heartbeats (HTX pings, Deribit heartbeat/test_request), idle rules (close)."""
+        ...
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """How the simulator's server hosts one venue (one websocket server per venue, one port).
+
+    ``route`` checks a handshake path (``/path?query``): ``None`` accepts it, else the HTTP
+    ``(status, text)`` refusing it. ``new_session(path, conn_id)`` makes the per-connection
+    session. Frames go out as text, or as binary messages when ``binary`` (HTX's gzip). With
+    ``tick_s`` set, the session must be a TickingSession. ``rest(path_and_query)`` answers plain
+    HTTP GETs on the same port (instrument metadata): ``(status, JSON body)``, or None when the
+    path is not a REST path of the venue."""
+
+    name: str
+    base_path: str  # url(venue) = ws://host:port + base_path
+    route: Callable[[str], tuple[int, str] | None]
+    new_session: Callable[[str, str], Session]
+    new_feed: Callable[[], Feed]
+    binary: bool = False
+    tick_s: float | None = None
+    rest: Callable[[str], tuple[int, bytes] | None] | None = None
 
 
 def stable_uuid(*parts: str) -> str:

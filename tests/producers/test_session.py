@@ -381,3 +381,63 @@ async def test_stop_drains_frames_the_venue_already_sent(bybit: Harness) -> None
     assert behind > 0  # the stop really had frames to drain
     assert len(bybit.sink.events) == n
     assert bybit.value("cascade_reconnects_total", reason="closed") == 0
+
+
+async def test_sequence_gaps_reported_by_the_adapter_are_counted() -> None:
+    """An adapter's Parsed.gaps lands in cascade_sequence_gaps_total."""
+    from producers.base import Parsed
+
+    class GapAdapter:
+        exchange = "bybit"
+
+        def connections(self, cfg: object, base_url: str) -> list[ConnectionPlan]:
+            return []
+
+        def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+            return Parsed(control=True, gaps=int(frame))
+
+        def heartbeat(self) -> str | None:
+            return None
+
+    registry = CollectorRegistry()
+    metrics = ProducerMetrics(registry)
+    plan = ConnectionPlan("trades", "ws://127.0.0.1:1/none")
+    session = Session("bybit", plan, GapAdapter(), ExchangeConfig(), lambda _: None, metrics)
+
+    class NoSocket:
+        async def send(self, frame: str) -> None:
+            raise AssertionError("nothing to send")
+
+    await session._handle(NoSocket(), "3")  # type: ignore[arg-type]
+    await session._handle(NoSocket(), "0")  # type: ignore[arg-type]
+    assert registry.get_sample_value("cascade_sequence_gaps_total", {"exchange": "bybit"}) == 3.0
+
+
+async def test_plan_headers_are_sent_on_the_handshake() -> None:
+    """Gate needs ``X-Gate-Size-Decimal: 1`` on the handshake to get decimal sizes."""
+    from websockets.asyncio.server import serve
+    from websockets.http11 import Request
+
+    seen: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+    def capture(conn: ServerConnection, request: Request) -> None:
+        if not seen.done():
+            seen.set_result(request.headers.get("X-Gate-Size-Decimal"))
+
+    async def handler(conn: ServerConnection) -> None:
+        await conn.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, process_request=capture) as server:
+        port = server.sockets[0].getsockname()[1]
+        plan = ConnectionPlan(
+            "liquidations", f"ws://127.0.0.1:{port}/v4/ws/usdt", (), (("X-Gate-Size-Decimal", "1"),)
+        )
+        session = Session(
+            "bybit", plan, BybitAdapter(ExchangeConfig()), ExchangeConfig(), lambda _: None,
+            ProducerMetrics(CollectorRegistry()),
+        )  # fmt: skip
+        await session.start()
+        try:
+            assert await asyncio.wait_for(seen, 10) == "1"
+        finally:
+            await session.stop()
