@@ -16,14 +16,20 @@ from dataclasses import dataclass, field
 class SentLiquidation:
     venue: str
     venue_symbol: str
-    liquidated_side: str  # "long" / "short"
+    liquidated_side: str  # "long" / "short" / "unknown" (Kraken Futures)
     qty_text: str  # the quantity field used for notional: Binance ``o.z``, Bybit ``v``
     price_text: str  # Binance ``o.ap`` (average fill), Bybit ``p`` (bankruptcy price)
     ts_ms: int  # the item's own time: Binance ``o.T``, Bybit ``data[].T``
+    multiplier: float = 1.0  # linear: base per contract; inverse: USD per contract
+    inverse: bool = False
 
     @property
     def notional(self) -> float:
-        return float(self.qty_text) * float(self.price_text)
+        """USD notional, computed the way a correct consumer must: linear contracts
+        qty * multiplier * price, inverse contracts qty * multiplier (USD)."""
+        if self.inverse:
+            return float(self.qty_text) * self.multiplier
+        return float(self.qty_text) * self.multiplier * float(self.price_text)
 
 
 @dataclass(frozen=True, slots=True)
