@@ -41,7 +41,7 @@ import orjson
 from monitor.simulator.instruments import instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
-from monitor.simulator.wire import Outgoing, Reply
+from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "binance"
 SAMPLING_WINDOW_MS: Final = 1000
@@ -251,3 +251,20 @@ class BinanceFeed:
         return Outgoing(
             (ALL_LIQUIDATIONS, f"{sym.lower()}@forceOrder"), payload, (next(self._keys),), (item,)
         )
+
+
+def _route(path: str) -> tuple[int, str] | None:
+    try:
+        parse_route(path)
+    except RouteError as exc:
+        return exc.status, exc.text + "\n"
+    return None
+
+
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    base_path="/market",
+    route=_route,
+    new_session=lambda path, conn_id: BinanceSession(parse_route(path), conn_id),
+    new_feed=BinanceFeed,
+)

@@ -31,13 +31,14 @@ import itertools
 import re
 from collections.abc import Collection
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import orjson
 
 from monitor.simulator.instruments import instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
-from monitor.simulator.wire import Outgoing, Reply, stable_uuid
+from monitor.simulator.wire import Outgoing, Reply, VenueSpec, stable_uuid
 
 VENUE: Final = "bybit"
 PATH: Final = "/v5/public/linear"
@@ -188,3 +189,16 @@ class BybitFeed:
         # Position side: "Buy" = a long position was liquidated.
         item = {"T": now_ms, "s": sym, "S": "Buy" if long else "Sell", "v": qty, "p": price}
         return item, SentLiquidation(VENUE, sym, liq.liquidated_side, qty, price, now_ms)
+
+
+def _route(path: str) -> tuple[int, str] | None:
+    return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
+
+
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    base_path=PATH,
+    route=_route,
+    new_session=lambda path, conn_id: BybitSession(conn_id),
+    new_feed=BybitFeed,
+)

@@ -1,11 +1,13 @@
 """Recording of every frame the simulator sends: gzip JSON lines, appended.
 
-One line per frame: ``{"venue": ..., "conn": ..., "sent_ns": ..., "frame": "<the text frame>"}``.
+One line per frame: ``{"venue": ..., "conn": ..., "sent_ns": ..., "frame": "<the text frame>"}``;
+binary frames (HTX's gzip) are stored base64-encoded under ``"frame_b64"`` instead.
 Replayable through a producer's parser with no network (tests/.../recorded sessions).
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,11 @@ class FrameRecorder:
     def write(self, venue: str, conn: str, sent_ns: int, frame: bytes) -> None:
         if self._file is None:
             raise RuntimeError("recorder is not open")
-        line = {"venue": venue, "conn": conn, "sent_ns": sent_ns, "frame": frame.decode()}
+        line: dict[str, Any] = {"venue": venue, "conn": conn, "sent_ns": sent_ns}
+        try:
+            line["frame"] = frame.decode()
+        except UnicodeDecodeError:
+            line["frame_b64"] = base64.b64encode(frame).decode()
         self._file.write(orjson.dumps(line) + b"\n")
 
     def close(self) -> None:

@@ -54,7 +54,12 @@ TRADE_SIZE_SIGMA: Final = 1.2
 LIQ_SIZE_SIGMA: Final = 1.0
 SIZE_CAP: Final = 40.0  # largest size, as a multiple of the median
 # Relative activity per venue (trade and liquidation rates).
-VENUE_ACTIVITY: Final = {"binance": 1.0, "bybit": 0.8}
+# Relative activity (trade and liquidation intensity) of each venue in the scenario. A venue's RNG
+# stream is keyed by its name, so adding venues never changes another venue's events.
+VENUE_ACTIVITY: Final = {
+    "binance": 1.0, "bybit": 0.8, "okx": 0.7, "bitget": 0.5, "gate": 0.4, "htx": 0.4,
+    "bitmex": 0.3, "deribit": 0.3, "kraken": 0.2, "hyperliquid": 0.6,
+}  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -31,7 +31,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
-from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -41,11 +40,11 @@ from monitor.simulator import binance, bybit
 from monitor.simulator.ledger import Ledger
 from monitor.simulator.recorder import FrameRecorder
 from monitor.simulator.scenario import Scenario, SimEvent
-from monitor.simulator.wire import Feed, Outgoing, Session
+from monitor.simulator.venues import SPECS
+from monitor.simulator.wire import Outgoing, Session, TickingSession, VenueSpec
 
 PONG_TIMEOUT_S: Final = 600.0  # Binance: no pong within 10 minutes => disconnect
 CLOSE_TIMEOUT_S: Final = 2.0
-_BASE_PATHS: Final = {"binance": "/market", "bybit": bybit.PATH}
 
 
 class _Frame:
@@ -66,9 +65,10 @@ class _Client:
 
 
 class _Venue:
-    def __init__(self, name: str, feed: Feed) -> None:
-        self.name = name
-        self.feed = feed
+    def __init__(self, spec: VenueSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.feed = spec.new_feed()
         self.server: Server | None = None
         self.port = 0
         self.clients: set[_Client] = set()
@@ -83,10 +83,6 @@ class _Venue:
 
     def subscribed(self) -> set[str]:
         return {s for c in self.clients for s in c.session.subscriptions}
-
-
-def _feed(venue: str) -> Feed:
-    return binance.BinanceFeed() if venue == "binance" else bybit.BybitFeed()
 
 
 class ExchangeSimulator:
@@ -104,7 +100,7 @@ class ExchangeSimulator:
                             ("bybit_idle_timeout_s", bybit_idle_timeout_s)):  # fmt: skip
             if not value > 0:
                 raise ValueError(f"{name} = {value!r}: must be > 0")
-        unknown = set(scenario.venues) - set(_BASE_PATHS)
+        unknown = set(scenario.venues) - set(SPECS)
         if unknown:
             raise ValueError(f"no protocol for venue(s) {sorted(unknown)}")
         self.scenario = scenario
@@ -130,7 +126,7 @@ class ExchangeSimulator:
             if self._recorder is not None:
                 self._recorder.open()
             for name in self.scenario.venues:
-                venue = _Venue(name, _feed(name))
+                venue = _Venue(SPECS[name])
                 self._venues[name] = venue
                 venue.server = await serve(
                     functools.partial(self._handle, venue),
@@ -179,7 +175,11 @@ class ExchangeSimulator:
     def url(self, venue: str) -> str:
         """Base URL for ``ExchangeConfig.ws_url``."""
         v = self._venue(venue)
-        return f"ws://{self.host}:{v.port}{_BASE_PATHS[venue]}"
+        return f"ws://{self.host}:{v.port}{v.spec.base_path}"
+
+    def rest_url(self, venue: str) -> str:
+        """Base URL of the venue's REST endpoints (instrument metadata), same port."""
+        return f"http://{self.host}:{self._venue(venue).port}"
 
     async def wait_subscribed(
         self, venue: str, streams: Iterable[str], timeout_s: float = 10
@@ -260,20 +260,20 @@ class ExchangeSimulator:
     def _process_request(
         self, venue: _Venue, conn: ServerConnection, request: Request
     ) -> Response | None:
-        if venue.name == "binance":
-            try:
-                binance.parse_route(request.path)
-            except binance.RouteError as exc:
-                return conn.respond(exc.status, exc.text + "\n")
-        elif urlsplit(request.path).path != bybit.PATH:
-            return conn.respond(404, f"Not Found: {request.path}\n")
-        return None
+        spec = venue.spec
+        if "upgrade" not in request.headers.get("Connection", "").lower() and spec.rest:
+            answer = spec.rest(request.path)  # a plain HTTP GET: instrument metadata
+            if answer is not None:
+                response = conn.respond(answer[0], answer[1].decode())
+                del response.headers["Content-Type"]  # a multi-dict: replace, not add
+                response.headers["Content-Type"] = "application/json"
+                return response
+        refused = spec.route(request.path)
+        return None if refused is None else conn.respond(*refused)
 
     def _session(self, venue: _Venue, conn: ServerConnection) -> Session:
         assert conn.request is not None  # the handshake is done
-        if venue.name == "binance":
-            return binance.BinanceSession(binance.parse_route(conn.request.path), str(conn.id))
-        return bybit.BybitSession(str(conn.id))
+        return venue.spec.new_session(conn.request.path, str(conn.id))
 
     async def _handle(self, venue: _Venue, conn: ServerConnection) -> None:
         loop = asyncio.get_running_loop()
@@ -287,6 +287,8 @@ class ExchangeSimulator:
             tasks.append(loop.create_task(self._keepalive(venue, client)))
         if isinstance(session, bybit.BybitSession):
             tasks.append(loop.create_task(self._idle_watchdog(venue, client)))
+        if venue.spec.tick_s is not None:
+            tasks.append(loop.create_task(self._ticker(venue, client)))
         if session.subscriptions:
             venue.notify()
         try:
@@ -320,7 +322,7 @@ class ExchangeSimulator:
             try:
                 if venue.stalled:
                     continue  # a dead socket: the frame is lost
-                await client.conn.send(frame.data, text=True)
+                await client.conn.send(frame.data, text=not venue.spec.binary)
                 if self._recorder is not None:
                     self._recorder.write(venue.name, client.session.conn_id, time.time_ns(),
                                          frame.data)  # fmt: skip
@@ -350,6 +352,22 @@ class ExchangeSimulator:
                 return
             if unanswered is None:
                 unanswered = (pong, now)
+
+    async def _ticker(self, venue: _Venue, client: _Client) -> None:
+        """Server-initiated frames and idle rules of venues with a TickingSession."""
+        assert venue.spec.tick_s is not None
+        session: TickingSession = client.session  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(venue.spec.tick_s)
+            if venue.stalled:
+                continue
+            reply = session.tick(loop.time())
+            for frame in reply.frames:
+                client.queue.put_nowait(_Frame(frame, None))
+            if reply.close is not None:
+                await client.conn.close(*reply.close)
+                return
 
     async def _idle_watchdog(self, venue: _Venue, client: _Client) -> None:
         loop = asyncio.get_running_loop()
