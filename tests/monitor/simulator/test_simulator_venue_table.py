@@ -82,3 +82,9 @@ async def test_rest_binary_frames_and_ticks(test_venue: VenueSpec) -> None:
             assert frames == [b"\x1f\x8b-tick-1", b"\x1f\x8b-tick-2", b"\x1f\x8b-tick-3"]
             await ws.wait_closed()
             assert ws.close_code == 4000 and ws.close_reason == "enough"
+
+
+def test_a_scenario_venue_without_a_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "SPECS", {"binance": binance.SPEC})
+    with pytest.raises(ValueError, match=r"no protocol for venue\(s\) \['bybit'\]"):
+        server.ExchangeSimulator(crash_scenario(duration_s=2.0))
