@@ -28,6 +28,10 @@ DEFAULT_WS_URLS: Final = {
     "binance": "wss://fstream.binance.com/market",
     "bybit": "wss://stream.bybit.com/v5/public/linear",
 }
+DEFAULT_REST_URLS: Final = {
+    "binance": "https://fapi.binance.com",
+    "bybit": "https://api.bybit.com",
+}
 DEFAULT_SYMBOLS: Final = {
     "binance": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     "bybit": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
@@ -103,10 +107,19 @@ class ExchangeConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     max_symbols: int = 2000
+    rest_url: str = ""  # empty: the venue's real REST base (instrument metadata)
+    instruments_refresh_s: float = 3600.0
+    instruments_timeout_s: float = 30.0  # start-up gives up (clear error) after this long
 
     def validate(self, name: str) -> None:
         if self.ws_url and not self.ws_url.startswith(("ws://", "wss://")):
             raise ConfigError(f"exchanges.{name}.ws_url {self.ws_url!r}: must be ws:// or wss://")
+        if self.rest_url and not self.rest_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"exchanges.{name}.rest_url {self.rest_url!r}: must be http:// or https://"
+            )
+        _positive(f"exchanges.{name}.instruments_refresh_s", self.instruments_refresh_s)
+        _positive(f"exchanges.{name}.instruments_timeout_s", self.instruments_timeout_s)
         for key in ("stale_after_s", "ping_interval_s", "max_connection_age_s"):
             _positive(f"exchanges.{name}.{key}", getattr(self, key))
         _positive(f"exchanges.{name}.backoff_initial_s", self.backoff_initial_s)
@@ -191,6 +204,9 @@ class Config:
 
     def ws_url(self, exchange: str) -> str:
         return self.exchanges[exchange].ws_url or DEFAULT_WS_URLS[exchange]
+
+    def rest_url(self, exchange: str) -> str:
+        return self.exchanges[exchange].rest_url or DEFAULT_REST_URLS[exchange]
 
     def enabled_exchanges(self) -> list[str]:
         return [n for n, e in self.exchanges.items() if e.enabled]

@@ -95,6 +95,17 @@ class ProducerMetrics:
             "Accepted events still unacknowledged by Kafka when shutdown gave up waiting; logged.",
             ["exchange"],
         )
+        self.instrument_loads = c(
+            "instrument_loads_total",
+            "Instrument metadata fetches from the venue's REST API by outcome (ok, error).",
+            ["exchange", "outcome"],
+        )
+        self.instruments = Gauge(
+            f"{NAMESPACE}_instruments",
+            "Instruments known from the venue's metadata (contract multipliers).",
+            ["exchange"],
+            registry=registry,
+        )
         self.connected = Gauge(
             f"{NAMESPACE}_ws_connected",
             "1 while the websocket is connected and subscribed.",

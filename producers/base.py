@@ -9,7 +9,7 @@ the I/O: connecting, backoff, heartbeats, the stale-feed watchdog, rotation, cou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from monitor.config import ExchangeConfig
 from monitor.schema import Event
@@ -49,6 +49,7 @@ class VenueAdapter(Protocol):
         ...
 
 
+@runtime_checkable
 class InstrumentSource(Protocol):
     """An adapter whose quantities need the venue's instrument metadata (contract multipliers).
 

@@ -19,6 +19,8 @@ from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.metrics import ProducerMetrics, for_registry
 from monitor.topics import ensure_exchange_topics
+from producers.base import InstrumentSource
+from producers.metadata import InstrumentLoader
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
 from producers.session import Deduplicator, Session
@@ -52,6 +54,12 @@ class ProducerService:
             Session(exchange, p, self.adapter, ex_cfg, self.publisher.add, self.metrics, self.dedup)
             for p in self.plans
         ]
+        self.instruments: InstrumentLoader | None = None
+        if isinstance(self.adapter, InstrumentSource):
+            self.instruments = InstrumentLoader(
+                exchange, self.adapter, cfg.rest_url(exchange), self.metrics,
+                refresh_s=ex_cfg.instruments_refresh_s, timeout_s=ex_cfg.instruments_timeout_s,
+            )  # fmt: skip
         self._state = "new"  # new -> started -> stopped
 
     @property
@@ -80,6 +88,8 @@ class ProducerService:
         self._state = "started"
         try:
             await ensure_exchange_topics(self.cfg, [self.exchange])
+            if self.instruments is not None:  # contract multipliers before the first frame
+                await self.instruments.start()
             await self.publisher.start()
             for s in self.sessions:
                 await s.start()
@@ -98,6 +108,8 @@ class ProducerService:
             return
         self._state = "stopped"
         await asyncio.gather(*(s.stop() for s in self.sessions))
+        if self.instruments is not None:
+            await self.instruments.stop()
         if flush_timeout_s is None:
             flush_timeout_s = 2 * self.cfg.kafka.request_timeout_ms / 1000
         await self.publisher.stop(flush_timeout_s)
