@@ -63,6 +63,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("action", choices=("up", "down", "status"))
 
+    r = sub.add_parser(
+        "record",
+        parents=[common],
+        help="write one exchange's raw frames (and instrument metadata) to a gzip JSON-lines file",
+        description="Connect to the exchange's feeds as the producer would (the configured "
+        "ws_url, by default the real venue) and record every frame with its receive time.",
+    )
+    r.add_argument("--exchange", required=True, choices=KNOWN_EXCHANGES)
+    r.add_argument("--out", type=Path, help="file (default: <state dir>/recordings/...)")
+    r.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+
+    rp = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="serve a recording on 127.0.0.1 so a producer runs on it",
+        description="Serve the recorded frames (and instrument metadata) of FILE on a local "
+        "websocket server; point the exchange's ws_url and rest_url at the printed URLs and run "
+        "`cascade-monitor produce` with the same exchange configuration as the recording.",
+    )
+    rp.add_argument("file", type=Path)
+    rp.add_argument("--speed", type=float, default=1.0, help="recorded seconds per second")
+
     s = sub.add_parser(
         "simulate",
         parents=[common],
@@ -139,6 +161,48 @@ async def _simulate(args: argparse.Namespace) -> None:
         print(f"sent {sim.ledger.counts()}", flush=True)
 
 
+async def _record(cfg: Config, args: argparse.Namespace) -> None:
+    import time
+
+    from monitor.config import state_dir
+    from monitor.runtime import wait_for_signal
+    from producers.recording import record
+
+    out = args.out or state_dir() / "recordings" / (
+        f"{args.exchange}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl.gz"
+    )
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(record(cfg, args.exchange, out, stop))
+    waiter = asyncio.ensure_future(wait_for_signal())
+    await asyncio.wait([task, waiter], timeout=args.duration, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    stop.set()
+    frames = await task
+    print(f"{frames} frames recorded to {out}", flush=True)
+
+
+async def _replay(args: argparse.Namespace) -> None:
+    from monitor.runtime import wait_for_signal
+    from monitor.simulator.replay import ReplayServer
+
+    async with ReplayServer(args.file, speed=args.speed) as server:
+        x = server.recording.exchange.upper()
+        print(
+            f"replaying {args.file} ({server.recording.exchange}) at speed {args.speed:g}:\n"
+            f"  CASCADE_MONITOR__EXCHANGES__{x}__WS_URL={server.url}\n"
+            f"  CASCADE_MONITOR__EXCHANGES__{x}__REST_URL={server.rest_url}",
+            flush=True,
+        )
+        played = asyncio.ensure_future(server.wait_played())
+        stop = asyncio.ensure_future(wait_for_signal())
+        await asyncio.wait([played, stop], return_when=asyncio.FIRST_COMPLETED)
+        if played.done():
+            print("every recorded frame was served; Ctrl-C to stop", flush=True)
+            await stop
+        for t in (played, stop):
+            t.cancel()
+
+
 def _broker(cfg: Config, action: str) -> int:
     from monitor.broker import EmbeddedBroker
 
@@ -186,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "broker":
             return _broker(cfg, args.action)
+        if args.command == "record":
+            asyncio.run(_record(cfg, args))
+            return 0
+        if args.command == "replay":
+            asyncio.run(_replay(args))
+            return 0
         asyncio.run(_simulate(args))
         return 0
     except MonitorError as exc:

@@ -57,6 +57,7 @@ LOG_EVERY_S: Final = 10.0
 SUBSCRIBE_FAILED: Final = "subscribe_failed"
 
 Sink = Callable[[list[Event]], object]
+Tap = Callable[[str, str | bytes, int], object]  # (connection name, raw frame, received_ns)
 
 
 class Deduplicator:
@@ -136,8 +137,10 @@ class Session:
         *,
         rng: random.Random | None = None,
         send_interval_s: float = SEND_INTERVAL_S,
+        tap: Tap | None = None,
     ) -> None:
         self.exchange = exchange
+        self._tap = tap  # sees every raw frame before parsing (``cascade-monitor record``)
         self.plan = plan
         self._adapter = adapter
         self._cfg = cfg
@@ -340,8 +343,11 @@ class Session:
 
     async def _handle(self, ws: ClientConnection, frame: str | bytes) -> None:
         self._m_frames.inc()
+        received_ns = time.time_ns()
+        if self._tap is not None:
+            self._tap(self.plan.name, frame, received_ns)
         try:
-            parsed = self._adapter.parse(frame, time.time_ns())
+            parsed = self._adapter.parse(frame, received_ns)
         except ParseError as exc:
             self._m_parse_errors.labels(self.exchange, exc.reason).inc()
             if exc.reason == SUBSCRIBE_FAILED:  # rare and important: every one is logged

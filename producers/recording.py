@@ -1,0 +1,61 @@
+"""``cascade-monitor record``: a venue's raw frames, as received, for replay and fixtures.
+
+The session used is the producers' own (heartbeats, re-subscription, reconnects), so a recording
+is exactly what a producer would have parsed; instrument metadata responses are kept too. The
+format is ``monitor.recording``; ``monitor.simulator.replay`` serves a recording back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config import Config
+from monitor.metrics import ProducerMetrics, for_registry
+from monitor.recording import RecordingWriter
+from producers.base import InstrumentSource
+from producers.metadata import http_get
+from producers.registry import ADAPTERS
+from producers.session import Session
+
+log = logging.getLogger(__name__)
+
+
+async def record(cfg: Config, exchange: str, path: Path, stop: asyncio.Event) -> int:
+    """Record ``exchange``'s feeds (as configured) until ``stop`` is set; frames written."""
+    ex_cfg = cfg.exchanges[exchange]
+    adapter = ADAPTERS[exchange](ex_cfg)
+    base_url = cfg.ws_url(exchange)
+    plans = adapter.connections(ex_cfg, base_url)
+    writer = RecordingWriter(path)
+    writer.open({
+        "exchange": exchange,
+        "base_url": base_url,
+        "connections": [{"name": p.name, "url": p.url, "subscribe": list(p.subscribe)}
+                        for p in plans],
+    })  # fmt: skip
+    try:
+        if isinstance(adapter, InstrumentSource):
+            for url in adapter.instrument_urls(cfg.rest_url(exchange)):
+                body = await asyncio.to_thread(http_get, url, ex_cfg.instruments_timeout_s)
+                adapter.load_instruments(url, body)
+                writer.rest(url, body)
+        metrics = for_registry(ProducerMetrics, CollectorRegistry())
+        sessions = [
+            Session(exchange, p, adapter, ex_cfg, lambda _: None, metrics, tap=writer.frame)
+            for p in plans
+        ]
+        for s in sessions:
+            await s.start()
+        try:
+            await stop.wait()
+        finally:
+            for s in sessions:
+                await s.stop()
+    finally:
+        writer.close()
+    log.info("%s: %d frames recorded to %s", exchange, writer.frames, path)
+    return writer.frames
