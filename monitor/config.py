@@ -55,6 +55,7 @@ class KafkaConfig:
     max_buffered_events: int = 1_000_000
     request_timeout_ms: int = 30_000
     client_id: str = "cascade-monitor"
+    dead_letter: bool = False  # write frames the parsers refuse to <prefix>.deadletter.<exchange>
 
     def validate(self) -> None:
         _positive("kafka.partitions", self.partitions)
@@ -198,6 +199,9 @@ class Config:
 
     def topic(self, exchange: str) -> str:
         return f"{self.kafka.topic_prefix}.events.{exchange}"
+
+    def dead_letter_topic(self, exchange: str) -> str:
+        return f"{self.kafka.topic_prefix}.deadletter.{exchange}"
 
     def group_id(self, exchange: str) -> str:
         return f"{self.consumer.group_prefix}.{exchange}"

@@ -95,6 +95,16 @@ class ProducerMetrics:
             "Accepted events still unacknowledged by Kafka when shutdown gave up waiting; logged.",
             ["exchange"],
         )
+        self.dead_letters = c(
+            "dead_letters_total",
+            "Refused frames written raw to the dead-letter topic (kafka.dead_letter).",
+            ["exchange", "reason"],
+        )
+        self.dead_letter_errors = c(
+            "dead_letter_errors_total",
+            "Refused frames not written to the dead-letter topic (overflow, send_failed).",
+            ["exchange", "cause"],
+        )
         self.instrument_loads = c(
             "instrument_loads_total",
             "Instrument metadata fetches from the venue's REST API by outcome (ok, error).",

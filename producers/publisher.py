@@ -94,6 +94,11 @@ class Publisher:
         """Events accepted and not yet acknowledged."""
         return self._buffered
 
+    @property
+    def kafka_producer(self) -> Any:
+        """The started aiokafka producer (shared by the dead-letter sink)."""
+        return self._producer
+
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -18,8 +18,9 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.metrics import ProducerMetrics, for_registry
-from monitor.topics import ensure_exchange_topics
+from monitor.topics import ensure_exchange_topics, ensure_topics
 from producers.base import InstrumentSource
+from producers.deadletter import DeadLetters
 from producers.metadata import InstrumentLoader
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
@@ -50,8 +51,22 @@ class ProducerService:
         self.plans = self.adapter.connections(ex_cfg, cfg.ws_url(exchange))
         self.publisher = Publisher(cfg, exchange, self.metrics)
         self.dedup = Deduplicator()
+        self.dead_letters = (
+            DeadLetters(cfg.dead_letter_topic(exchange), exchange, self.metrics)
+            if cfg.kafka.dead_letter
+            else None
+        )
         self.sessions = [
-            Session(exchange, p, self.adapter, ex_cfg, self.publisher.add, self.metrics, self.dedup)
+            Session(
+                exchange,
+                p,
+                self.adapter,
+                ex_cfg,
+                self.publisher.add,
+                self.metrics,
+                self.dedup,
+                on_reject=self.dead_letters,
+            )
             for p in self.plans
         ]
         self.instruments: InstrumentLoader | None = None
@@ -88,9 +103,15 @@ class ProducerService:
         self._state = "started"
         try:
             await ensure_exchange_topics(self.cfg, [self.exchange])
+            if self.dead_letters is not None:
+                k = self.cfg.kafka
+                await ensure_topics(self.cfg.bootstrap_servers, [self.dead_letters.topic], 1,
+                                    k.replication_factor, k.retention_s)  # fmt: skip
             if self.instruments is not None:  # contract multipliers before the first frame
                 await self.instruments.start()
             await self.publisher.start()
+            if self.dead_letters is not None:
+                self.dead_letters.attach(self.publisher.kafka_producer)
             for s in self.sessions:
                 await s.start()
         except BaseException:
@@ -112,6 +133,8 @@ class ProducerService:
             await self.instruments.stop()
         if flush_timeout_s is None:
             flush_timeout_s = 2 * self.cfg.kafka.request_timeout_ms / 1000
+        if self.dead_letters is not None:
+            await self.dead_letters.flush()
         await self.publisher.stop(flush_timeout_s)
         log.info("%s producer stopped: %d events published", self.exchange, self.published_events)
 

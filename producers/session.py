@@ -58,6 +58,7 @@ SUBSCRIBE_FAILED: Final = "subscribe_failed"
 
 Sink = Callable[[list[Event]], object]
 Tap = Callable[[str, str | bytes, int], object]  # (connection name, raw frame, received_ns)
+Reject = Callable[[str, str, str | bytes, int], object]  # (connection, reason, frame, received_ns)
 
 
 class Deduplicator:
@@ -138,9 +139,11 @@ class Session:
         rng: random.Random | None = None,
         send_interval_s: float = SEND_INTERVAL_S,
         tap: Tap | None = None,
+        on_reject: Reject | None = None,
     ) -> None:
         self.exchange = exchange
         self._tap = tap  # sees every raw frame before parsing (``cascade-monitor record``)
+        self._on_reject = on_reject  # frames refused whole or in part (the dead-letter topic)
         self.plan = plan
         self._adapter = adapter
         self._cfg = cfg
@@ -350,6 +353,8 @@ class Session:
             parsed = self._adapter.parse(frame, received_ns)
         except ParseError as exc:
             self._m_parse_errors.labels(self.exchange, exc.reason).inc()
+            if self._on_reject is not None:
+                self._on_reject(self.plan.name, exc.reason, frame, received_ns)
             if exc.reason == SUBSCRIBE_FAILED:  # rare and important: every one is logged
                 log.warning("%s %s: subscription refused: %s", self.exchange, self.plan.name, exc)
             else:
@@ -363,6 +368,8 @@ class Session:
         for reason in parsed.errors:
             self._m_parse_errors.labels(self.exchange, reason).inc()
         if parsed.errors:
+            if self._on_reject is not None:
+                self._on_reject(self.plan.name, parsed.errors[0], frame, received_ns)
             self._rlog(logging.INFO, "items", "%s %s: skipped items: %s",
                        self.exchange, self.plan.name, parsed.errors)  # fmt: skip
         if parsed.gaps:

@@ -233,6 +233,19 @@ class ExchangeSimulator:
             await client.closed.wait()
         return len(clients)
 
+    async def inject(self, venue: str, frames: Iterable[bytes]) -> int:
+        """Send raw frames (garbage, truncated JSON, unexpected messages) to every subscribed
+        connection of the venue, outside any stream and outside the ledger; returns once they
+        are written, with the number of connections that got them."""
+        v = self._venue(venue)
+        data = list(frames)
+        clients = [c for c in v.clients if c.session.subscriptions]
+        for client in clients:
+            for frame in data:
+                client.queue.put_nowait(_Frame(frame, None))
+        await asyncio.gather(*(c.queue.join() for c in clients))
+        return len(clients)
+
     def stall(self, venue: str, on: bool) -> None:
         """While on, the venue reads and sends nothing: a silent dead socket."""
         self._set_stall(self._venue(venue), on=on)
