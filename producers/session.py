@@ -160,6 +160,8 @@ class Session:
         self._ahead: ClientConnection | None = None  # opened for rotation, not yet serving
         self._rlog = RateLimitedLog(log)
         self.connects = 0  # successful opens (subscribed), for tests and diagnostics
+        self.served = 0  # connections that started serving frames
+        self._served_changed = asyncio.Event()
         m = metrics
         x = exchange
         self._m_frames = m.frames.labels(x)
@@ -177,6 +179,13 @@ class Session:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    async def wait_served(self, n: int, timeout_s: float | None) -> None:
+        """Return once ``n`` connections in all have been open and subscribed (reconnects
+        included); TimeoutError after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            while self.served < n:
+                await self._served_changed.wait()
 
     async def wait_connected(self, timeout_s: float | None) -> None:
         """Return once open and subscribed; TimeoutError after ``timeout_s`` (None: no limit)."""
@@ -283,6 +292,9 @@ class Session:
 
     def _set_connected(self, up: bool) -> None:
         if up:
+            self.served += 1
+            self._served_changed.set()
+            self._served_changed = asyncio.Event()
             self._connected.set()
         else:
             self._connected.clear()
