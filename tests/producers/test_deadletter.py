@@ -31,7 +31,7 @@ async def test_garbage_frames_go_to_the_dead_letter_topic(
             exchanges={"bybit": {"ws_url": sim.url("bybit"), "symbols": ["BTCUSDT"]}},
         )  # fmt: skip
         registry = CollectorRegistry()
-        async with ProducerService(cfg, "bybit", registry) as producer:
+        async with ProducerService(cfg, "bybit", registry):
             await sim.wait_subscribed("bybit", ["publicTrade.BTCUSDT"])
             assert await sim.inject("bybit", [garbage, bad_item]) == 1
             consumer = AIOKafkaConsumer(
