@@ -22,19 +22,27 @@ from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 from monitor.errors import ConfigError
 
 ENV_PREFIX: Final = "CASCADE_MONITOR__"
-KNOWN_EXCHANGES: Final = ("binance", "bybit")
+KNOWN_EXCHANGES: Final = ("binance", "bybit", "htx", "gate")
+# Enabled unless the config says otherwise (the others are opt-in: `enabled = true`).
+DEFAULT_ENABLED: Final = frozenset({"binance", "bybit"})
 
 DEFAULT_WS_URLS: Final = {
     "binance": "wss://fstream.binance.com/market",
     "bybit": "wss://stream.bybit.com/v5/public/linear",
+    "htx": "wss://api.hbdm.com",  # + /linear-swap-ws (trades), /linear-swap-notification
+    "gate": "wss://fx-ws.gateio.ws/v4/ws/usdt",
 }
 DEFAULT_REST_URLS: Final = {
     "binance": "https://fapi.binance.com",
     "bybit": "https://api.bybit.com",
+    "htx": "https://api.hbdm.com",
+    "gate": "https://api.gateio.ws",
 }
 DEFAULT_SYMBOLS: Final = {
     "binance": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     "bybit": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+    "htx": ("BTC-USDT", "ETH-USDT", "SOL-USDT"),
+    "gate": ("BTC_USDT", "ETH_USDT", "SOL_USDT"),
 }
 
 
@@ -167,7 +175,10 @@ class MetricsConfig:
 
 
 def _default_exchanges() -> dict[str, ExchangeConfig]:
-    return {name: ExchangeConfig(symbols=DEFAULT_SYMBOLS[name]) for name in KNOWN_EXCHANGES}
+    return {
+        name: ExchangeConfig(enabled=name in DEFAULT_ENABLED, symbols=DEFAULT_SYMBOLS[name])
+        for name in KNOWN_EXCHANGES
+    }
 
 
 @dataclass(frozen=True)

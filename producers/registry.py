@@ -10,10 +10,14 @@ from monitor.config import ExchangeConfig
 from producers.base import VenueAdapter
 from producers.binance import BinanceAdapter
 from producers.bybit import BybitAdapter
+from producers.gate import GateAdapter
+from producers.htx import HtxAdapter
 
 ADAPTERS: Final[Mapping[str, Callable[[ExchangeConfig], VenueAdapter]]] = MappingProxyType(
     {
         "binance": BinanceAdapter,
         "bybit": BybitAdapter,
+        "htx": HtxAdapter,
+        "gate": GateAdapter,
     }
 )

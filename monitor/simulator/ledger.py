@@ -8,8 +8,27 @@ reaches several connections (or one connection through two streams, e.g. ``!forc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
+
+_QUOTES: Final = ("USDT", "USDC", "USD")
+_AFFIXES: Final = re.compile(r"^(?:PF_|PI_)|(?:-SWAP|-PERPETUAL|-PERP)$")
+
+
+def canonical_symbol(venue_symbol: str) -> str:
+    """The canonical pair of a simulated instrument, from any venue's spelling: ``BTCUSDT``,
+    ``BTC-USDT``, ``BTC_USDT``, ``BTC-USDT-SWAP`` -> ``BTC-USDT-PERP``; ``XBTUSD``, ``PF_XBTUSD``,
+    ``BTC-PERPETUAL`` (USD-margined) -> ``BTC-USD-PERP``. Tests and the demo reconcile with it."""
+    sym = _AFFIXES.sub("", venue_symbol.upper()).replace("_", "").replace("-", "")
+    for quote in _QUOTES:
+        if sym.endswith(quote) and len(sym) > len(quote):
+            base = sym[: -len(quote)]
+            break
+    else:
+        base, quote = sym, "USD"  # BTC-PERPETUAL, Hyperliquid coins
+    return f"{'BTC' if base == 'XBT' else base}-{quote}-PERP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +86,14 @@ class Ledger:
         out: dict[tuple[str, str, str], float] = {}
         for liq in self.liquidations:
             key = (liq.venue, liq.venue_symbol, liq.liquidated_side)
+            out[key] = out.get(key, 0.0) + liq.notional
+        return out
+
+    def liquidation_notional_by_pair(self) -> dict[tuple[str, str, str], float]:
+        """(venue, canonical symbol, liquidated_side) -> USD notional, summed in send order."""
+        out: dict[tuple[str, str, str], float] = {}
+        for liq in self.liquidations:
+            key = (liq.venue, canonical_symbol(liq.venue_symbol), liq.liquidated_side)
             out[key] = out.get(key, 0.0) + liq.notional
         return out
 

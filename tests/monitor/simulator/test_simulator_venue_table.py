@@ -88,3 +88,22 @@ def test_a_scenario_venue_without_a_protocol_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setattr(server, "SPECS", {"binance": binance.SPEC})
     with pytest.raises(ValueError, match=r"no protocol for venue\(s\) \['bybit'\]"):
         server.ExchangeSimulator(crash_scenario(duration_s=2.0))
+
+
+@pytest.mark.parametrize(
+    ("venue_symbol", "expected"),
+    [
+        ("BTCUSDT", "BTC-USDT-PERP"),
+        ("BTC-USDT", "BTC-USDT-PERP"),
+        ("ETH_USDT", "ETH-USDT-PERP"),
+        ("SOL-USDT-SWAP", "SOL-USDT-PERP"),
+        ("XBTUSD", "BTC-USD-PERP"),
+        ("PF_XBTUSD", "BTC-USD-PERP"),
+        ("ETH-PERPETUAL", "ETH-USD-PERP"),
+        ("BTC", "BTC-USD-PERP"),
+    ],
+)
+def test_canonical_symbol_of_every_venue_spelling(venue_symbol: str, expected: str) -> None:
+    from monitor.simulator.ledger import canonical_symbol
+
+    assert canonical_symbol(venue_symbol) == expected

@@ -1,0 +1,41 @@
+"""Gate.io USDT-settled futures endpoint and connection rules (exchange-feeds.md s8).
+
+The configured URL is the full socket URL (``wss://fx-ws.gateio.ws/v4/ws/usdt``). The handshake
+sends ``X-Gate-Size-Decimal: 1`` so sizes arrive as decimal strings (without it: integers, with
+fractional contracts rounded). Requests are ``{"time": <unix s>, "channel", "event", "payload"}``;
+the client pings with ``{"time": s, "channel": "futures.ping"}`` (answered on ``futures.pong``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EXCHANGE: Final = "gate"
+
+DEFAULT_WS_URL: Final = "wss://fx-ws.gateio.ws/v4/ws/usdt"
+DEFAULT_REST_BASE: Final = "https://api.gateio.ws"
+CONTRACTS_PATH: Final = "/api/v4/futures/usdt/contracts"
+HEADERS: Final = (("X-Gate-Size-Decimal", "1"),)
+
+LIQUIDATES: Final = "futures.public_liquidates"
+TRADES: Final = "futures.trades"
+PING: Final = "futures.ping"
+PONG: Final = "futures.pong"
+ALL_CONTRACTS: Final = "!all"
+MAX_CONTRACTS_PER_REQUEST: Final = 100  # our own cap on one subscribe payload
+SETTLE: Final = "USDT"
+
+# Inferred (exchange-feeds.md s8, third-party parsers; UNVERIFIED live): a NEGATIVE liquidation
+# ``size`` is a sell order, i.e. a LONG position was liquidated. The only place this is decided.
+NEGATIVE_SIZE_IS_LONG_LIQUIDATED: Final = True
+
+# Item times below this are seconds (older payloads), at or above it milliseconds.
+SECONDS_BELOW: Final = 100_000_000_000
+
+
+def contract_name(symbol: str) -> str:
+    """``btc_usdt`` / ``BTC-USDT`` / ``BTCUSDT`` -> ``BTC_USDT``."""
+    sym = symbol.upper().replace("-", "_")
+    if "_" not in sym and sym.endswith(SETTLE) and len(sym) > len(SETTLE):
+        sym = f"{sym[: -len(SETTLE)]}_{SETTLE}"
+    return sym

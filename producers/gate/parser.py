@@ -1,0 +1,210 @@
+"""Gate.io USDT futures frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
+
+Frames handled (exchange-feeds.md s8), dispatched on exact keys (``channel``, then ``event``):
+
+* ``{"channel": "futures.public_liquidates", "event": "update", "result": [...]}``: an ARRAY of
+  liquidation orders, since 2026-08-20 every order of a contract within ~1 s batched into one push
+  (flushed early at 20): coverage ``aggregated``;
+* ``{"channel": "futures.trades", "event": "update", "result": [...]}``;
+* ``{"event": "subscribe"|"unsubscribe", "error": null, "result": {"status": "success"}}``: control;
+  an ``error`` or another status raises ParseError ``subscribe_failed``;
+* ``{"channel": "futures.pong", ...}``: control.
+
+Sizes are contracts, signed: a decimal string (handshake header ``X-Gate-Size-Decimal: 1``) or an
+integer (older behaviour); qty_base = |size| x ``quanto_multiplier`` from the contracts list (strict
+table: ``unknown_instrument`` until loaded), notional = qty_base x price (USDT at par). Liquidations:
+a negative size is a SELL order, i.e. a LONG was liquidated (inferred, UNVERIFIED; decided by
+``NEGATIVE_SIZE_IS_LONG_LIQUIDATED`` alone). ``price`` is the order's price, its kind undocumented
+(``unknown``). Item ``time`` is ms now, seconds in older payloads: values below 1e11 are seconds;
+``time_ms`` wins when an item has it. Trades: negative size = taker sold; ``create_time_ms``
+(else ``create_time`` seconds); ``id`` the trade id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.symbols import SymbolTable
+from producers.base import ConnectionPlan, Parsed
+from producers.events import new_liquidation, new_trade, positive, timestamp_ms
+from producers.gate import instruments
+from producers.gate.endpoints import (
+    EXCHANGE,
+    LIQUIDATES,
+    NEGATIVE_SIZE_IS_LONG_LIQUIDATED,
+    PONG,
+    SECONDS_BELOW,
+    TRADES,
+)
+from producers.gate.subscriptions import ping, plan_connections
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+_INF: Final = float("inf")
+
+_SELL_SIDE: Final = (Side.LONG if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.SHORT, OrderSide.SELL)
+_BUY_SIDE: Final = (Side.SHORT if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.LONG, OrderSide.BUY)
+_CONTRACTS: Final = QtyUnit.CONTRACTS
+_PRICE_KIND: Final = PriceKind.UNKNOWN
+_AGGREGATED: Final = Coverage.AGGREGATED
+_SUB_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
+
+
+def signed_size(value: object) -> float:
+    """A signed, non-zero, finite size: decimal string, JSON integer or number; else ParseError."""
+    tp = type(value)
+    if tp is str:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except ValueError:
+            raise ParseError("bad_number", repr(value)[:40]) from None
+    elif tp is int or tp is float:
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            raise ParseError("bad_number", "overflow") from None
+    else:
+        raise ParseError("bad_type", tp.__name__)
+    if not (0.0 < abs(x) < _INF):
+        raise ParseError("bad_number", repr(value)[:40])
+    return x
+
+
+def item_ms(item: dict[str, Any], ms_key: str, key: str) -> int:
+    """``ms_key`` when present, else ``key`` as ms, or as seconds when below 1e11."""
+    if ms_key in item:
+        return timestamp_ms(item[ms_key])
+    t = timestamp_ms(item[key])
+    return t * 1000 if t < SECONDS_BELOW else t
+
+
+class GateAdapter:
+    """Venue adapter for Gate.io USDT futures (``producers.base.VenueAdapter`` and
+    ``InstrumentSource``). ``clock`` (unix seconds) stamps requests and pings."""
+
+    exchange = EXCHANGE
+
+    def __init__(
+        self,
+        cfg: ExchangeConfig,
+        symbols: SymbolTable | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._symbols = (
+            symbols if symbols is not None else SymbolTable(cfg.max_symbols, strict=True)
+        )
+        self._instruments: dict[str, tuple[str, float]] = {}  # name -> (canonical, multiplier)
+        self._clock = clock
+
+    # ---- plan --------------------------------------------------------------------------------
+
+    def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+        return plan_connections(cfg, base_url, self._clock)
+
+    def heartbeat(self) -> str | None:
+        return ping(self._clock())
+
+    def instrument_urls(self, rest_base: str) -> list[str]:
+        return instruments.instrument_urls(rest_base)
+
+    def load_instruments(self, url: str, body: bytes) -> int:
+        fresh = instruments.parse_contracts(body)
+        self._symbols.replace(fresh)
+        self._instruments.clear()
+        return len(fresh)
+
+    # ---- parse -------------------------------------------------------------------------------
+
+    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+        try:
+            doc = _loads(frame)
+        except _JSONDecodeError:
+            raise ParseError("bad_json") from None
+        if type(doc) is not dict:
+            raise ParseError("bad_shape", type(doc).__name__)
+        try:
+            channel = doc.get("channel")
+            event = doc.get("event")
+            if event == "update":
+                if channel == TRADES:
+                    return self._items(self._trade, doc["result"], received_ns)
+                if channel == LIQUIDATES:
+                    return self._items(self._liquidation, doc["result"], received_ns)
+                raise ParseError("unknown_channel", str(channel)[:60])
+            if event in _SUB_EVENTS:
+                error = doc.get("error")
+                result = doc.get("result")
+                if error is None and type(result) is dict and result.get("status") == "success":
+                    return Parsed(control=True)
+                raise ParseError("subscribe_failed", f"{channel}: {error or result}"[:200])
+            if channel == PONG:
+                return Parsed(control=True)
+            raise ParseError("unknown_event", str(event)[:40])
+        except KeyError as exc:
+            raise ParseError("missing_field", str(exc)) from None
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ParseError("bad_shape", type(exc).__name__) from None
+
+    @staticmethod
+    def _items(handler: Any, data: Any, received_ns: int) -> Parsed:
+        if type(data) is not list:
+            raise ParseError("bad_shape", "result")
+        out = Parsed()
+        events = out.events
+        for item in data:
+            try:
+                events.append(handler(item, received_ns))
+            except ParseError as exc:
+                out.errors.append(exc.reason)
+            except KeyError:
+                out.errors.append("missing_field")
+            except (TypeError, AttributeError, ValueError):
+                out.errors.append("bad_shape")
+        return out
+
+    def _instrument(self, name: object) -> tuple[str, float]:
+        if type(name) is not str or not name:
+            raise ParseError("bad_type", "contract")
+        inst = self._symbols.resolve(name)  # strict: unknown_instrument until loaded
+        entry = (inst.symbol, inst.contract_multiplier)
+        self._instruments[name] = entry
+        return entry
+
+    def _liquidation(self, item: dict[str, Any], received_ns: int) -> Event:
+        name = item["contract"]
+        size = signed_size(item["size"])
+        price = positive(item["price"])
+        ts = item_ms(item, "time_ms", "time")
+        symbol, mult = self._instruments.get(name) or self._instrument(name)
+        side = _SELL_SIDE if size < 0 else _BUY_SIDE
+        qty_raw = abs(size)
+        qty_base = qty_raw * mult
+        return new_liquidation(
+            EXCHANGE, symbol, name, side[0], side[1], price, _PRICE_KIND, qty_raw, _CONTRACTS,
+            mult, qty_base, qty_base * price, _AGGREGATED, ts, received_ns,
+            liquidation_id(EXCHANGE, name, ts, side[0].value, qty_raw, price),
+        )  # fmt: skip
+
+    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+        name = item["contract"]
+        size = signed_size(item["size"])
+        price = positive(item["price"])
+        ts = item_ms(item, "create_time_ms", "create_time")
+        trade_id = item["id"]
+        if type(trade_id) is not int or trade_id < 0:
+            raise ParseError("bad_type", "id")
+        symbol, mult = self._instruments.get(name) or self._instrument(name)
+        qty_raw = abs(size)
+        qty_base = qty_raw * mult
+        return new_trade(
+            EXCHANGE, symbol, name, OrderSide.SELL if size < 0 else OrderSide.BUY, price,
+            qty_raw, _CONTRACTS, mult, qty_base, qty_base * price, None, ts, received_ns,
+            str(trade_id),
+        )  # fmt: skip

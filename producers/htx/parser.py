@@ -1,0 +1,266 @@
+"""HTX USDT-margined swap frames -> normalized events. Sans-I/O: gzip bytes in, ``Parsed`` out.
+
+Every server frame is GZIP-compressed binary; ``parse`` inflates it (bounded, ``MAX_JSON_BYTES``)
+and decodes once with orjson. A text frame, or bytes that are not one complete gzip stream, raise
+ParseError ``bad_gzip``. Frames handled (exchange-feeds.md s6), dispatched on exact keys:
+
+* market data: ``{"ch": "market.<CODE>.trade.detail", "tick": {"data": [...]}}``;
+  ``{"ping": n}`` -> reply ``{"pong": n}``; sub acks ``{"id", "status": "ok", "subbed"}``
+  (control), ``"status": "error"`` -> ParseError ``subscribe_failed``;
+* notification: ``{"op": "notify", "topic": "public.<CODE>.liquidation_orders", "data": [...]}``;
+  ``{"op": "ping", "ts": "..."}`` -> reply ``{"op": "pong", "ts": "..."}``; sub acks
+  ``{"op": "sub", "err-code": 0}`` (control), a non-zero ``err-code`` -> ``subscribe_failed``;
+  ``{"op": "error"}`` / ``{"op": "close"}`` -> ``venue_error``.
+
+Liquidations: ``direction`` is the liquidation ORDER's side and ``offset`` must be ``close``: sell
+closes a long (long liquidated), buy closes a short. ``amount`` is base coin, ``volume`` contracts,
+``trade_turnover`` quote (USDT, taken at par): qty_base = ``amount`` (qty_raw, unit base, factor
+1), notional = ``trade_turnover``, price = ``price`` (bankruptcy). Decision: ``volume`` x the
+instrument's ``contract_size`` must equal ``amount`` (relative 1e-6); otherwise the item is skipped
+as ``qty_mismatch`` (counted): three venue numbers that disagree mean stale metadata or a changed
+field meaning, and the monitor does not guess which. Coverage ``partial_unspecified``: HTX documents
+no sampling, but does not promise completeness either (a 2026 probe saw ~0.23 events/min on the
+wildcard, low for the venue), so downstream must not treat it as a total.
+
+Trades: here ``amount`` = CONTRACTS and ``quantity`` = coin (swapped names vs. the liquidation
+topic). qty_raw = ``amount`` (unit contracts) x ``contract_size`` = qty_base (cross-checked against
+``quantity`` the same way), notional = qty_base x price; ``direction`` is the taker side, ``id`` the
+trade id. Both topics need the instrument list (strict table): before it is loaded, items are
+skipped as ``unknown_instrument``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Final
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.symbols import SymbolTable
+from producers.base import ConnectionPlan, Parsed
+from producers.events import new_liquidation, new_trade, positive, qty_price, timestamp_ms
+from producers.htx import instruments
+from producers.htx.endpoints import EXCHANGE, MAX_JSON_BYTES
+from producers.htx.subscriptions import plan_connections
+
+_loads = orjson.loads
+_dumps = orjson.dumps
+_JSONDecodeError = orjson.JSONDecodeError
+_decompressobj = zlib.decompressobj
+_zlib_error = zlib.error
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
+
+# Liquidation order direction (offset "close") -> (liquidated side, order side, id text).
+_LIQ_SIDES: Final = {
+    "sell": (Side.LONG, OrderSide.SELL, Side.LONG.value),
+    "buy": (Side.SHORT, OrderSide.BUY, Side.SHORT.value),
+}
+_TAKER_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
+_BASE: Final = QtyUnit.BASE
+_CONTRACTS: Final = QtyUnit.CONTRACTS
+_BANKRUPTCY: Final = PriceKind.BANKRUPTCY
+_COVERAGE: Final = Coverage.PARTIAL
+_QTY_RTOL: Final = 1e-6  # venue amount vs. contracts x contract_size
+_SUB_OPS: Final = frozenset({"sub", "unsub"})
+_TOPIC_CACHE_MAX: Final = 8192
+
+
+def inflate(frame: bytes | str) -> bytes:
+    """One gzip frame -> its JSON bytes; ParseError ``bad_gzip`` / ``frame_too_large``."""
+    if type(frame) is not bytes:
+        raise ParseError("bad_gzip", "text frame")
+    d = _decompressobj(_GZIP_WBITS)
+    try:
+        raw = d.decompress(frame, MAX_JSON_BYTES)
+    except _zlib_error:
+        raise ParseError("bad_gzip") from None
+    if d.unconsumed_tail:
+        raise ParseError("frame_too_large")
+    if not d.eof:
+        raise ParseError("bad_gzip", "truncated")
+    return raw
+
+
+class HtxAdapter:
+    """Venue adapter for HTX USDT-margined swaps (``producers.base.VenueAdapter`` and
+    ``InstrumentSource``)."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
+        self._symbols = (
+            symbols if symbols is not None else SymbolTable(cfg.max_symbols, strict=True)
+        )
+        self._instruments: dict[str, tuple[str, float]] = {}  # code -> (canonical, contract_size)
+        self._topics: dict[str, tuple[Any, str]] = {}  # ch/topic -> (item handler, code)
+
+    # ---- plan --------------------------------------------------------------------------------
+
+    def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+        return plan_connections(cfg, base_url)
+
+    def heartbeat(self) -> str | None:
+        return None  # the server pings (JSON); parse() returns the pongs as replies
+
+    def instrument_urls(self, rest_base: str) -> list[str]:
+        return instruments.instrument_urls(rest_base)
+
+    def load_instruments(self, url: str, body: bytes) -> int:
+        fresh = instruments.parse_contract_info(body)
+        self._symbols.replace(fresh)
+        self._instruments.clear()
+        return len(fresh)
+
+    # ---- parse -------------------------------------------------------------------------------
+
+    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+        try:
+            doc = _loads(inflate(frame))
+        except _JSONDecodeError:
+            raise ParseError("bad_json") from None
+        if type(doc) is not dict:
+            raise ParseError("bad_shape", type(doc).__name__)
+        try:
+            ch = doc.get("ch")
+            if ch is not None:
+                handler, code = self._topics.get(ch) or self._route(ch, "market", "trade.detail")
+                tick = doc["tick"]
+                return self._items(handler, code, tick["data"], received_ns)
+            if "ping" in doc:
+                return Parsed(
+                    replies=[_dumps({"pong": _token(doc["ping"])}).decode()], control=True
+                )
+            op = doc.get("op")
+            if op == "notify":
+                topic = doc["topic"]
+                handler, code = self._topics.get(topic) or self._route(
+                    topic, "public", "liquidation_orders"
+                )
+                return self._items(handler, code, doc["data"], received_ns)
+            if op is not None:
+                return self._op(op, doc)
+            if "status" in doc:
+                return self._status(doc)
+            raise ParseError("unknown_event")
+        except KeyError as exc:
+            raise ParseError("missing_field", str(exc)) from None
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ParseError("bad_shape", type(exc).__name__) from None
+
+    def _route(self, topic: object, head: str, tail: str) -> tuple[Any, str]:
+        """``market.<CODE>.trade.detail`` / ``public.<CODE>.liquidation_orders`` -> handler."""
+        if type(topic) is not str:
+            raise ParseError("bad_type", "topic")
+        first, _, rest = topic.partition(".")
+        code, _, last = rest.partition(".")
+        if first != head or last != tail or not code or code == "*":
+            raise ParseError("unknown_topic", topic[:60])
+        entry = (self._trade if head == "market" else self._liquidation, code)
+        if len(self._topics) < _TOPIC_CACHE_MAX:
+            self._topics[topic] = entry
+        return entry
+
+    @staticmethod
+    def _items(handler: Any, code: str, data: Any, received_ns: int) -> Parsed:
+        if type(data) is not list:
+            raise ParseError("bad_shape", "data")
+        out = Parsed()
+        events = out.events
+        for item in data:
+            try:
+                events.append(handler(item, code, received_ns))
+            except ParseError as exc:
+                out.errors.append(exc.reason)
+            except KeyError:
+                out.errors.append("missing_field")
+            except (TypeError, AttributeError, ValueError):
+                out.errors.append("bad_shape")
+        return out
+
+    @staticmethod
+    def _op(op: object, doc: dict[str, Any]) -> Parsed:
+        if op == "ping":  # notification endpoint heartbeat
+            reply = _dumps({"op": "pong", "ts": _token(doc["ts"])}).decode()
+            return Parsed(replies=[reply], control=True)
+        if op in _SUB_OPS:
+            code = doc.get("err-code")
+            if code == 0 and type(code) is int:
+                return Parsed(control=True)
+            raise ParseError("subscribe_failed", f"{code}: {doc.get('err-msg')}"[:200])
+        if op in ("error", "close"):
+            raise ParseError(
+                "venue_error", f"{op} {doc.get('err-code')}: {doc.get('err-msg')}"[:200]
+            )
+        if op == "pong":
+            return Parsed(control=True)
+        raise ParseError("unknown_op", str(op)[:40])
+
+    @staticmethod
+    def _status(doc: dict[str, Any]) -> Parsed:
+        if doc["status"] == "ok":  # {"id": .., "status": "ok", "subbed": .., "ts": ..}
+            return Parsed(control=True)
+        raise ParseError("subscribe_failed", f"{doc.get('err-code')}: {doc.get('err-msg')}"[:200])
+
+    def _instrument(self, code: str) -> tuple[str, float]:
+        inst = self._symbols.resolve(code)  # strict: unknown_instrument until loaded
+        entry = (inst.symbol, inst.contract_multiplier)
+        self._instruments[code] = entry
+        return entry
+
+    def _liquidation(self, item: dict[str, Any], code: str, received_ns: int) -> Event:
+        venue_symbol = item["contract_code"]
+        if venue_symbol != code:
+            raise ParseError("symbol_mismatch", str(venue_symbol)[:40])
+        side = _LIQ_SIDES.get(item["direction"])
+        if side is None:
+            raise ParseError("bad_side", str(item["direction"])[:20])
+        if item["offset"] != "close":
+            raise ParseError("bad_offset", str(item["offset"])[:20])
+        amount = positive(item["amount"])
+        volume = positive(item["volume"])
+        notional = positive(item["trade_turnover"])
+        price = positive(item["price"])
+        ts = timestamp_ms(item["created_at"])
+        symbol, size = self._instruments.get(code) or self._instrument(code)
+        if abs(volume * size - amount) > _QTY_RTOL * amount:
+            raise ParseError("qty_mismatch", f"{volume} x {size} != {amount}")
+        return new_liquidation(
+            EXCHANGE, symbol, code, side[0], side[1], price, _BANKRUPTCY, amount, _BASE, 1.0,
+            amount, notional, _COVERAGE, ts, received_ns,
+            liquidation_id(EXCHANGE, code, ts, side[2], amount, price),
+        )  # fmt: skip
+
+    def _trade(self, item: dict[str, Any], code: str, received_ns: int) -> Event:
+        # The hot path: checks inlined (same rules as producers.events.positive/timestamp_ms).
+        a = item["amount"]  # contracts
+        p = item["price"]
+        q = item["quantity"]  # coin
+        ts = item["ts"]
+        trade_id = item["id"]
+        taker = _TAKER_SIDES.get(item["direction"])
+        inst = self._instruments.get(code) or self._instrument(code)
+        if taker is None:
+            raise ParseError("bad_side", str(item["direction"])[:20])
+        qty_raw, price = qty_price(a, p, "amount/price")
+        if type(ts) is not int or ts <= 0:
+            raise ParseError("bad_ts", "ts")
+        if type(trade_id) is not int or trade_id < 0:
+            raise ParseError("bad_type", "id")
+        size = inst[1]
+        qty_base = qty_raw * size
+        if type(q) is bool or not abs(qty_base - q) <= _QTY_RTOL * qty_base:  # NaN/str fail
+            raise ParseError("qty_mismatch", "amount x contract_size != quantity")
+        return new_trade(
+            EXCHANGE, inst[0], code, taker, price, qty_raw, _CONTRACTS, size, qty_base,
+            qty_base * price, None, ts, received_ns, str(trade_id),
+        )  # fmt: skip
+
+
+def _token(value: object) -> object:
+    """A heartbeat value to echo: an int or a string, as the server sent it."""
+    if type(value) is int or type(value) is str:
+        return value
+    raise ParseError("bad_type", "ping")

@@ -1,0 +1,90 @@
+"""Random and mutated frames, gzip-compressed and not: parse() returns Parsed or raises
+ParseError, nothing else, and every event carries finite, positive numbers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.errors import ParseError
+from producers.base import Parsed
+from tests.producers.htx.conftest import DATA, gz, loaded_adapter
+
+ADAPTER = loaded_adapter()
+VALID: list[Any] = [orjson.loads(p.read_bytes()) for p in sorted(DATA.glob("*.json"))]
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(), st.text(max_size=8),
+    st.sampled_from(["sell", "buy", "close", "BTC-USDT", "0", "-1", "NaN", "ok"]),
+)  # fmt: skip
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def check(raw: bytes | str) -> None:
+    try:
+        parsed = ADAPTER.parse(raw, 1)
+    except ParseError as exc:
+        assert exc.reason and len(exc.reason) <= 20
+        return
+    assert isinstance(parsed, Parsed)
+    for e in parsed.events:
+        for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
+            assert isinstance(x, float) and math.isfinite(x) and x > 0
+        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=300), compress=st.booleans())
+def test_random_bytes(raw: bytes, compress: bool) -> None:
+    check(gz(raw) if compress else raw)
+
+
+def _mutate(doc: Any, path: list[Any], value: Any, delete: bool) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    doc = dict(doc) if isinstance(doc, dict) else list(doc)
+    if delete and not rest:
+        del doc[head]
+    else:
+        doc[head] = _mutate(doc[head], rest, value, delete)
+    return doc
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_valid_frames(data: st.DataObject) -> None:
+    doc = data.draw(st.sampled_from(VALID))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path: list[Any] = []
+        node = doc
+        while isinstance(node, dict | list) and node and data.draw(st.booleans()):
+            key = data.draw(
+                st.sampled_from(list(node) if isinstance(node, dict) else range(len(node)))
+            )
+            path.append(key)
+            node = node[key]
+        doc = _mutate(doc, path, data.draw(values), bool(path) and data.draw(st.booleans()))
+    raw = orjson.dumps(doc)
+    check(gz(raw) if data.draw(st.booleans(), label="compress") else raw)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_bit_flipped_compressed_frames(data: st.DataObject) -> None:
+    raw = bytearray(gz(orjson.dumps(data.draw(st.sampled_from(VALID)))))
+    for _ in range(data.draw(st.integers(1, 3))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    check(bytes(raw[: data.draw(st.integers(0, len(raw)))]))
