@@ -22,7 +22,9 @@ from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 from monitor.errors import ConfigError
 
 ENV_PREFIX: Final = "CASCADE_MONITOR__"
-KNOWN_EXCHANGES: Final = ("binance", "bybit", "htx", "gate")
+KNOWN_EXCHANGES: Final = (
+    "binance", "bybit", "htx", "gate", "bitmex", "deribit", "kraken", "hyperliquid",
+)  # fmt: skip
 # Enabled unless the config says otherwise (the others are opt-in: `enabled = true`).
 DEFAULT_ENABLED: Final = frozenset({"binance", "bybit"})
 
@@ -31,18 +33,30 @@ DEFAULT_WS_URLS: Final = {
     "bybit": "wss://stream.bybit.com/v5/public/linear",
     "htx": "wss://api.hbdm.com",  # + /linear-swap-ws (trades), /linear-swap-notification
     "gate": "wss://fx-ws.gateio.ws/v4/ws/usdt",
+    "bitmex": "wss://ws.bitmex.com/realtime",
+    "deribit": "wss://www.deribit.com/ws/api/v2",
+    "kraken": "wss://futures.kraken.com/ws/v1",
+    "hyperliquid": "wss://api.hyperliquid.xyz/ws",
 }
 DEFAULT_REST_URLS: Final = {
     "binance": "https://fapi.binance.com",
     "bybit": "https://api.bybit.com",
     "htx": "https://api.hbdm.com",
     "gate": "https://api.gateio.ws",
+    "bitmex": "https://www.bitmex.com",
+    "deribit": "https://www.deribit.com",
+    "kraken": "https://futures.kraken.com",
+    "hyperliquid": "https://api.hyperliquid.xyz",
 }
 DEFAULT_SYMBOLS: Final = {
     "binance": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     "bybit": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     "htx": ("BTC-USDT", "ETH-USDT", "SOL-USDT"),
     "gate": ("BTC_USDT", "ETH_USDT", "SOL_USDT"),
+    "bitmex": ("XBTUSD", "ETHUSDT", "SOLUSDT"),
+    "deribit": ("BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL"),
+    "kraken": ("PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"),
+    "hyperliquid": ("BTC", "ETH", "SOL"),
 }
 
 

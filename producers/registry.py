@@ -9,9 +9,13 @@ from typing import Final
 from monitor.config import ExchangeConfig
 from producers.base import VenueAdapter
 from producers.binance import BinanceAdapter
+from producers.bitmex import BitmexAdapter
 from producers.bybit import BybitAdapter
+from producers.deribit import DeribitAdapter
 from producers.gate import GateAdapter
 from producers.htx import HtxAdapter
+from producers.hyperliquid import HyperliquidAdapter
+from producers.kraken import KrakenAdapter
 
 ADAPTERS: Final[Mapping[str, Callable[[ExchangeConfig], VenueAdapter]]] = MappingProxyType(
     {
@@ -19,5 +23,9 @@ ADAPTERS: Final[Mapping[str, Callable[[ExchangeConfig], VenueAdapter]]] = Mappin
         "bybit": BybitAdapter,
         "htx": HtxAdapter,
         "gate": GateAdapter,
+        "bitmex": BitmexAdapter,
+        "deribit": DeribitAdapter,
+        "kraken": KrakenAdapter,
+        "hyperliquid": HyperliquidAdapter,
     }
 )

@@ -6,9 +6,21 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from monitor.simulator import binance, bybit, gate, htx
+from monitor.simulator import binance, bitmex, bybit, deribit, gate, htx, hyperliquid, kraken
 from monitor.simulator.wire import VenueSpec
 
 SPECS: Final[Mapping[str, VenueSpec]] = MappingProxyType(
-    {spec.name: spec for spec in (binance.SPEC, bybit.SPEC, htx.SPEC, gate.SPEC)}
+    {
+        spec.name: spec
+        for spec in (
+            binance.SPEC,
+            bybit.SPEC,
+            htx.SPEC,
+            gate.SPEC,
+            bitmex.SPEC,
+            deribit.SPEC,
+            kraken.SPEC,
+            hyperliquid.SPEC,
+        )
+    }
 )

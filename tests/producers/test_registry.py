@@ -7,7 +7,9 @@ from producers.registry import ADAPTERS
 
 
 def test_registry_covers_every_configurable_exchange() -> None:
-    assert set(ADAPTERS) == set(KNOWN_EXCHANGES) == {"binance", "bybit", "htx", "gate"}
+    assert set(ADAPTERS) == set(KNOWN_EXCHANGES) == {
+        "binance", "bybit", "htx", "gate", "bitmex", "deribit", "kraken", "hyperliquid",
+    }  # fmt: skip
     assert isinstance(ADAPTERS["binance"](ExchangeConfig()), BinanceAdapter)
     assert isinstance(ADAPTERS["bybit"](ExchangeConfig()), BybitAdapter)
     for name, factory in ADAPTERS.items():

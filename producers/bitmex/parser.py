@@ -1,0 +1,272 @@
+"""BitMEX realtime frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
+
+Frames handled (exchange-feeds.md s4), dispatched on exact keys:
+
+* the text frame ``pong`` (answer to the client's ``ping``): control;
+* ``{"table": "trade" | "liquidation", "action": ..., "data": [...]}``;
+* ``{"success": true, "subscribe": ...}`` (control), ``{"error": ..., "status": ...}`` (ParseError
+  ``request_failed``), the welcome ``{"info": ...}`` (control).
+
+Liquidations: the ``liquidation`` table is the lifecycle of forced ORDERS, not fills: ``insert``
+(a forced order enters the book), ``update`` (its ``leavesQty`` shrinks as it is worked, or its
+price changes), ``delete`` (it is gone: filled, or taken over by the insurance fund / ADL). The
+feed never says how much was filled by the market, so the least misleading representation is
+ONE Liquidation per forced order, emitted at ``insert`` with the order's full quantity
+(``leavesQty`` then), at its limit price (price kind ``order_limit``), coverage
+``order_lifecycle``: the notional put up for forced sale, an upper bound of what hit the market.
+``update``/``delete`` only maintain the set of open forced orders (no event, so nothing is
+counted twice); a ``partial`` (the open orders when subscribing) replaces that set and emits the
+orders not seen before, e.g. inserted while disconnected. The set is capped at
+``MAX_OPEN_ORDERS`` (oldest dropped first). ``side`` is the order side: Buy closes a short.
+Rows carry no timestamp: ``ts_ms`` is the receipt time. The event id hashes only the venue, the
+symbol and the ``orderID``, so the same order re-emitted after a reconnect or restart has the
+same id. Quantity: ``leavesQty`` contracts, sized by the instrument metadata (XBTUSD: 1 USD per
+contract, inverse; XBTUSDT: 0.000001 XBT per contract, linear).
+
+Trades: ``side`` is the taker side; ``homeNotional`` (base) and ``foreignNotional`` (quote, taken
+at par with USD) are used as given, so no multiplier math; ``size`` (contracts) is ``qty_raw``.
+Partials of the trade table (recent history) are skipped. Every event needs the instrument
+metadata (``InstrumentSource``); until it is loaded, items are skipped as ``unknown_instrument``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.symbols import Instrument, SymbolTable
+from producers.base import ConnectionPlan, Parsed
+from producers.bitmex.endpoints import (
+    DEFAULT_REST_URL,
+    EXCHANGE,
+    INSTRUMENTS_PATH,
+    LIQUIDATION,
+    PING_FRAME,
+    PONG_FRAME,
+    TRADE,
+)
+from producers.bitmex.instruments import parse_instruments
+from producers.bitmex.subscriptions import plan_connections
+from producers.events import new_liquidation, new_trade, non_negative, positive, qty_price
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+MAX_OPEN_ORDERS: Final = 10_000
+_ORDER_SIDES: Final = {  # forced-order side -> (liquidated position, order side)
+    "Sell": (Side.LONG, OrderSide.SELL),
+    "Buy": (Side.SHORT, OrderSide.BUY),
+}
+_TAKER: Final = {"Buy": OrderSide.BUY, "Sell": OrderSide.SELL}
+_PONGS: Final = frozenset({PONG_FRAME, PONG_FRAME.encode()})
+_CONTRACTS: Final = QtyUnit.CONTRACTS
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+
+
+def iso_ms(value: object) -> int:
+    """``"2018-05-19T12:25:26.632Z"`` -> ms since the epoch; ParseError ``bad_ts`` otherwise."""
+    if type(value) is not str:
+        raise ParseError("bad_ts", "timestamp")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise ParseError("bad_ts", value[:40]) from None
+    if dt.tzinfo is None:
+        raise ParseError("bad_ts", value[:40])
+    ms = (dt - _EPOCH) // _MS
+    if ms <= 0:
+        raise ParseError("bad_ts", value[:40])
+    return ms
+
+
+class BitmexAdapter:
+    """Venue adapter and instrument source for BitMEX (see ``producers.base``)."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
+        self._symbols = (
+            symbols if symbols is not None else SymbolTable(cfg.max_symbols, strict=True)
+        )
+        self._open: OrderedDict[str, float] = OrderedDict()  # orderID -> leavesQty
+
+    # ---- plan --------------------------------------------------------------------------------
+
+    def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+        return plan_connections(cfg, base_url)
+
+    def heartbeat(self) -> str | None:
+        return PING_FRAME
+
+    def instrument_urls(self, rest_base: str) -> list[str]:
+        return [f"{(rest_base or DEFAULT_REST_URL).rstrip('/')}{INSTRUMENTS_PATH}"]
+
+    def load_instruments(self, url: str, body: bytes) -> int:
+        instruments = parse_instruments(body)
+        if not instruments:
+            raise ParseError("no_instruments", url[:100])
+        self._symbols.replace(instruments)
+        return len(instruments)
+
+    @property
+    def open_orders(self) -> dict[str, float]:
+        """Open forced orders (orderID -> leavesQty), oldest first: lifecycle state."""
+        return dict(self._open)
+
+    # ---- parse -------------------------------------------------------------------------------
+
+    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+        if frame in _PONGS:
+            return Parsed(control=True)
+        try:
+            doc = _loads(frame)
+        except _JSONDecodeError:
+            raise ParseError("bad_json") from None
+        if type(doc) is not dict:
+            raise ParseError("bad_shape", type(doc).__name__)
+        try:
+            table = doc.get("table")
+            if table is not None:
+                action = doc["action"]
+                data = doc["data"]
+                if type(data) is not list:
+                    raise ParseError("bad_shape", "data")
+                if table == TRADE:
+                    if action == "insert":
+                        return self._items(self._trade, data, received_ns)
+                    if action == "partial":
+                        return Parsed(control=True)  # recent history, not new trades
+                    raise ParseError("unknown_action", str(action)[:20])
+                if table == LIQUIDATION:
+                    return self._liquidations(action, data, received_ns)
+                raise ParseError("unknown_table", str(table)[:40])
+            if "subscribe" in doc and "success" in doc:
+                if doc["success"] is True:
+                    return Parsed(control=True)
+                raise ParseError("subscribe_failed", str(doc["subscribe"])[:200])
+            if "error" in doc:
+                raise ParseError("request_failed", str(doc["error"])[:200])
+            if "info" in doc:
+                return Parsed(control=True)
+            raise ParseError("unknown_event")
+        except KeyError as exc:
+            raise ParseError("missing_field", str(exc)) from None
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ParseError("bad_shape", type(exc).__name__) from None
+
+    @staticmethod
+    def _items(handler: Any, data: list[Any], received_ns: int) -> Parsed:
+        out = Parsed()
+        for item in data:
+            try:
+                out.events.append(handler(item, received_ns))
+            except ParseError as exc:
+                out.errors.append(exc.reason)
+            except KeyError:
+                out.errors.append("missing_field")
+            except (TypeError, AttributeError, ValueError):
+                out.errors.append("bad_shape")
+        return out
+
+    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+        venue_symbol = item["symbol"]
+        taker = _TAKER.get(item["side"])
+        if taker is None:
+            raise ParseError("bad_side", str(item["side"])[:20])
+        qty_raw, price = qty_price(item["size"], item["price"], "size/price")
+        qty_base = positive(item["homeNotional"])
+        notional = positive(item["foreignNotional"])
+        ts = iso_ms(item["timestamp"])
+        trade_id = item["trdMatchID"]
+        if type(trade_id) is not str or not trade_id:
+            raise ParseError("bad_type", "trdMatchID")
+        inst = self._resolve(venue_symbol)
+        return new_trade(
+            EXCHANGE, inst.symbol, venue_symbol, taker, price, qty_raw, _CONTRACTS,
+            inst.contract_multiplier, qty_base, notional, None, ts, received_ns, trade_id,
+        )  # fmt: skip
+
+    def _resolve(self, venue_symbol: object) -> Instrument:
+        if type(venue_symbol) is not str:
+            raise ParseError("bad_type", "symbol")
+        return self._symbols.resolve(venue_symbol)
+
+    # ---- the liquidation lifecycle -------------------------------------------------------------
+
+    def _liquidations(self, action: object, data: list[Any], received_ns: int) -> Parsed:
+        if action == "insert":
+            return self._items(self._insert, data, received_ns)
+        if action == "partial":
+            previous = self._open
+            self._open = OrderedDict()
+            out = Parsed()
+            for item in data:
+                oid = item.get("orderID") if type(item) is dict else None
+                if type(oid) is str and oid in previous:
+                    self._remember(oid, _qty(item.get("leavesQty"), previous[oid]))
+                    continue
+                sub = self._items(self._insert, [item], received_ns)
+                out.events += sub.events
+                out.errors += sub.errors
+            out.control = not out.events  # a snapshot with nothing new
+            return out
+        if action not in ("update", "delete"):
+            raise ParseError("unknown_action", str(action)[:20])
+        out = Parsed()
+        for item in data:
+            oid = item.get("orderID") if type(item) is dict else None
+            if type(oid) is not str:
+                out.errors.append("bad_type")
+            elif action == "delete":
+                self._open.pop(oid, None)
+            elif oid in self._open:
+                self._open[oid] = _qty(item.get("leavesQty"), self._open[oid])
+        return out
+
+    def _insert(self, item: dict[str, Any], received_ns: int) -> Event:
+        oid = item["orderID"]
+        venue_symbol = item["symbol"]
+        side = _ORDER_SIDES.get(item["side"])
+        if type(oid) is not str or not oid:
+            raise ParseError("bad_type", "orderID")
+        if side is None:
+            raise ParseError("bad_side", str(item["side"])[:20])
+        if oid in self._open:  # a re-sent insert: the order is already counted
+            raise ParseError("duplicate_order", oid[:40])
+        price = positive(item["price"])
+        qty_raw = non_negative(item["leavesQty"])
+        if qty_raw == 0.0:
+            raise ParseError("no_qty")
+        ts = received_ns // 1_000_000
+        if ts <= 0:
+            raise ParseError("bad_ts", "received")
+        inst = self._resolve(venue_symbol)
+        qty_base, notional = inst.convert(qty_raw, price)
+        self._remember(oid, qty_raw)
+        return new_liquidation(
+            EXCHANGE, inst.symbol, venue_symbol, side[0], side[1], price, PriceKind.ORDER_LIMIT,
+            qty_raw, _CONTRACTS, inst.contract_multiplier, qty_base, notional,
+            Coverage.ORDER_LIFECYCLE, ts, received_ns,
+            liquidation_id(EXCHANGE, venue_symbol, 0, f"order|{oid}", 0.0, 0.0),
+        )  # fmt: skip
+
+    def _remember(self, oid: str, qty: float) -> None:
+        self._open[oid] = qty
+        self._open.move_to_end(oid)
+        while len(self._open) > MAX_OPEN_ORDERS:
+            self._open.popitem(last=False)
+
+
+def _qty(value: object, default: float) -> float:
+    """A lifecycle ``leavesQty`` (a bad one keeps the previous value: state only, never counted)."""
+    try:
+        return non_negative(value)
+    except ParseError:
+        return default

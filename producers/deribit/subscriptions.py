@@ -1,0 +1,56 @@
+"""Deribit subscribe requests: ``public/set_heartbeat`` first, then ``public/subscribe`` batches."""
+
+from __future__ import annotations
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from producers.base import ConnectionPlan
+from producers.deribit.endpoints import (
+    CLIENT_PING_ID,
+    FIRST_SUBSCRIBE_ID,
+    HEARTBEAT_INTERVAL_S,
+    MAX_CHANNELS_PER_SUBSCRIBE,
+    SET_HEARTBEAT_ID,
+    TRADE_INTERVAL,
+    TRADES,
+)
+
+
+def channels(symbols: tuple[str, ...]) -> list[str]:
+    """``BTC-PERPETUAL`` -> ``trades.BTC-PERPETUAL.100ms``, in order, duplicates dropped."""
+    return [f"{TRADES}.{s}.{TRADE_INTERVAL}" for s in dict.fromkeys(s.upper() for s in symbols)]
+
+
+def _request(rid: int, method: str, params: dict[str, object]) -> str:
+    return orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}).decode()
+
+
+def set_heartbeat_frame(interval_s: int = HEARTBEAT_INTERVAL_S) -> str:
+    return _request(SET_HEARTBEAT_ID, "public/set_heartbeat", {"interval": interval_s})
+
+
+def test_frame(rid: int) -> str:
+    """``public/test``: the answer to a server ``test_request`` and the client heartbeat."""
+    return _request(rid, "public/test", {})
+
+
+CLIENT_PING_FRAME = test_frame(CLIENT_PING_ID)
+
+
+def subscribe_frames(
+    chans: list[str], per_request: int = MAX_CHANNELS_PER_SUBSCRIBE
+) -> tuple[str, ...]:
+    frames = []
+    for i in range(0, len(chans), per_request):
+        params: dict[str, object] = {"channels": chans[i : i + per_request]}
+        frames.append(_request(FIRST_SUBSCRIBE_ID + i // per_request, "public/subscribe", params))
+    return tuple(frames)
+
+
+def plan_connections(cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+    """One socket: set_heartbeat, then every trade channel; none when no symbol is configured."""
+    chans = channels(cfg.symbols)
+    if not chans:
+        return []
+    return [ConnectionPlan("public", base_url, (set_heartbeat_frame(), *subscribe_frames(chans)))]

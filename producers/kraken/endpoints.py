@@ -1,0 +1,20 @@
+"""Kraken Futures websocket endpoint and connection rules (exchange-feeds.md s10).
+
+The configured URL is the full socket URL (``wss://futures.kraken.com/ws/v1``). Feeds are
+subscribed with ``{"event": "subscribe", "feed": ..., "product_ids": [...]}``. Kraken requires "a
+ping at least every 60 seconds" without documenting a JSON ping for this API: the session's
+websocket protocol pings (every ``ping_interval_s``, 20 s by default) are taken to satisfy it
+(UNVERIFIED), so the adapter has no JSON heartbeat. It also subscribes the ``heartbeat`` feed,
+whose server messages keep the stale-feed watchdog fed on quiet products.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EXCHANGE: Final = "kraken"
+DEFAULT_WS_URL: Final = "wss://futures.kraken.com/ws/v1"
+
+TRADE: Final = "trade"
+TRADE_SNAPSHOT: Final = "trade_snapshot"
+HEARTBEAT: Final = "heartbeat"

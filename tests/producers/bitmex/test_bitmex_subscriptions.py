@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from producers.bitmex import BitmexAdapter
+from producers.bitmex.subscriptions import subscribe_frames
+
+URL = "wss://ws.bitmex.com/realtime"
+
+
+def test_plan_liquidations_first_then_trades() -> None:
+    cfg = ExchangeConfig(symbols=("XBTUSD", "xbtusdt", "XBTUSD"))
+    (plan,) = BitmexAdapter(cfg).connections(cfg, URL)
+    assert (plan.name, plan.url) == ("public", URL)
+    assert [orjson.loads(f) for f in plan.subscribe] == [
+        {"op": "subscribe", "args": ["liquidation", "trade:XBTUSD", "trade:XBTUSDT"]}
+    ]
+
+
+def test_liquidations_even_without_trade_symbols() -> None:
+    cfg = ExchangeConfig()
+    (plan,) = BitmexAdapter(cfg).connections(cfg, URL)
+    assert plan.subscribe == ('{"op":"subscribe","args":["liquidation"]}',)
+
+
+def test_batches() -> None:
+    frames = subscribe_frames([f"t{i}" for i in range(5)], per_request=2)
+    assert [len(orjson.loads(f)["args"]) for f in frames] == [2, 2, 1]
