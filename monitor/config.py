@@ -23,7 +23,8 @@ from monitor.errors import ConfigError
 
 ENV_PREFIX: Final = "CASCADE_MONITOR__"
 KNOWN_EXCHANGES: Final = (
-    "binance", "bybit", "htx", "gate", "bitmex", "deribit", "kraken", "hyperliquid",
+    "binance", "bybit", "okx", "htx", "gate", "bitget", "bitmex", "deribit", "kraken",
+    "hyperliquid",
 )  # fmt: skip
 # Enabled unless the config says otherwise (the others are opt-in: `enabled = true`).
 DEFAULT_ENABLED: Final = frozenset({"binance", "bybit"})
@@ -33,6 +34,8 @@ DEFAULT_WS_URLS: Final = {
     "bybit": "wss://stream.bybit.com/v5/public/linear",
     "htx": "wss://api.hbdm.com",  # + /linear-swap-ws (trades), /linear-swap-notification
     "gate": "wss://fx-ws.gateio.ws/v4/ws/usdt",
+    "okx": "wss://ws.okx.com:8443/ws/v5/public",
+    "bitget": "wss://ws.bitget.com/v3/ws/public",
     "bitmex": "wss://ws.bitmex.com/realtime",
     "deribit": "wss://www.deribit.com/ws/api/v2",
     "kraken": "wss://futures.kraken.com/ws/v1",
@@ -43,6 +46,8 @@ DEFAULT_REST_URLS: Final = {
     "bybit": "https://api.bybit.com",
     "htx": "https://api.hbdm.com",
     "gate": "https://api.gateio.ws",
+    "okx": "https://www.okx.com",
+    "bitget": "https://api.bitget.com",
     "bitmex": "https://www.bitmex.com",
     "deribit": "https://www.deribit.com",
     "kraken": "https://futures.kraken.com",
@@ -53,6 +58,8 @@ DEFAULT_SYMBOLS: Final = {
     "bybit": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     "htx": ("BTC-USDT", "ETH-USDT", "SOL-USDT"),
     "gate": ("BTC_USDT", "ETH_USDT", "SOL_USDT"),
+    "okx": ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"),
+    "bitget": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     "bitmex": ("XBTUSD", "ETHUSDT", "SOLUSDT"),
     "deribit": ("BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL"),
     "kraken": ("PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"),

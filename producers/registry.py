@@ -9,6 +9,7 @@ from typing import Final
 from monitor.config import ExchangeConfig
 from producers.base import VenueAdapter
 from producers.binance import BinanceAdapter
+from producers.bitget import BitgetAdapter
 from producers.bitmex import BitmexAdapter
 from producers.bybit import BybitAdapter
 from producers.deribit import DeribitAdapter
@@ -16,13 +17,16 @@ from producers.gate import GateAdapter
 from producers.htx import HtxAdapter
 from producers.hyperliquid import HyperliquidAdapter
 from producers.kraken import KrakenAdapter
+from producers.okx import OkxAdapter
 
 ADAPTERS: Final[Mapping[str, Callable[[ExchangeConfig], VenueAdapter]]] = MappingProxyType(
     {
         "binance": BinanceAdapter,
         "bybit": BybitAdapter,
+        "okx": OkxAdapter,
         "htx": HtxAdapter,
         "gate": GateAdapter,
+        "bitget": BitgetAdapter,
         "bitmex": BitmexAdapter,
         "deribit": DeribitAdapter,
         "kraken": KrakenAdapter,

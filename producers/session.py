@@ -55,6 +55,10 @@ DEDUP_CAPACITY: Final = 50_000  # event ids remembered per exchange
 LOG_EVERY_S: Final = 10.0
 # The ParseError reason adapters raise for a refused subscription: logged every time, not sampled.
 SUBSCRIBE_FAILED: Final = "subscribe_failed"
+# The ParseError reason of a venue's "this server goes down soon" notice (OKX 64008): the session
+# switches to a new socket before the old one is cut.
+UPGRADE_NOTICE: Final = "upgrade_notice"
+PLANNED: Final = frozenset({"rotate", "upgrade"})  # reconnects that need no backoff
 
 Sink = Callable[[list[Event]], object]
 Tap = Callable[[str, str | bytes, int], object]  # (connection name, raw frame, received_ns)
@@ -161,6 +165,7 @@ class Session:
         self._rlog = RateLimitedLog(log)
         self.connects = 0  # successful opens (subscribed), for tests and diagnostics
         self.served = 0  # connections that started serving frames
+        self._upgrade: asyncio.Task[None] | None = None
         self._served_changed = asyncio.Event()
         m = metrics
         x = exchange
@@ -215,6 +220,10 @@ class Session:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if self._upgrade is not None:
+            self._upgrade.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upgrade
         if closer is not None:
             closer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -231,7 +240,7 @@ class Session:
                 if reason is not None:
                     self._m_reconnects.labels(self.exchange, reason).inc()
                 if ws is None:
-                    if reason is not None and reason != "rotate":
+                    if reason is not None and reason not in PLANNED:
                         await asyncio.sleep(self._backoff(failures))
                     try:
                         ws = await self._open()
@@ -254,7 +263,7 @@ class Session:
                     return
                 if time.monotonic() - opened >= self._cfg.backoff_max_s:
                     failures = 0
-                if reason != "rotate":
+                if reason not in PLANNED:
                     failures += 1
                 log.info("%s %s: connection ended (%s)", self.exchange, self.plan.name, reason)
         finally:
@@ -341,12 +350,16 @@ class Session:
         await asyncio.sleep(self._cfg.max_connection_age_s)
         log.info("%s %s: rotating after %.0f s", self.exchange, self.plan.name,
                  self._cfg.max_connection_age_s)  # fmt: skip
+        await self._switch(ws, "rotate")
+
+    async def _switch(self, ws: ClientConnection, reason: str) -> None:
+        """Make before break: open and subscribe the next socket, then close this one."""
         try:
             self._ahead = await self._open()
         except Exception as exc:
-            log.warning("%s %s: rotation connect failed (%r); reconnecting after close",
-                        self.exchange, self.plan.name, exc)  # fmt: skip
-        self._close_reason = "rotate"
+            log.warning("%s %s: %s connect failed (%r); reconnecting after close",
+                        self.exchange, self.plan.name, reason, exc)  # fmt: skip
+        self._close_reason = reason
         await ws.close()
 
     async def _heartbeat(self, ws: ClientConnection, frame: str) -> None:
@@ -369,6 +382,11 @@ class Session:
                 self._on_reject(self.plan.name, exc.reason, frame, received_ns)
             if exc.reason == SUBSCRIBE_FAILED:  # rare and important: every one is logged
                 log.warning("%s %s: subscription refused: %s", self.exchange, self.plan.name, exc)
+            elif exc.reason == UPGRADE_NOTICE:
+                if self._upgrade is None or self._upgrade.done():
+                    log.warning("%s %s: venue announced a disconnect; switching sockets",
+                                self.exchange, self.plan.name)  # fmt: skip
+                    self._upgrade = asyncio.create_task(self._switch(ws, "upgrade"))
             else:
                 self._rlog(logging.INFO, exc.reason, "%s %s: frame skipped: %s",
                            self.exchange, self.plan.name, exc)  # fmt: skip

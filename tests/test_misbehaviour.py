@@ -71,3 +71,40 @@ async def test_drops_stall_and_garbage_lose_nothing_sent_while_connected(
     for (venue, venue_symbol, side), usd in sim.ledger.liquidation_notional().items():
         key = (venue, canonical(*split_concatenated(venue_symbol)), side)
         assert seen[key] == pytest.approx(usd, abs=0.005), key
+
+
+async def test_okx_upgrade_notice_switches_sockets_before_the_cut(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """OKX announces a service upgrade (event notice, code 64008) 60 s before it disconnects: the
+    session opens and subscribes a new socket, then closes the old one; nothing is lost."""
+    scenario = crash_scenario(duration_s=40.0, seed=8, venues=("okx",))
+    registry = CollectorRegistry()
+    notice = b'{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}'
+    async with ExchangeSimulator(scenario, speed=8.0) as sim:
+        cfg = load(environ={}).with_overrides(
+            kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"up{unique}"},
+            consumer={"group_prefix": f"up{unique}"},
+            exchanges={"okx": {"enabled": True, "ws_url": sim.url("okx"),
+                               "rest_url": sim.rest_url("okx"),
+                               "symbols": ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]}},
+        )  # fmt: skip
+        async with Pipeline(cfg, ["okx"], registry) as pipeline:
+            (session,) = pipeline.producers[0].sessions
+            sim.play()
+            finished = asyncio.ensure_future(sim.wait_finished())
+            await pipeline.producers[0].wait_published(100, timeout_s=30)
+            assert await sim.inject("okx", [notice]) == 1
+            await session.wait_served(2, timeout_s=10)
+            assert not finished.done(), "the scenario ended before the notice: lengthen it"
+            await finished
+            await pipeline.drain()
+            rows = pipeline.consumers[0].snapshot()
+
+    sample = registry.get_sample_value
+    assert sample("cascade_reconnects_total", {"exchange": "okx", "reason": "upgrade"}) == 1
+    seen = {(r.symbol, "long"): r.liq_notional_long for r in rows}
+    seen |= {(r.symbol, "short"): r.liq_notional_short for r in rows}
+    for (_, symbol, side), usd in sim.ledger.liquidation_notional_by_pair().items():
+        if symbol in ("BTC-USDT-PERP", "ETH-USDT-PERP"):
+            assert seen[(symbol, side)] == pytest.approx(usd, abs=0.005), (symbol, side)

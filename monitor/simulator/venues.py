@@ -6,7 +6,18 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from monitor.simulator import binance, bitmex, bybit, deribit, gate, htx, hyperliquid, kraken
+from monitor.simulator import (
+    binance,
+    bitget,
+    bitmex,
+    bybit,
+    deribit,
+    gate,
+    htx,
+    hyperliquid,
+    kraken,
+    okx,
+)
 from monitor.simulator.wire import VenueSpec
 
 SPECS: Final[Mapping[str, VenueSpec]] = MappingProxyType(
@@ -15,8 +26,10 @@ SPECS: Final[Mapping[str, VenueSpec]] = MappingProxyType(
         for spec in (
             binance.SPEC,
             bybit.SPEC,
+            okx.SPEC,
             htx.SPEC,
             gate.SPEC,
+            bitget.SPEC,
             bitmex.SPEC,
             deribit.SPEC,
             kraken.SPEC,

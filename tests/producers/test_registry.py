@@ -8,7 +8,8 @@ from producers.registry import ADAPTERS
 
 def test_registry_covers_every_configurable_exchange() -> None:
     assert set(ADAPTERS) == set(KNOWN_EXCHANGES) == {
-        "binance", "bybit", "htx", "gate", "bitmex", "deribit", "kraken", "hyperliquid",
+        "binance", "bybit", "okx", "htx", "gate", "bitget", "bitmex", "deribit", "kraken",
+        "hyperliquid",
     }  # fmt: skip
     assert isinstance(ADAPTERS["binance"](ExchangeConfig()), BinanceAdapter)
     assert isinstance(ADAPTERS["bybit"](ExchangeConfig()), BybitAdapter)

@@ -1,0 +1,286 @@
+"""OKX v5 public stream and instrument REST endpoint, as the simulator speaks them. Pure module.
+
+Path ``/ws/v5/public`` (anything else: HTTP 404). Client messages (exchange-feeds.md s3):
+
+* the text ``ping`` -> the text ``pong``;
+* ``{"id":"1","op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"},
+  {"channel":"trades","instId":"BTC-USDT-SWAP"}]}`` -> one ack per arg,
+  ``{"id":"1","event":"subscribe","arg":{...},"connId":"<id>"}`` (``id`` echoed only when sent).
+  A request is all-or-nothing; failures are ``{"id":..,"event":"error","code":..,"msg":..,
+  "connId":..}``: not JSON 60012, unknown op 60019, bad or oversized (> 64 KB) args 60013, an
+  unknown channel or instId 60018, more than 480 subscribe/unsubscribe requests in an hour 60014.
+  Re-subscribing a channel is acknowledged again (idempotent). Error wording is modelled on the
+  documented codes; the 64 KB code (60013) is **UNVERIFIED**.
+* ``unsubscribe`` likewise. Not modelled: the server's 30 s no-subscription/no-data close.
+
+Served instruments: ``BTC-USDT-SWAP`` (ctVal 0.01 BTC), ``ETH-USDT-SWAP`` (0.1 ETH), ``SOL-USDT-SWAP``
+(1 SOL), scenario symbols ``BTCUSDT``/``ETHUSDT``/``SOLUSDT``; ``BTC-USD-SWAP`` (inverse, 100 USD)
+is listed by REST and subscribable but carries no data. Sizes are whole contracts: a scenario
+quantity is rounded to the nearest contract and an item that rounds to 0 contracts is not sent.
+
+* liquidation-orders (``instType`` SWAP): every 1000 ms (wall-clock windows) one push with one
+  ``data`` item per instrument that had liquidations, each item carrying **all** of them in
+  ``details``. ``side`` is the forced order's side (sell = a long was liquidated); ``posSide`` is
+  ``net`` (one-way mode) for items with an even venue key, else long/short; ``bkPx`` the bankruptcy
+  price 0.5 % beyond the scenario price; ``sz`` contracts; ``ts`` a string.
+* trades: the trades of one instrument in the same 100 ms tick, in one push at the end of the tick;
+  ``side`` the taker side, ``tradeId`` a per-instrument counter, ``sz`` contracts.
+
+``GET /api/v5/public/instruments?instType=SWAP`` serves the four instruments (``rest``).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Collection
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from monitor.simulator.instruments import INSTRUMENTS, instrument
+from monitor.simulator.ledger import SentLiquidation, SentTrade
+from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.wire import Outgoing, Reply, VenueSpec
+
+VENUE: Final = "okx"
+PATH: Final = "/ws/v5/public"
+INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
+LIQUIDATION_PUSH_MS: Final = 1000
+TRADE_TICK_MS: Final = 100
+BANKRUPTCY_OFFSET: Final = 0.005
+MAX_ARGS_BYTES: Final = 64 * 1024
+MAX_REQUESTS_PER_HOUR: Final = 480
+LIQUIDATION_CHANNEL: Final = "liquidation-orders"
+TRADES_CHANNEL: Final = "trades"
+LIQUIDATION_INST_TYPES: Final = ("SWAP", "FUTURES", "MARGIN", "OPTION")
+LIQUIDATION_STREAM: Final = "liquidation-orders:SWAP"
+
+# Scenario symbol -> (instId, ctVal text): contracts as OKX specifies them.
+CONTRACTS: Final = {
+    "BTCUSDT": ("BTC-USDT-SWAP", "0.01"),
+    "ETHUSDT": ("ETH-USDT-SWAP", "0.1"),
+    "SOLUSDT": ("SOL-USDT-SWAP", "1"),
+}
+INVERSE_INST: Final = ("BTC-USD-SWAP", "100")
+INST_IDS: Final = frozenset([i for i, _ in CONTRACTS.values()] + [INVERSE_INST[0]])
+
+
+def trade_stream(inst_id: str) -> str:
+    return f"{TRADES_CHANNEL}:{inst_id}"
+
+
+def contracts(qty: float, ct_val: float) -> int:
+    """The scenario quantity in whole contracts (nearest; 0 means: too small to send)."""
+    return round(qty / ct_val)
+
+
+class OkxSession:
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+        self._streams: dict[str, None] = {}  # ordered set
+        self._requests: collections.deque[float] = collections.deque()  # loop times, last hour
+
+    @property
+    def subscriptions(self) -> Collection[str]:
+        return self._streams.keys()
+
+    def frames_for(self, out: Outgoing) -> list[bytes]:
+        return [out.payload] if any(s in self._streams for s in out.streams) else []
+
+    def handle(self, message: str | bytes, now_s: float) -> Reply:
+        if (message == b"ping") if isinstance(message, bytes) else (message == "ping"):
+            return Reply(frames=(b"pong",))
+        text = message.decode(errors="replace") if isinstance(message, bytes) else message
+        try:
+            req = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return self._error(None, "60012", f"Invalid request: {text[:200]}")
+        if not isinstance(req, dict):
+            return self._error(None, "60012", f"Invalid request: {text[:200]}")
+        rid = req.get("id") if isinstance(req.get("id"), str) else None
+        op = req.get("op")
+        if op not in ("subscribe", "unsubscribe"):
+            return self._error(rid, "60019", f"Invalid op: {op}")
+        while self._requests and now_s - self._requests[0] >= 3600.0:
+            self._requests.popleft()
+        if len(self._requests) >= MAX_REQUESTS_PER_HOUR:
+            return self._error(rid, "60014", "Requests too frequent.")
+        self._requests.append(now_s)
+        args = req.get("args")
+        if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
+            return self._error(rid, "60013", f"Invalid args: {text[:200]}")
+        if len(orjson.dumps(args)) > MAX_ARGS_BYTES:
+            return self._error(rid, "60013", "Invalid args: args exceed 64 KB")
+        streams = []
+        for arg in args:
+            stream = _stream(arg)
+            if stream is None:
+                return self._error(
+                    rid, "60018", f"Wrong URL or channel:{arg.get('channel')},instId:"
+                    f"{arg.get('instId', arg.get('instType'))} doesn't exist. Please use the "
+                    "correct URL, channel and parameters referring to API document.",
+                )  # fmt: skip
+            streams.append(stream)
+        if op == "subscribe":
+            self._streams.update(dict.fromkeys(streams))
+        else:
+            for s in streams:
+                self._streams.pop(s, None)
+        head = {"id": rid} if rid is not None else {}
+        acks = tuple(
+            orjson.dumps({**head, "event": op, "arg": arg, "connId": self.conn_id}) for arg in args
+        )
+        return Reply(frames=acks, subscriptions_changed=True)
+
+    def _error(self, rid: str | None, code: str, msg: str) -> Reply:
+        head = {"id": rid} if rid is not None else {}
+        body = {**head, "event": "error", "code": code, "msg": msg, "connId": self.conn_id}
+        return Reply(frames=(orjson.dumps(body),))
+
+
+def _stream(arg: dict[str, Any]) -> str | None:
+    channel = arg.get("channel")
+    if channel == LIQUIDATION_CHANNEL and "instId" not in arg:
+        inst_type = arg.get("instType")
+        return f"{channel}:{inst_type}" if inst_type in LIQUIDATION_INST_TYPES else None
+    if channel == TRADES_CHANNEL and arg.get("instId") in INST_IDS:
+        return trade_stream(arg["instId"])
+    return None
+
+
+_Entry = tuple[int, dict[str, Any], SentTrade | SentLiquidation]
+
+
+class OkxFeed:
+    """Scenario events -> per-tick trade pushes and batched liquidation-orders pushes."""
+
+    def __init__(self) -> None:
+        self._keys = itertools.count()
+        self._trades: dict[tuple[str, int], list[_Entry]] = {}  # (instId, tick end) -> entries
+        self._liqs: dict[int, dict[str, list[_Entry]]] = {}  # window end -> instId -> entries
+        self._trade_seq: dict[str, int] = {}
+
+    def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
+        inst_id, ct_text = CONTRACTS[event.venue_symbol]
+        n = contracts(event.qty, float(ct_text))
+        if n <= 0:
+            return []  # below one contract: OKX has no such order
+        key = next(self._keys)
+        if isinstance(event, SimTrade):
+            end = (now_ms // TRADE_TICK_MS + 1) * TRADE_TICK_MS
+            item, sent = self._trade(event, inst_id, n, now_ms)
+            self._trades.setdefault((inst_id, end), []).append((key, item, sent))
+        else:
+            end = (now_ms // LIQUIDATION_PUSH_MS + 1) * LIQUIDATION_PUSH_MS
+            detail, liq = self._liquidation(event, key, float(ct_text), n, now_ms)
+            self._liqs.setdefault(end, {}).setdefault(inst_id, []).append((key, detail, liq))
+        return []
+
+    def next_deadline_ms(self) -> int | None:
+        ends = [end for _, end in self._trades] + list(self._liqs)
+        return min(ends, default=None)
+
+    def flush(self, now_ms: int) -> list[Outgoing]:
+        out: list[tuple[int, Outgoing]] = []
+        for bucket in [b for b in self._trades if b[1] <= now_ms]:
+            inst_id, end = bucket
+            entries = self._trades.pop(bucket)
+            payload = {"arg": {"channel": TRADES_CHANNEL, "instId": inst_id},
+                       "data": [item for _, item, _ in entries]}  # fmt: skip
+            out.append((end, _outgoing(trade_stream(inst_id), payload, entries)))
+        for end in [e for e in self._liqs if e <= now_ms]:
+            per_inst = self._liqs.pop(end)
+            data = [
+                {"details": [d for _, d, _ in entries], "instFamily": inst_id[:-5],
+                 "instId": inst_id, "instType": "SWAP", "uly": inst_id[:-5]}
+                for inst_id, entries in per_inst.items()
+            ]  # fmt: skip
+            payload = {"arg": {"channel": LIQUIDATION_CHANNEL, "instType": "SWAP"}, "data": data}
+            entries = [e for group in per_inst.values() for e in group]
+            out.append((end, _outgoing(LIQUIDATION_STREAM, payload, entries)))
+        out.sort(key=lambda x: x[0])  # stable: trades before liquidations at the same end
+        return [o for _, o in out]
+
+    def _trade(
+        self, tr: SimTrade, inst_id: str, n: int, now_ms: int
+    ) -> tuple[dict[str, Any], SentTrade]:
+        seq = self._trade_seq.get(inst_id, 0) + 1
+        self._trade_seq[inst_id] = seq
+        price = instrument(tr.venue_symbol).price_text(tr.price)
+        trade_id, side = str(seq), "sell" if tr.taker_side == "sell" else "buy"
+        item = {"instId": inst_id, "tradeId": trade_id, "px": price, "sz": str(n),
+                "side": side, "ts": str(now_ms), "count": "1", "source": "0"}  # fmt: skip
+        return item, SentTrade(VENUE, inst_id, side, str(n), price, now_ms, trade_id)
+
+    @staticmethod
+    def _liquidation(
+        liq: SimLiquidation, key: int, ct_val: float, n: int, now_ms: int
+    ) -> tuple[dict[str, Any], SentLiquidation]:
+        spec = instrument(liq.venue_symbol)
+        long = liq.liquidated_side == "long"
+        bankruptcy = (
+            spec.round_price(liq.price * (1 - BANKRUPTCY_OFFSET), "floor")
+            if long
+            else spec.round_price(liq.price * (1 + BANKRUPTCY_OFFSET), "ceil")
+        )
+        price = spec.price_text(bankruptcy)
+        pos = "net" if key % 2 == 0 else liq.liquidated_side
+        detail = {"bkLoss": "0", "bkPx": price, "ccy": "", "posSide": pos,
+                  "side": "sell" if long else "buy", "sz": str(n), "ts": str(now_ms)}  # fmt: skip
+        inst_id = CONTRACTS[liq.venue_symbol][0]
+        sent = SentLiquidation(
+            VENUE, inst_id, liq.liquidated_side, str(n), price, now_ms, multiplier=ct_val
+        )
+        return detail, sent
+
+
+def _outgoing(stream: str, payload: dict[str, Any], entries: list[_Entry]) -> Outgoing:
+    return Outgoing(
+        (stream,),
+        orjson.dumps(payload),
+        tuple(k for k, _, _ in entries),
+        tuple(s for _, _, s in entries),
+    )
+
+
+def instruments_body() -> bytes:
+    """The REST ``instruments?instType=SWAP`` answer for the served instruments."""
+    data = []
+    for sym, (inst_id, ct_val) in CONTRACTS.items():
+        base = inst_id.split("-")[0]
+        data.append(_inst(inst_id, "linear", ct_val, base, "USDT", INSTRUMENTS[sym].tick))
+    data.append(_inst(INVERSE_INST[0], "inverse", INVERSE_INST[1], "USD", "BTC", 0.1))
+    return orjson.dumps({"code": "0", "msg": "", "data": data})
+
+
+def _inst(inst_id: str, ct_type: str, ct_val: str, ccy: str, settle: str, tick: float) -> Any:
+    family = inst_id[:-5]
+    return {"instType": "SWAP", "instId": inst_id, "uly": family, "instFamily": family,
+            "baseCcy": "", "quoteCcy": "", "settleCcy": settle, "ctVal": ct_val, "ctMult": "1",
+            "ctValCcy": ccy, "ctType": ct_type, "lotSz": "1", "minSz": "1", "tickSz": f"{tick:g}",
+            "lever": "100", "state": "live", "listTime": "1611916828000"}  # fmt: skip
+
+
+def rest(path: str) -> tuple[int, bytes] | None:
+    parts = urlsplit(path)
+    if parts.path != INSTRUMENTS_PATH:
+        return None
+    if parse_qs(parts.query).get("instType") != ["SWAP"]:
+        return 400, b'{"code":"51000","msg":"Parameter instType error","data":[]}'
+    return 200, instruments_body()
+
+
+def _route(path: str) -> tuple[int, str] | None:
+    return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
+
+
+SPEC: Final = VenueSpec(
+    name=VENUE,
+    base_path=PATH,
+    route=_route,
+    new_session=lambda path, conn_id: OkxSession(conn_id),
+    new_feed=OkxFeed,
+    rest=rest,
+)

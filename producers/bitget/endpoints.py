@@ -1,0 +1,41 @@
+"""Bitget UTA (v3) public endpoint, connection rules, UNVERIFIED facts (exchange-feeds.md s7).
+
+The configured URL is the full socket URL (``wss://ws.bitget.com/v3/ws/public``). Topics are
+subscribed with JSON requests ``{"op":"subscribe","args":[{"instType":"usdt-futures",
+"topic":...}]}``; the client sends the **text** ``ping`` every 30 s (the server answers ``pong``
+and drops a connection that sent no ping for 2 minutes). Limits taken from the v2 public docs and
+**UNVERIFIED** for v3: the args of one request at most 4096 bytes, fewer than 50 channels per
+connection recommended.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from monitor.schema import QtyUnit
+
+EXCHANGE: Final = "bitget"
+DEFAULT_WS_URL: Final = "wss://ws.bitget.com/v3/ws/public"
+DEFAULT_REST_URL: Final = "https://api.bitget.com"  # unused: linear USDT quantities are base units
+
+INST_TYPE: Final = "usdt-futures"
+LIQUIDATION: Final = "liquidation"  # one subscription per instType, every pair
+PUBLIC_TRADE: Final = "publicTrade"
+
+MAX_ARGS_BYTES: Final = 4096  # UNVERIFIED for v3 (v2 docs)
+MAX_CHANNELS_PER_CONNECTION: Final = 50  # UNVERIFIED for v3 (v2 recommendation)
+PING_FRAME: Final = "ping"
+PONG_FRAME: Final = "pong"
+
+# ---- UNVERIFIED semantics of the liquidation record (flip here after live verification) -------
+#
+# ``side`` is read as the side of the FORCED ORDER (Binance convention): "sell" = a long position
+# was liquidated, "buy" = a short. Reasons: Bitget spells position sides long/short everywhere
+# (``holdSide``, ``posSide``) and uses buy/sell for order and trade direction. False would read it
+# as the liquidated position's side (Bybit convention: "buy" = a long was liquidated).
+LIQUIDATION_SIDE_IS_ORDER_SIDE: Final = True
+# ``amount`` is read as the QUOTE (USDT) notional: the documented example "37.722858" has 6
+# decimals, more than BTCUSDT's 0.0001 size step allows for a base quantity, Bitget calls base
+# quantities ``size`` and quote values ``amount`` elsewhere, and a third party reports quote.
+# QtyUnit.BASE would read it as base coins (notional = amount x price).
+LIQUIDATION_AMOUNT_UNIT: Final = QtyUnit.QUOTE

@@ -1,0 +1,204 @@
+"""Bitget UTA (v3) public frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
+
+Frames handled (exchange-feeds.md s7), dispatched on exact keys:
+
+* pushes ``{"arg": {"instType": ..., "topic": ...}, "action": ..., "data": [...], "ts": ...}``;
+  ``arg.topic`` is matched exactly against ``liquidation`` and ``publicTrade``;
+* ``{"event": "subscribe"|"unsubscribe", "arg": ...}`` acks: control frames; ``{"event": "error",
+  "code": ..., "msg": ...}`` raises ParseError ``subscribe_failed`` when it names an ``arg`` or
+  ``op`` subscribe/unsubscribe, else ``venue_error``;
+* the text ``pong`` answering our text ``ping``: a control frame.
+
+Liquidations ``{"symbol", "side", "price", "amount", "ts"}`` are SAMPLED by the venue: each second,
+per pair, only the largest long and the largest short liquidation: coverage
+``largest_per_side_1s``. The meaning of ``side`` and the unit of ``amount`` are UNVERIFIED; the
+reading chosen (forced-order side, so "sell" = a long was liquidated; ``amount`` = USDT notional)
+lives in ``endpoints.LIQUIDATION_SIDE_IS_ORDER_SIDE`` / ``LIQUIDATION_AMOUNT_UNIT``. Which price
+``price`` is (bankruptcy, fill) is not documented: ``price_kind`` unknown.
+
+Trades (v3 ``publicTrade``, shape of the current v3 payload as used by several open-source v3
+clients, 2026): items ``{"i": id, "p": price, "v": size in base coin, "S": taker side buy/sell,
+"T": ms string, "L", "isRPI"}``; the symbol is the push's ``arg.symbol``. The push sent right after
+subscribing is a ``snapshot`` of recent trades; the session's duplicate filter drops repeats.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.symbols import SymbolTable
+from producers.base import ConnectionPlan, Parsed
+from producers.bitget.endpoints import (
+    EXCHANGE,
+    LIQUIDATION,
+    LIQUIDATION_AMOUNT_UNIT,
+    LIQUIDATION_SIDE_IS_ORDER_SIDE,
+    PING_FRAME,
+    PONG_FRAME,
+    PUBLIC_TRADE,
+)
+from producers.bitget.subscriptions import plan_connections
+from producers.events import new_liquidation, new_trade, positive, qty_price
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+_INF: Final = float("inf")
+_PONG_BYTES: Final = PONG_FRAME.encode()
+_MAX_TS_DIGITS: Final = 16
+_TAKER_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
+_BASE: Final = QtyUnit.BASE
+_SAMPLED: Final = Coverage.LARGEST_PER_SIDE_1S
+_UNKNOWN_PRICE: Final = PriceKind.UNKNOWN
+_CONTROL_EVENTS: Final = ("subscribe", "unsubscribe")
+_SUBSCRIBE_OPS: Final = ("subscribe", "unsubscribe")
+
+
+def liquidation_sides(side_is_order_side: bool) -> dict[str, tuple[Side, OrderSide | None]]:
+    """Venue ``side`` -> (liquidated position, forced order side if known)."""
+    if side_is_order_side:
+        return {"sell": (Side.LONG, OrderSide.SELL), "buy": (Side.SHORT, OrderSide.BUY)}
+    return {"buy": (Side.LONG, None), "sell": (Side.SHORT, None)}
+
+
+_LIQ_SIDES: Final = liquidation_sides(LIQUIDATION_SIDE_IS_ORDER_SIDE)
+_AMOUNT_IS_QUOTE: Final = LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE
+
+
+def timestamp_text(value: object) -> int:
+    """A Bitget item timestamp: a decimal string of ms since the epoch, > 0."""
+    if (
+        type(value) is str
+        and 0 < len(value) <= _MAX_TS_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    ):
+        ts = int(value)
+        if ts > 0:
+            return ts
+    raise ParseError("bad_ts", repr(value)[:40])
+
+
+class BitgetAdapter:
+    """Venue adapter for Bitget UTA v3 public (see ``producers.base.VenueAdapter``)."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
+        self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
+        self._topics: dict[str, Any] = {LIQUIDATION: self._liquidation, PUBLIC_TRADE: self._trade}
+
+    def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+        return plan_connections(cfg, base_url)
+
+    def heartbeat(self) -> str | None:
+        return PING_FRAME
+
+    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+        if (frame == _PONG_BYTES) if type(frame) is bytes else (frame == PONG_FRAME):
+            return Parsed(control=True)
+        try:
+            doc = _loads(frame)
+        except _JSONDecodeError:
+            raise ParseError("bad_json") from None
+        if type(doc) is not dict:
+            raise ParseError("bad_shape", type(doc).__name__)
+        try:
+            data = doc.get("data")
+            if data is not None:
+                arg = doc["arg"]
+                if type(arg) is not dict:
+                    raise ParseError("bad_shape", "arg")
+                topic = arg["topic"]
+                handler = self._topics.get(topic) if type(topic) is str else None
+                if handler is None:
+                    raise ParseError("unknown_topic", str(topic)[:40])
+                if type(data) is not list:
+                    raise ParseError("bad_shape", "data")
+                return self._items(handler, arg, data, received_ns)
+            event = doc.get("event")
+            if event is not None:
+                return self._event(doc, event)
+            raise ParseError("unknown_event")
+        except KeyError as exc:
+            raise ParseError("missing_field", str(exc)) from None
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ParseError("bad_shape", type(exc).__name__) from None
+
+    @staticmethod
+    def _items(handler: Any, arg: dict[str, Any], data: list[Any], received_ns: int) -> Parsed:
+        out = Parsed()
+        events = out.events
+        for item in data:
+            try:
+                events.append(handler(item, arg, received_ns))
+            except ParseError as exc:
+                out.errors.append(exc.reason)
+            except KeyError:
+                out.errors.append("missing_field")
+            except (TypeError, AttributeError, ValueError):
+                out.errors.append("bad_shape")
+        return out
+
+    @staticmethod
+    def _event(doc: dict[str, Any], event: object) -> Parsed:
+        if event in _CONTROL_EVENTS:
+            return Parsed(control=True)
+        detail = f"{str(doc.get('code', ''))[:12]} {str(doc.get('msg', ''))[:200]}"
+        if event == "error":
+            if "arg" in doc or doc.get("op") in _SUBSCRIBE_OPS:
+                raise ParseError("subscribe_failed", detail)
+            raise ParseError("venue_error", detail)
+        raise ParseError("unknown_event", str(event)[:40])
+
+    def _resolve(self, venue_symbol: object) -> tuple[str, float]:
+        if type(venue_symbol) is not str or not venue_symbol:
+            raise ParseError("bad_type", "symbol")
+        inst = self._symbols.resolve(venue_symbol)
+        return inst.symbol, inst.contract_multiplier
+
+    def _liquidation(self, item: Any, arg: dict[str, Any], received_ns: int) -> Event:
+        venue_symbol = item["symbol"]
+        side = _LIQ_SIDES.get(item["side"])
+        if side is None:
+            raise ParseError("bad_side", str(item["side"])[:20])
+        price = positive(item["price"])
+        amount = positive(item["amount"])
+        ts = timestamp_text(item["ts"])
+        symbol, mult = self._resolve(venue_symbol)
+        if _AMOUNT_IS_QUOTE:
+            usd, qty_base, unit = amount, amount / price, QtyUnit.QUOTE
+        else:
+            qty_base = amount * mult
+            usd, unit = qty_base * price, _BASE
+        if not (0.0 < qty_base < _INF and 0.0 < usd < _INF):
+            raise ParseError("bad_number", "conversion")
+        return new_liquidation(
+            EXCHANGE, symbol, venue_symbol, side[0], side[1], price, _UNKNOWN_PRICE, amount,
+            unit, mult, qty_base, usd, _SAMPLED, ts, received_ns,
+            liquidation_id(EXCHANGE, venue_symbol, ts, side[0].value, amount, price),
+        )  # fmt: skip
+
+    def _trade(self, item: Any, arg: dict[str, Any], received_ns: int) -> Event:
+        venue_symbol = arg["symbol"]
+        taker = _TAKER_SIDES.get(item["S"])
+        if taker is None:
+            raise ParseError("bad_side", str(item["S"])[:20])
+        qty_raw, price = qty_price(item["v"], item["p"], "v/p")
+        ts = timestamp_text(item["T"])
+        trade_id = item["i"]
+        if type(trade_id) is not str or not trade_id:
+            raise ParseError("bad_type", "i")
+        symbol, mult = self._resolve(venue_symbol)
+        qty_base = qty_raw * mult
+        usd = qty_base * price
+        if not usd < _INF:
+            raise ParseError("bad_number", "conversion")
+        return new_trade(
+            EXCHANGE, symbol, venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base, usd,
+            None, ts, received_ns, trade_id,
+        )  # fmt: skip

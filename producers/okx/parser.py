@@ -1,0 +1,261 @@
+"""OKX v5 public frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
+
+Frames handled (exchange-feeds.md s3), dispatched on exact keys:
+
+* pushes ``{"arg": {"channel": ...}, "data": [...]}``; ``arg.channel`` is matched exactly against
+  ``liquidation-orders`` and ``trades``;
+* ``{"event": ...}``: ``subscribe``/``unsubscribe`` acks and ``channel-conn-count`` are control
+  frames. ``error`` raises ParseError ``subscribe_failed`` when it refers to a subscription (our
+  request id ``subN`` echoed, an ``arg``, or code 60013 invalid args / 60018 no such channel or
+  instId), else ``venue_error``. ``notice`` code 64008 (service upgrade, disconnect in about 60 s)
+  raises ParseError ``upgrade_notice``: base.py has no reconnect request, so **the session should
+  map that reason to a proactive reconnect**; other notices raise ``notice``;
+* the text ``pong`` answering our text ``ping``: a control frame.
+
+Liquidations: every item of ``data`` and every entry of its ``details`` is one event (ccxt keeps
+only ``details[0]``). ``posSide`` long/short is the liquidated position; for ``net`` (one-way mode)
+it is inferred from the order ``side`` (sell => a long was liquidated). ``sz`` is in contracts,
+converted through the instrument (linear: ctVal x ctMult base per contract; inverse: USD per
+contract). ``bkPx`` is the bankruptcy price; OKX says the channel is not the total of its
+liquidations: coverage ``partial_unspecified``. Trades: ``side`` is the taker side, ``tradeId`` the
+id, ``sz`` contracts. Quantities need the instrument list (``InstrumentSource``): until it is loaded,
+or for an instId it does not list, items are skipped as ``unknown_instrument``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.symbols import Instrument, SymbolTable
+from producers.base import ConnectionPlan, Parsed
+from producers.events import new_liquidation, new_trade, positive, qty_price
+from producers.okx import instruments
+from producers.okx.endpoints import (
+    EXCHANGE,
+    LIQUIDATION_ORDERS,
+    PING_FRAME,
+    PONG_FRAME,
+    SUBSCRIBE_ID_PREFIX,
+    TRADES,
+    UPGRADE_NOTICE_CODE,
+)
+from producers.okx.subscriptions import plan_connections
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+_INF: Final = float("inf")
+_PONG_BYTES: Final = PONG_FRAME.encode()
+
+_ORDER_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
+_POSITION_SIDES: Final = {"long": Side.LONG, "short": Side.SHORT}
+_NET: Final = "net"
+# One-way (net) positions: the forced order closes the position, so a SELL closes a LONG.
+_NET_LIQUIDATED: Final = {OrderSide.SELL: Side.LONG, OrderSide.BUY: Side.SHORT}
+_CONTRACTS: Final = QtyUnit.CONTRACTS
+_BANKRUPTCY: Final = PriceKind.BANKRUPTCY
+_PARTIAL: Final = Coverage.PARTIAL
+_CONTROL_EVENTS: Final = ("subscribe", "unsubscribe", "channel-conn-count")
+_SUBSCRIPTION_ERROR_CODES: Final = ("60013", "60018")  # invalid args; no such channel/instId
+_MAX_TS_DIGITS: Final = 16
+
+
+def timestamp_text(value: object) -> int:
+    """An OKX timestamp: a decimal string of ms since the epoch, > 0 (OKX never sends numbers)."""
+    if (
+        type(value) is str
+        and 0 < len(value) <= _MAX_TS_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    ):
+        ts = int(value)
+        if ts > 0:
+            return ts
+    raise ParseError("bad_ts", repr(value)[:40])
+
+
+def _checked(qty_base: float, usd: float) -> tuple[float, float]:
+    if not (0.0 < qty_base < _INF and 0.0 < usd < _INF):  # overflow/underflow of a conversion
+        raise ParseError("bad_number", "conversion")
+    return qty_base, usd
+
+
+class OkxAdapter:
+    """Venue adapter for OKX v5 public (``VenueAdapter`` and ``InstrumentSource``)."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
+        self._symbols = (
+            symbols if symbols is not None else SymbolTable(cfg.max_symbols, strict=True)
+        )
+        self._channels: dict[str, Any] = {
+            LIQUIDATION_ORDERS: self._liquidation_frame,
+            TRADES: self._trade_frame,
+        }
+
+    # ---- plan and metadata -------------------------------------------------------------------
+
+    def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
+        return plan_connections(cfg, base_url)
+
+    def heartbeat(self) -> str | None:
+        return PING_FRAME
+
+    def instrument_urls(self, rest_base: str) -> list[str]:
+        return instruments.instrument_urls(rest_base)
+
+    def load_instruments(self, url: str, body: bytes) -> int:
+        fresh = instruments.parse_instruments(body)
+        self._symbols.replace(fresh)
+        return len(fresh)
+
+    # ---- parse -------------------------------------------------------------------------------
+
+    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+        if (frame == _PONG_BYTES) if type(frame) is bytes else (frame == PONG_FRAME):
+            return Parsed(control=True)
+        try:
+            doc = _loads(frame)
+        except _JSONDecodeError:
+            raise ParseError("bad_json") from None
+        if type(doc) is not dict:
+            raise ParseError("bad_shape", type(doc).__name__)
+        try:
+            data = doc.get("data")
+            if data is not None:
+                arg = doc["arg"]
+                if type(arg) is not dict:
+                    raise ParseError("bad_shape", "arg")
+                channel = arg["channel"]
+                handler = self._channels.get(channel) if type(channel) is str else None
+                if handler is None:
+                    raise ParseError("unknown_channel", str(channel)[:40])
+                if type(data) is not list:
+                    raise ParseError("bad_shape", "data")
+                return handler(data, received_ns)  # type: ignore[no-any-return]
+            event = doc.get("event")
+            if event is not None:
+                return self._event(doc, event)
+            raise ParseError("unknown_event")
+        except KeyError as exc:
+            raise ParseError("missing_field", str(exc)) from None
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ParseError("bad_shape", type(exc).__name__) from None
+
+    @staticmethod
+    def _event(doc: dict[str, Any], event: object) -> Parsed:
+        if event in _CONTROL_EVENTS:
+            return Parsed(control=True)
+        code = str(doc.get("code", ""))[:12]
+        detail = f"{code} {str(doc.get('msg', ''))[:200]}"
+        if event == "error":
+            rid = doc.get("id")
+            if (
+                "arg" in doc
+                or (type(rid) is str and rid.startswith(SUBSCRIBE_ID_PREFIX))
+                or code in _SUBSCRIPTION_ERROR_CODES
+            ):
+                raise ParseError("subscribe_failed", detail)
+            raise ParseError("venue_error", detail)
+        if event == "notice":
+            if code == UPGRADE_NOTICE_CODE:
+                raise ParseError("upgrade_notice", detail)
+            raise ParseError("notice", detail)
+        if event == "channel-conn-count-error":
+            raise ParseError("venue_error", detail)
+        raise ParseError("unknown_event", str(event)[:40])
+
+    def _instrument(self, inst_id: object) -> Instrument:
+        if type(inst_id) is not str or not inst_id:
+            raise ParseError("bad_type", "instId")
+        inst = self._symbols.get(inst_id)
+        if inst is None:
+            raise ParseError("unknown_instrument", inst_id[:40])
+        return inst
+
+    # ---- liquidation-orders ------------------------------------------------------------------
+
+    def _liquidation_frame(self, data: list[Any], received_ns: int) -> Parsed:
+        out = Parsed()
+        events, errors = out.events, out.errors
+        for item in data:
+            details: Any = None
+            try:
+                details = item["details"]
+                if type(details) is not list:
+                    raise ParseError("bad_shape", "details")
+                inst_id = item["instId"]
+                inst = self._instrument(inst_id)
+            except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                # The whole item is lost: one reason per liquidation it carried.
+                n = len(details) if type(details) is list and details else 1
+                errors.extend([_reason(exc)] * n)
+                continue
+            for d in details:
+                try:
+                    events.append(self._liquidation(inst_id, inst, d, received_ns))
+                except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                    errors.append(_reason(exc))
+        return out
+
+    @staticmethod
+    def _liquidation(inst_id: str, inst: Instrument, d: Any, received_ns: int) -> Event:
+        order_side = _ORDER_SIDES.get(d["side"])
+        if order_side is None:
+            raise ParseError("bad_side", str(d["side"])[:20])
+        pos = d["posSide"]
+        liquidated = _NET_LIQUIDATED[order_side] if pos == _NET else _POSITION_SIDES.get(pos)
+        if liquidated is None:
+            raise ParseError("bad_side", str(pos)[:20])
+        qty_raw = positive(d["sz"])
+        price = positive(d["bkPx"])
+        ts = timestamp_text(d["ts"])
+        qty_base, usd = _checked(*inst.convert(qty_raw, price))
+        return new_liquidation(
+            EXCHANGE, inst.symbol, inst_id, liquidated, order_side, price, _BANKRUPTCY, qty_raw,
+            _CONTRACTS, inst.contract_multiplier, qty_base, usd, _PARTIAL, ts, received_ns,
+            liquidation_id(EXCHANGE, inst_id, ts, liquidated.value, qty_raw, price),
+        )  # fmt: skip
+
+    # ---- trades ------------------------------------------------------------------------------
+
+    def _trade_frame(self, data: list[Any], received_ns: int) -> Parsed:
+        out = Parsed()
+        events = out.events
+        trade = self._trade
+        for item in data:
+            try:
+                events.append(trade(item, received_ns))
+            except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                out.errors.append(_reason(exc))
+        return out
+
+    def _trade(self, item: Any, received_ns: int) -> Event:
+        inst_id = item["instId"]
+        inst = self._symbols.get(inst_id) if type(inst_id) is str else None
+        if inst is None:
+            inst = self._instrument(inst_id)  # raises the precise reason
+        taker = _ORDER_SIDES.get(item["side"])
+        if taker is None:
+            raise ParseError("bad_side", str(item["side"])[:20])
+        qty_raw, price = qty_price(item["sz"], item["px"], "sz/px")
+        ts = timestamp_text(item["ts"])
+        trade_id = item["tradeId"]
+        if type(trade_id) is not str or not trade_id:
+            raise ParseError("bad_type", "tradeId")
+        qty_base, usd = _checked(*inst.convert(qty_raw, price))
+        return new_trade(
+            EXCHANGE, inst.symbol, inst_id, taker, price, qty_raw, _CONTRACTS,
+            inst.contract_multiplier, qty_base, usd, None, ts, received_ns, trade_id,
+        )  # fmt: skip
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ParseError):
+        return exc.reason
+    return "missing_field" if isinstance(exc, KeyError) else "bad_shape"

@@ -1,0 +1,189 @@
+"""The Bitget v3 protocol module, sans-I/O: replies, 1 s largest-per-side sampling, trade ticks,
+and a round trip through the real Bitget adapter. The liquidation ``side``/``amount`` readings are
+UNVERIFIED; the simulator must speak exactly what the producer reads."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import pytest
+
+from monitor.config import ExchangeConfig
+from monitor.schema import Liquidation, QtyUnit
+from monitor.simulator import bitget
+from monitor.simulator.bitget import BitgetFeed, BitgetSession
+from monitor.simulator.ledger import SentLiquidation, SentTrade
+from monitor.simulator.scenario import SimLiquidation, SimTrade, crash_scenario
+from producers.bitget import BitgetAdapter
+from producers.bitget.endpoints import LIQUIDATION_AMOUNT_UNIT, LIQUIDATION_SIDE_IS_ORDER_SIDE
+
+LIQ = {"instType": "usdt-futures", "topic": "liquidation"}
+TRD = {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"}
+
+
+def replies(s: BitgetSession, request: object) -> list[dict[str, Any]]:
+    return [orjson.loads(f) for f in s.handle(orjson.dumps(request), 0.0).frames]
+
+
+def test_simulator_and_producer_read_the_unverified_fields_alike() -> None:
+    assert bitget.SIDE_IS_ORDER_SIDE == LIQUIDATION_SIDE_IS_ORDER_SIDE
+    assert (LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE) == bitget.AMOUNT_IS_QUOTE
+
+
+def test_subscribe_acks_and_unsubscribe() -> None:
+    s = BitgetSession("c9")
+    r = s.handle(orjson.dumps({"op": "subscribe", "args": [LIQ, TRD]}), 0.0)
+    assert r.subscriptions_changed
+    assert r.frames == (
+        b'{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"},'
+        b'"connId":"c9"}',
+        b'{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"publicTrade",'
+        b'"symbol":"BTCUSDT"},"connId":"c9"}',
+    )
+    assert list(s.subscriptions) == ["liquidation:usdt-futures", "publicTrade:usdt-futures:BTCUSDT"]
+    assert replies(s, {"op": "unsubscribe", "args": [TRD]}) == [
+        {"event": "unsubscribe", "arg": TRD, "connId": "c9"}
+    ]
+    assert list(s.subscriptions) == ["liquidation:usdt-futures"]
+
+
+def test_text_ping_pong() -> None:
+    assert BitgetSession("c").handle("ping", 0.0).frames == (b"pong",)
+    assert BitgetSession("c").handle(b"ping", 0.0).frames == (b"pong",)
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        ({"op": "subscribe", "args": [LIQ, {**TRD, "symbol": "NOPEUSDT"}]},
+         {"event": "error", "arg": {**TRD, "symbol": "NOPEUSDT"}, "code": 30001,
+          "msg": "instType:usdt-futures,topic:publicTrade,symbol:NOPEUSDT doesn't exist",
+          "op": "subscribe"}),
+        ({"op": "subscribe", "args": [{**LIQ, "instType": "USDT-FUTURES"}]},
+         {"event": "error", "arg": {**LIQ, "instType": "USDT-FUTURES"}, "code": 30001,
+          "msg": "instType:USDT-FUTURES,topic:liquidation,symbol:None doesn't exist",
+          "op": "subscribe"}),
+        ({"op": "subscribe", "args": []},
+         {"event": "error", "code": 30016, "msg": "Param error: args", "op": "subscribe"}),
+        ({"op": "subscribe", "args": [TRD] * 60},
+         {"event": "error", "code": 30016, "msg": "Param error: args over 4096 bytes",
+          "op": "subscribe"}),
+        ({"op": "login", "args": [LIQ]}, {"event": "error", "code": 30003, "msg": "Invalid op: login"}),
+    ],
+)  # fmt: skip
+def test_refused_requests_subscribe_nothing(request_: Any, expected: dict[str, Any]) -> None:
+    s = BitgetSession("c")
+    assert replies(s, request_) == [expected]
+    assert list(s.subscriptions) == []
+
+
+def test_not_json() -> None:
+    (body,) = [orjson.loads(f) for f in BitgetSession("c").handle("{nope", 0.0).frames]
+    assert body == {"event": "error", "code": 30002, "msg": "Illegal request"}
+
+
+def liq(side: str, qty: float, sym: str = "BTCUSDT", price: float = 95000.0) -> SimLiquidation:
+    return SimLiquidation(0.0, "bitget", sym, side, price, qty)
+
+
+def test_liquidations_sampled_largest_per_pair_and_side_per_second() -> None:
+    feed = BitgetFeed()
+    feed.on_event(liq("long", 0.5), 7_000_100)  # key 0
+    feed.on_event(liq("long", 0.9, price=94000.0), 7_000_200)  # key 1: largest long
+    feed.on_event(liq("long", 0.9, price=93000.0), 7_000_300)  # key 2: tie, the first stays
+    feed.on_event(liq("short", 0.002), 7_000_400)  # key 3: the only short
+    feed.on_event(liq("long", 3.0, "ETHUSDT", 3300.0), 7_000_999)  # key 4
+    feed.on_event(liq("long", 0.1), 7_001_000)  # key 5: the next second
+    assert feed.next_deadline_ms() == 7_001_000
+    (out,) = feed.flush(7_001_003)
+    assert out.streams == ("liquidation:usdt-futures",)
+    assert orjson.loads(out.payload) == {
+        "data": [
+            {"symbol": "BTCUSDT", "side": "sell", "price": "94000.0", "amount": "84600.000000",
+             "ts": "7000200"},
+            {"symbol": "BTCUSDT", "side": "buy", "price": "95000.0", "amount": "190.000000",
+             "ts": "7000400"},
+            {"symbol": "ETHUSDT", "side": "sell", "price": "3300.00", "amount": "9900.000000",
+             "ts": "7000999"},
+        ],
+        "arg": LIQ,
+        "action": "update",
+        "ts": 7_001_003,
+    }  # fmt: skip
+    assert out.keys == (1, 3, 4)
+    assert out.items == (
+        SentLiquidation("bitget", "BTCUSDT", "long", "84600.000000", "94000.0", 7_000_200, 1.0, True),
+        SentLiquidation("bitget", "BTCUSDT", "short", "190.000000", "95000.0", 7_000_400, 1.0, True),
+        SentLiquidation("bitget", "ETHUSDT", "long", "9900.000000", "3300.00", 7_000_999, 1.0, True),
+    )  # fmt: skip
+    assert [i.notional for i in out.items if isinstance(i, SentLiquidation)] == [
+        84600.0, 190.0, 9900.0,
+    ]  # fmt: skip
+    (nxt,) = feed.flush(7_002_000)
+    assert nxt.keys == (5,) and feed.next_deadline_ms() is None
+
+
+def test_trades_per_100ms_tick() -> None:
+    feed = BitgetFeed()
+    feed.on_event(SimTrade(0, "bitget", "ETHUSDT", 3300.01, 1.25, "sell"), 10)
+    feed.on_event(SimTrade(0, "bitget", "ETHUSDT", 3300.02, 0.5, "buy"), 99)
+    feed.on_event(SimTrade(0, "bitget", "ETHUSDT", 3300.03, 0.5, "buy"), 100)
+    (out,) = feed.flush(100)
+    assert out.streams == ("publicTrade:usdt-futures:ETHUSDT",)
+    assert orjson.loads(out.payload) == {
+        "action": "update",
+        "arg": {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "ETHUSDT"},
+        "data": [
+            {"i": "1", "p": "3300.01", "v": "1.250", "S": "sell", "T": "10", "L": "1",
+             "isRPI": "no"},
+            {"i": "2", "p": "3300.02", "v": "0.500", "S": "buy", "T": "99", "L": "2",
+             "isRPI": "no"},
+        ],
+        "ts": 100,
+    }  # fmt: skip
+    assert out.items[0] == SentTrade("bitget", "ETHUSDT", "sell", "1.250", "3300.01", 10, "1")
+    (nxt,) = feed.flush(200)
+    assert orjson.loads(nxt.payload)["data"][0]["i"] == "3"
+
+
+def test_route_and_spec() -> None:
+    assert bitget.SPEC.route("/v3/ws/public") is None
+    assert bitget.SPEC.route("/v2/ws/public")[0] == 404  # type: ignore[index]
+    assert (bitget.SPEC.name, bitget.SPEC.base_path, bitget.SPEC.rest) == (
+        "bitget", "/v3/ws/public", None,
+    )  # fmt: skip
+
+
+def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
+    adapter = BitgetAdapter(ExchangeConfig())
+    scenario = crash_scenario(duration_s=40, seed=5, venues=("bitget",))
+    feed = BitgetFeed()
+    start_ms = 1_700_000_000_000
+    outs = []
+    for ev in scenario.events:
+        now = start_ms + round(ev.t * 1000)
+        outs += feed.flush(now)
+        outs += feed.on_event(ev, now)
+    outs += feed.flush(start_ms + 10**9)
+    parsed_usd: dict[tuple[str, str], float] = defaultdict(float)
+    sent_usd: dict[tuple[str, str], float] = defaultdict(float)
+    n_events = 0
+    for out in outs:
+        parsed = adapter.parse(out.payload, 1)
+        assert parsed.errors == []
+        for e in parsed.events:
+            if isinstance(e, Liquidation):
+                parsed_usd[(e.symbol, e.liquidated_side.value)] += e.notional_usd
+                n_events += 1
+        for item in out.items:
+            if isinstance(item, SentLiquidation):
+                sym = f"{item.venue_symbol[:-4]}-USDT-PERP"
+                sent_usd[(sym, item.liquidated_side)] += item.notional
+    n_sent = sum(isinstance(i, SentLiquidation) for o in outs for i in o.items)
+    n_scenario = sum(isinstance(e, SimLiquidation) for e in scenario.events)
+    assert n_events == n_sent and 20 < n_sent < n_scenario  # sampled: some never sent
+    assert set(parsed_usd) == set(sent_usd) and len(sent_usd) >= 4
+    for k, v in sent_usd.items():
+        assert parsed_usd[k] == pytest.approx(v, abs=1e-6)

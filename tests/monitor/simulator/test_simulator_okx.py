@@ -1,0 +1,214 @@
+"""The OKX protocol module, sans-I/O: replies, contract sizes, batching, REST, and a round trip
+through the real OKX adapter."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import pytest
+
+from monitor.config import ExchangeConfig
+from monitor.schema import Liquidation
+from monitor.simulator import okx
+from monitor.simulator.ledger import SentLiquidation, SentTrade
+from monitor.simulator.okx import OkxFeed, OkxSession
+from monitor.simulator.scenario import SimLiquidation, SimTrade, crash_scenario
+from producers.okx import OkxAdapter
+
+LIQ_ARG = {"channel": "liquidation-orders", "instType": "SWAP"}
+
+
+def replies(s: OkxSession, request: object, now_s: float = 0.0) -> list[dict[str, Any]]:
+    return [orjson.loads(f) for f in s.handle(orjson.dumps(request), now_s).frames]
+
+
+def test_subscribe_acks_one_per_arg_and_unsubscribe() -> None:
+    s = OkxSession("c1")
+    trade_arg = {"channel": "trades", "instId": "BTC-USDT-SWAP"}
+    r = s.handle(orjson.dumps({"id": "sub1", "op": "subscribe", "args": [LIQ_ARG, trade_arg]}), 0)
+    assert r.subscriptions_changed
+    assert r.frames == (
+        b'{"id":"sub1","event":"subscribe","arg":{"channel":"liquidation-orders",'
+        b'"instType":"SWAP"},"connId":"c1"}',
+        b'{"id":"sub1","event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},'
+        b'"connId":"c1"}',
+    )
+    assert list(s.subscriptions) == ["liquidation-orders:SWAP", "trades:BTC-USDT-SWAP"]
+    # idempotent re-subscribe; no id sent: none echoed
+    assert replies(s, {"op": "subscribe", "args": [LIQ_ARG]}) == [
+        {"event": "subscribe", "arg": LIQ_ARG, "connId": "c1"}
+    ]
+    assert replies(s, {"op": "unsubscribe", "args": [trade_arg]})[0]["event"] == "unsubscribe"
+    assert list(s.subscriptions) == ["liquidation-orders:SWAP"]
+
+
+def test_text_ping_pong() -> None:
+    s = OkxSession("c")
+    assert s.handle("ping", 0).frames == (b"pong",)
+    assert s.handle(b"ping", 0).frames == (b"pong",)
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        ({"id": "x", "op": "subscribe", "args": [{"channel": "trades", "instId": "NOPE-USDT-SWAP"}]},
+         "60018"),
+        ({"id": "x", "op": "subscribe", "args": [LIQ_ARG, {"channel": "tickers", "instId": "BTC"}]},
+         "60018"),
+        ({"id": "x", "op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "X"}]},
+         "60018"),
+        ({"id": "x", "op": "subscribe", "args": []}, "60013"),
+        ({"id": "x", "op": "subscribe", "args": ["trades"]}, "60013"),
+        ({"id": "x", "op": "login", "args": [LIQ_ARG]}, "60019"),
+    ],
+)  # fmt: skip
+def test_refused_requests_subscribe_nothing(request_: dict[str, Any], code: str) -> None:
+    s = OkxSession("c")
+    (body,) = replies(s, request_)
+    assert (body["id"], body["event"], body["code"], body["connId"]) == ("x", "error", code, "c")
+    assert list(s.subscriptions) == []
+
+
+def test_not_json_and_oversized_args() -> None:
+    s = OkxSession("c")
+    (body,) = [orjson.loads(f) for f in s.handle("hello", 0).frames]
+    assert (body["event"], body["code"], body["msg"]) == (
+        "error",
+        "60012",
+        "Invalid request: hello",
+    )
+    big = [{"channel": "trades", "instId": "BTC-USDT-SWAP", "pad": "x" * 1000}] * 66
+    assert replies(s, {"op": "subscribe", "args": big})[0]["code"] == "60013"
+
+
+def test_480_requests_an_hour() -> None:
+    s = OkxSession("c")
+    for i in range(480):
+        assert (
+            replies(s, {"op": "subscribe", "args": [LIQ_ARG]}, now_s=i)[0]["event"] == "subscribe"
+        )
+    assert replies(s, {"op": "subscribe", "args": [LIQ_ARG]}, now_s=3599)[0]["code"] == "60014"
+    # the first request (t=0) left the window at t=3600
+    assert replies(s, {"op": "subscribe", "args": [LIQ_ARG]}, now_s=3600)[0]["event"] == "subscribe"
+
+
+def liq(side: str, qty: float, sym: str = "BTCUSDT", price: float = 95000.0) -> SimLiquidation:
+    return SimLiquidation(0.0, "okx", sym, side, price, qty)
+
+
+def test_liquidations_batched_per_second_in_whole_contracts() -> None:
+    feed = OkxFeed()
+    feed.on_event(liq("long", 0.5), 1_000_100)  # key 0: posSide net
+    assert feed.on_event(liq("long", 0.004), 1_000_200) == []  # 0.4 contract: not sent
+    feed.on_event(liq("short", 0.026), 1_000_300)  # key 1: 2.6 -> 3 contracts, posSide short
+    feed.on_event(liq("long", 2.0, "ETHUSDT", 3300.0), 1_000_999)  # key 2: 20 contracts
+    feed.on_event(liq("long", 1.0), 1_001_000)  # next window
+    assert feed.next_deadline_ms() == 1_001_000
+    (out,) = feed.flush(1_001_000)
+    assert out.streams == ("liquidation-orders:SWAP",)
+    assert orjson.loads(out.payload) == {
+        "arg": LIQ_ARG,
+        "data": [
+            {"details": [
+                {"bkLoss": "0", "bkPx": "94525.0", "ccy": "", "posSide": "net", "side": "sell",
+                 "sz": "50", "ts": "1000100"},
+                {"bkLoss": "0", "bkPx": "95475.0", "ccy": "", "posSide": "short", "side": "buy",
+                 "sz": "3", "ts": "1000300"}],
+             "instFamily": "BTC-USDT", "instId": "BTC-USDT-SWAP", "instType": "SWAP",
+             "uly": "BTC-USDT"},
+            {"details": [
+                {"bkLoss": "0", "bkPx": "3283.50", "ccy": "", "posSide": "net", "side": "sell",
+                 "sz": "20", "ts": "1000999"}],
+             "instFamily": "ETH-USDT", "instId": "ETH-USDT-SWAP", "instType": "SWAP",
+             "uly": "ETH-USDT"},
+        ],
+    }  # fmt: skip
+    assert out.keys == (0, 1, 2)
+    assert out.items == (
+        SentLiquidation("okx", "BTC-USDT-SWAP", "long", "50", "94525.0", 1_000_100, 0.01),
+        SentLiquidation("okx", "BTC-USDT-SWAP", "short", "3", "95475.0", 1_000_300, 0.01),
+        SentLiquidation("okx", "ETH-USDT-SWAP", "long", "20", "3283.50", 1_000_999, 0.1),
+    )
+    assert out.items[0].notional == 50 * 0.01 * 94525.0
+    assert feed.next_deadline_ms() == 1_002_000
+    assert len(feed.flush(1_002_000)) == 1 and feed.next_deadline_ms() is None
+
+
+def test_trades_per_100ms_tick_in_contracts() -> None:
+    feed = OkxFeed()
+    feed.on_event(SimTrade(0, "okx", "SOLUSDT", 190.12, 12.6, "sell"), 5_010)
+    feed.on_event(SimTrade(0, "okx", "SOLUSDT", 190.13, 0.4, "buy"), 5_020)  # 0 contracts
+    feed.on_event(SimTrade(0, "okx", "SOLUSDT", 190.13, 1.0, "buy"), 5_099)
+    feed.on_event(SimTrade(0, "okx", "BTCUSDT", 95000.1, 0.05, "buy"), 5_100)
+    (sol,) = feed.flush(5_100)
+    assert sol.streams == ("trades:SOL-USDT-SWAP",)
+    assert orjson.loads(sol.payload) == {
+        "arg": {"channel": "trades", "instId": "SOL-USDT-SWAP"},
+        "data": [
+            {"instId": "SOL-USDT-SWAP", "tradeId": "1", "px": "190.12", "sz": "13", "side": "sell",
+             "ts": "5010", "count": "1", "source": "0"},
+            {"instId": "SOL-USDT-SWAP", "tradeId": "2", "px": "190.13", "sz": "1", "side": "buy",
+             "ts": "5099", "count": "1", "source": "0"},
+        ],
+    }  # fmt: skip
+    assert sol.items[0] == SentTrade("okx", "SOL-USDT-SWAP", "sell", "13", "190.12", 5_010, "1")
+    (btc,) = feed.flush(5_200)
+    assert orjson.loads(btc.payload)["data"][0]["sz"] == "5"
+
+
+def test_rest_instruments_and_routes() -> None:
+    assert okx.rest("/api/v5/public/other") is None
+    assert okx.rest("/api/v5/public/instruments")[0] == 400  # type: ignore[index]
+    status, body = okx.rest("/api/v5/public/instruments?instType=SWAP")  # type: ignore[misc]
+    assert status == 200
+    got = {d["instId"]: (d["ctType"], d["ctVal"], d["ctValCcy"], d["tickSz"])
+           for d in orjson.loads(body)["data"]}  # fmt: skip
+    assert got == {
+        "BTC-USDT-SWAP": ("linear", "0.01", "BTC", "0.1"),
+        "ETH-USDT-SWAP": ("linear", "0.1", "ETH", "0.01"),
+        "SOL-USDT-SWAP": ("linear", "1", "SOL", "0.01"),
+        "BTC-USD-SWAP": ("inverse", "100", "USD", "0.1"),
+    }
+    assert okx.SPEC.route("/ws/v5/public") is None
+    assert okx.SPEC.route("/ws/v5/business")[0] == 404  # type: ignore[index]
+    assert okx.SPEC.name == "okx" and okx.SPEC.base_path == "/ws/v5/public"
+
+
+CANONICAL = {"BTC-USDT-SWAP": "BTC-USDT-PERP", "ETH-USDT-SWAP": "ETH-USDT-PERP",
+             "SOL-USDT-SWAP": "SOL-USDT-PERP"}  # fmt: skip
+
+
+def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
+    adapter = OkxAdapter(ExchangeConfig())
+    _, body = okx.rest("/api/v5/public/instruments?instType=SWAP")  # type: ignore[misc]
+    assert adapter.load_instruments("u", body) == 4
+    scenario = crash_scenario(duration_s=40, seed=5, venues=("okx",))
+    feed = OkxFeed()
+    start_ms = 1_700_000_000_000
+    outs = []
+    for ev in scenario.events:
+        now = start_ms + round(ev.t * 1000)
+        outs += feed.flush(now)
+        outs += feed.on_event(ev, now)
+    outs += feed.flush(start_ms + 10**9)
+    parsed_usd: dict[tuple[str, str], float] = defaultdict(float)
+    sent_usd: dict[tuple[str, str], float] = defaultdict(float)
+    n_events = 0
+    for out in outs:
+        parsed = adapter.parse(out.payload, 1)
+        assert parsed.errors == []
+        for e in parsed.events:
+            if isinstance(e, Liquidation):
+                parsed_usd[(e.symbol, e.liquidated_side.value)] += e.notional_usd
+                n_events += 1
+        for item in out.items:
+            if isinstance(item, SentLiquidation):
+                sent_usd[(CANONICAL[item.venue_symbol], item.liquidated_side)] += item.notional
+    n_sent = sum(isinstance(i, SentLiquidation) for o in outs for i in o.items)
+    assert n_events == n_sent > 50
+    assert max(len(orjson.loads(o.payload)["data"]) for o in outs if o.streams[0][0] == "l") > 1
+    assert set(parsed_usd) == set(sent_usd) and len(sent_usd) >= 4
+    for k, v in sent_usd.items():
+        assert parsed_usd[k] == pytest.approx(v, abs=1e-6)

@@ -1,0 +1,187 @@
+"""Bitget v3 parser. The liquidation ``side`` and ``amount`` readings are UNVERIFIED
+(exchange-feeds.md s7); these tests pin the chosen reading: ``side`` is the forced ORDER's side
+("buy" => a short was liquidated) and ``amount`` is the USDT notional."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import (
+    Coverage,
+    Liquidation,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    Trade,
+    liquidation_id,
+)
+from producers.bitget import BitgetAdapter
+from producers.bitget.endpoints import LIQUIDATION_AMOUNT_UNIT, LIQUIDATION_SIDE_IS_ORDER_SIDE
+from producers.bitget.parser import liquidation_sides
+
+DATA = Path(__file__).resolve().parent / "data"
+RECV = 1_736_371_332_200_000_000
+
+
+def frame(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+@pytest.fixture
+def adapter() -> BitgetAdapter:
+    return BitgetAdapter(ExchangeConfig(symbols=("BTCUSDT",)))
+
+
+def liq_frame(*items: Any) -> bytes:
+    return orjson.dumps({"data": list(items), "action": "update", "ts": 1,
+                         "arg": {"instType": "usdt-futures", "topic": "liquidation"}})  # fmt: skip
+
+
+def test_the_chosen_reading_of_the_unverified_fields() -> None:
+    assert LIQUIDATION_SIDE_IS_ORDER_SIDE is True
+    assert LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE
+    assert liquidation_sides(True) == {"sell": (Side.LONG, OrderSide.SELL),
+                                       "buy": (Side.SHORT, OrderSide.BUY)}  # fmt: skip
+    assert liquidation_sides(False) == {"buy": (Side.LONG, None), "sell": (Side.SHORT, None)}
+
+
+def test_documented_liquidation(adapter: BitgetAdapter) -> None:
+    parsed = adapter.parse(frame("liquidation.json"), RECV)
+    assert parsed.errors == [] and not parsed.control
+    assert parsed.events == [
+        Liquidation(
+            exchange="bitget",
+            symbol="BTC-USDT-PERP",
+            venue_symbol="BTCUSDT",
+            liquidated_side=Side.SHORT,  # order side "buy" closes a short
+            order_side=OrderSide.BUY,
+            price=89000.0,
+            price_kind=PriceKind.UNKNOWN,
+            qty_raw=37.722858,
+            qty_unit=QtyUnit.QUOTE,
+            contract_multiplier=1.0,
+            qty_base=37.722858 / 89000.0,
+            notional_usd=37.722858,  # amount is the USDT notional
+            coverage=Coverage.LARGEST_PER_SIDE_1S,
+            ts_ms=1736371332162,
+            received_ns=RECV,
+            event_id=liquidation_id(
+                "bitget", "BTCUSDT", 1736371332162, "short", 37.722858, 89000.0
+            ),
+        )
+    ]
+
+
+def test_sell_is_a_long_and_bad_items_are_skipped(adapter: BitgetAdapter) -> None:
+    good = {"symbol": "ETHUSDT", "side": "sell", "price": "3000", "amount": "6000", "ts": "17"}
+    parsed = adapter.parse(
+        liq_frame(
+            good,
+            {**good, "side": "long"},
+            {**good, "amount": "0"},
+            {**good, "ts": 17},
+            {**good, "symbol": "ETHEUR"},
+            {**good, "symbol": 1},
+            {k: v for k, v in good.items() if k != "price"},
+            "x",
+        ),
+        RECV,
+    )
+    (ev,) = parsed.events
+    assert isinstance(ev, Liquidation)
+    assert (ev.symbol, ev.liquidated_side, ev.qty_base, ev.notional_usd) == (
+        "ETH-USDT-PERP", Side.LONG, 2.0, 6000.0,
+    )  # fmt: skip
+    assert parsed.errors == ["bad_side", "bad_number", "bad_ts", "unknown_symbol", "bad_type",
+                             "missing_field", "bad_shape"]  # fmt: skip
+
+
+def test_documented_trades(adapter: BitgetAdapter) -> None:
+    parsed = adapter.parse(frame("publicTrade.json"), RECV)
+    assert parsed.errors == []
+    assert parsed.events == [
+        Trade(
+            exchange="bitget",
+            symbol="BTC-USDT-PERP",
+            venue_symbol="BTCUSDT",
+            taker_side=OrderSide.SELL,
+            price=80810.6,
+            qty_raw=0.0246,
+            qty_unit=QtyUnit.BASE,
+            contract_multiplier=1.0,
+            qty_base=0.0246,
+            notional_usd=0.0246 * 80810.6,
+            is_liquidation=None,
+            ts_ms=1789940564662,
+            received_ns=RECV,
+            trade_id="1485683898127761410",
+        ),
+        Trade(
+            exchange="bitget",
+            symbol="BTC-USDT-PERP",
+            venue_symbol="BTCUSDT",
+            taker_side=OrderSide.BUY,
+            price=80810.6,
+            qty_raw=0.0716,
+            qty_unit=QtyUnit.BASE,
+            contract_multiplier=1.0,
+            qty_base=0.0716,
+            notional_usd=0.0716 * 80810.6,
+            is_liquidation=None,
+            ts_ms=1789940564662,
+            received_ns=RECV,
+            trade_id="1485683898127761408",
+        ),
+    ]
+
+
+def test_bad_trades_are_skipped(adapter: BitgetAdapter) -> None:
+    good = {"i": "1", "p": "100", "v": "2", "S": "buy", "T": "1700000000000"}
+    doc = orjson.loads(frame("publicTrade.json"))
+    doc["data"] = [good, {**good, "S": "Buy"}, {**good, "v": "nan"}, {**good, "T": "-1"},
+                   {**good, "i": 1}, {"p": "1"}]  # fmt: skip
+    parsed = adapter.parse(orjson.dumps(doc), RECV)
+    assert len(parsed.events) == 1
+    assert parsed.errors == ["bad_side", "bad_number", "bad_ts", "bad_type", "missing_field"]
+    del doc["arg"]["symbol"]
+    assert adapter.parse(orjson.dumps(doc), RECV).errors[0] == "missing_field"
+
+
+def test_acks_and_pong_are_control(adapter: BitgetAdapter) -> None:
+    assert adapter.parse(frame("subscribe_ok.json"), RECV).control
+    assert adapter.parse(b'{"event":"unsubscribe","arg":{}}', RECV).control
+    assert adapter.parse("pong", RECV).control and adapter.parse(b"pong", RECV).control
+    assert adapter.heartbeat() == "ping"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (frame("subscribe_error.json"), "subscribe_failed"),
+        (
+            b'{"event":"error","code":30016,"msg":"Param error","op":"subscribe"}',
+            "subscribe_failed",
+        ),
+        (b'{"event":"error","code":30002,"msg":"Illegal request"}', "venue_error"),
+        (b'{"event":"login","code":0}', "unknown_event"),
+        (b'{"arg":{"instType":"usdt-futures","topic":"books"},"data":[]}', "unknown_topic"),
+        (b'{"arg":{"topic":"liquidation"},"data":{}}', "bad_shape"),
+        (b'{"arg":"liquidation","data":[]}', "bad_shape"),
+        (b'{"data":[]}', "missing_field"),
+        (b'{"ts":1}', "unknown_event"),
+        (b"{nope", "bad_json"),
+        (b"ping", "bad_json"),
+        (b"[]", "bad_shape"),
+    ],
+)
+def test_frame_level_failures(adapter: BitgetAdapter, raw: bytes, reason: str) -> None:
+    with pytest.raises(ParseError) as err:
+        adapter.parse(raw, RECV)
+    assert err.value.reason == reason

@@ -1,0 +1,64 @@
+"""Random and mutated OKX frames, with the instruments loaded so mutations reach the conversions:
+parse() returns Parsed or raises ParseError, nothing else (same checks as test_fuzz_parsers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.config import ExchangeConfig
+from producers.okx import OkxAdapter
+from tests.producers.test_fuzz_parsers import SETTINGS, _mutate, _paths, check, json_values
+
+DATA = Path(__file__).resolve().parent / "data"
+ADAPTER = OkxAdapter(ExchangeConfig(max_symbols=50))
+ADAPTER.load_instruments("u", (DATA / "instruments.json").read_bytes())
+MULTI = {
+    "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+    "data": [
+        {"instId": "BTC-USD-SWAP", "details": [
+            {"bkPx": "50000", "posSide": "net", "side": "sell", "sz": "3", "ts": "1700000000000"},
+            {"bkPx": "50001", "posSide": "short", "side": "buy", "sz": "1", "ts": "1700000000001"}]},
+        {"instId": "BTC-USDT-SWAP", "details": [
+            {"bkPx": "50000", "posSide": "long", "side": "sell", "sz": "2", "ts": "1700000000000"}]},
+    ],
+}  # fmt: skip
+VALID: list[Any] = [orjson.loads(p.read_bytes()) for p in sorted(DATA.glob("*.json"))] + [MULTI]
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=300))
+def test_random_bytes(raw: bytes) -> None:
+    check(ADAPTER, raw)
+
+
+@SETTINGS
+@given(value=json_values)
+def test_random_json(value: Any) -> None:
+    check(ADAPTER, orjson.dumps(value))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_valid_frames(data: st.DataObject) -> None:
+    doc = data.draw(st.sampled_from(VALID))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(doc)))
+        action = data.draw(st.sampled_from(["replace", "delete"]))
+        doc = _mutate(doc, path, action, data.draw(json_values))
+    check(ADAPTER, orjson.dumps(doc))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_truncated_and_bit_flipped_frames(data: st.DataObject) -> None:
+    raw = bytearray(orjson.dumps(data.draw(st.sampled_from(VALID))))
+    raw = raw[: data.draw(st.integers(0, len(raw)))] if data.draw(st.booleans()) else raw
+    for _ in range(data.draw(st.integers(0, 3))):
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    check(ADAPTER, bytes(raw))
