@@ -123,7 +123,7 @@ def test_construction_does_no_io_and_services_share_a_registry() -> None:
     assert not a.connected and a.published_events == 0
     assert [p.name for p in a.plans] == ["liquidations", "trades"]
     assert [p.name for p in b.plans] == ["public"]
-    with pytest.raises(ConfigError, match="no producer for exchange .ftx."):
+    with pytest.raises(ConfigError, match=r"no producer for exchange 'ftx'"):
         ProducerService(cfg, "ftx", registry)
 
 
