@@ -201,6 +201,13 @@ class ExchangeSimulator:
                 f"{venue}: not subscribed after {timeout_s} s: {sorted(missing)}"
             ) from None
 
+    async def wait_connections(self, venue: str, n: int, timeout_s: float = 10) -> None:
+        """Return once ``n`` open connections of the venue have subscribed to something."""
+        v = self._venue(venue)
+        async with asyncio.timeout(timeout_s):
+            while sum(1 for c in v.clients if c.session.subscriptions) < n:
+                await v.changed.wait()
+
     def play(self) -> None:
         """Start playback now. Call from the event loop, once, after ``start()``."""
         if not self._started or self._stopped:
