@@ -15,7 +15,8 @@ reappear, with their full totals, when it comes back).
 Series per exported pair: rates per side and window (``window="10s"`` ...); liquidation counters per
 side; traded notional; ``volatility_ewma`` (the square root of the EWMA variance per sampling interval,
 ``interval="1s"``) once a first interval has closed; ``last_price`` once a trade was seen. The
-``unknown`` liquidated side is exported only for pairs that had such liquidations.
+``unknown`` liquidated side is exported only for pairs that had such liquidations. Market context
+(mark price, funding rate, open interest in USD) once the venue has sent it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from consumers.state import LIQ_SIDES, Readout, RiskState
+from consumers.state import CONTEXT_FIELDS, LIQ_SIDES, Readout, RiskState
 from monitor.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
 
 RATE = f"{NAMESPACE}_liquidation_rate_usd_per_second"
@@ -38,6 +39,12 @@ TRADE_NOTIONAL = f"{NAMESPACE}_trade_notional_usd"
 VOLATILITY = f"{NAMESPACE}_volatility_ewma"
 LAST_PRICE = f"{NAMESPACE}_last_price"
 UNKNOWN_SIDE = LIQ_SIDES.index("unknown")
+# market context exported per pair once the venue sent it: (family, CONTEXT_FIELDS column)
+CONTEXT = (
+    (f"{NAMESPACE}_mark_price", CONTEXT_FIELDS.index("mark")),
+    (f"{NAMESPACE}_funding_rate", CONTEXT_FIELDS.index("funding")),
+    (f"{NAMESPACE}_open_interest_usd", CONTEXT_FIELDS.index("oi_usd")),
+)
 
 
 def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
@@ -113,3 +120,7 @@ def add_pairs(
         px = float(r.last_price[i])
         if math.isfinite(px):
             fam[LAST_PRICE].add_metric([exchange, symbol], px)
+        for name, col in CONTEXT:
+            v = float(r.context[i, col])
+            if math.isfinite(v):
+                fam[name].add_metric([exchange, symbol], v)

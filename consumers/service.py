@@ -103,6 +103,7 @@ class ConsumerService:
         self._m_records = m.records.labels(x)
         self._m_liq = m.events.labels(x, "liquidation")
         self._m_trd = m.events.labels(x, "trade")
+        self._m_ctx = m.events.labels(x, "context")
         self._m_pairs = m.pairs.labels(x)
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -264,7 +265,10 @@ class ConsumerService:
             self._m_liq.inc(applied.liquidations)
         if applied.trades:
             self._m_trd.inc(applied.trades)
-        self.processed_events += arrays.n_events
+        contexts = self.state.apply_context(batch)
+        if contexts:
+            self._m_ctx.inc(contexts)
+        self.processed_events += arrays.n_events + batch.n_contexts
         return arrays.recv_ns
 
     def _decode_error(self, reason: str, tp: TopicPartition, offset: int, detail: str) -> None:

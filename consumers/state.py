@@ -73,6 +73,10 @@ class BatchArrays(NamedTuple):
         return int(self.liq_t.shape[0] + self.trd_t.shape[0])
 
 
+# Market-context columns kept per pair (codec names), in this order.
+CONTEXT_FIELDS: Final = ("mark", "index", "funding", "oi_base", "oi_usd")
+
+
 class Applied(NamedTuple):
     liquidations: int
     trades: int
@@ -126,6 +130,7 @@ class Readout:
     trd_count: I64  # [n]
     variance: F64  # [n], per sampling interval; NaN before the first closed interval
     last_price: F64  # [n], NaN before the first trade
+    context: F64  # [n, CONTEXT_FIELDS]: NaN where the venue has not said
 
     def activity(self) -> F64:
         """Liquidation + traded notional rate (USD/s) over the longest horizon: the export rank."""
@@ -154,6 +159,9 @@ class PairSnapshot:
     liquidations: tuple[int, ...]  # [side]
     trade_notional_usd: float
     trades: int
+    mark_price: float = math.nan  # market context: NaN until the venue sent it
+    funding_rate: float = math.nan
+    open_interest_usd: float = math.nan
 
     def rate(self, side: int | str, window_s: float) -> float:
         """Decayed liquidation rate of ``side`` (0/1/2 or "long"/"short"/"unknown")."""
@@ -206,6 +214,9 @@ class RiskState:
         self.vol_s2 = np.zeros(c)
         self.vol_interval = np.full(c, k.NO_INTERVAL, dtype=np.int64)
         self.vol_n = np.zeros(c, dtype=np.int64)
+        # market context, latest value per pair (NaN until the venue sent it)
+        self.ctx = np.full((c, len(CONTEXT_FIELDS)), np.nan)
+        self.ctx_t = np.full(c, -np.inf)
         self._ids: dict[PairKey, int] = {}
         self._keys: list[PairKey] = []
         self._overflow_logged: set[PairKey] = set()
@@ -218,7 +229,8 @@ class RiskState:
     def _arrays(self) -> list[npt.NDArray[Any]]:
         return [self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count,
                 self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count,
-                self.last_price, self.ref_price, self.vol_s2, self.vol_interval, self.vol_n]  # fmt: skip
+                self.last_price, self.ref_price, self.vol_s2, self.vol_interval, self.vol_n,
+                self.ctx, self.ctx_t]  # fmt: skip
 
     @property
     def bytes_per_pair(self) -> int:
@@ -307,6 +319,38 @@ class RiskState:
                        self.last_price, self.ref_price, self.vol_interval, self.vol_s2,
                        self.vol_n)  # fmt: skip
 
+    def apply_context(self, batch: Batch) -> int:
+        """Keep the latest market context per pair (low rate: plain Python). A field the message
+        does not carry keeps its previous value; an older message than the last one applied
+        fills only fields still unknown. Returns the number of context events applied."""
+        n = batch.n_contexts
+        if not n:
+            return 0
+        key = (batch.exchange, batch.symbol)
+        pid = self._ids.get(key)
+        if pid is None:
+            pid = self._register(key, n)
+            if pid is None:
+                return 0
+        c = batch.ctx
+        cols = [c[name] for name in CONTEXT_FIELDS]
+        with self._lock:
+            row = self.ctx[pid]
+            for i in range(n):
+                t = c["ts_ms"][i]
+                if not isinstance(t, int) or isinstance(t, bool):
+                    self._skip("invalid_value", 1)
+                    continue
+                newer = t / 1000.0 >= self.ctx_t[pid]
+                for j, col in enumerate(cols):
+                    v = col[i]
+                    usable = isinstance(v, int | float) and not isinstance(v, bool)
+                    if usable and math.isfinite(v) and (newer or math.isnan(row[j])):
+                        row[j] = float(v)
+                if newer:
+                    self.ctx_t[pid] = t / 1000.0
+        return n
+
     def _register(self, key: PairKey, n_events: int) -> int | None:
         with self._lock:
             if len(self._keys) < self.capacity:
@@ -362,6 +406,7 @@ class RiskState:
                 trd_count=self.trd_count[:n].sum(axis=1),
                 variance=variance,
                 last_price=np.where(has_price, self.last_price[:n], np.nan),
+                context=self.ctx[:n].copy(),
             )
 
     def snapshot(self, now_s: float) -> list[PairSnapshot]:
@@ -379,6 +424,9 @@ class RiskState:
                 liquidations=tuple(int(x) for x in r.liq_count[i]),
                 trade_notional_usd=float(r.trd_notional[i]),
                 trades=int(r.trd_count[i]),
+                mark_price=float(r.context[i, 0]),
+                funding_rate=float(r.context[i, 2]),
+                open_interest_usd=float(r.context[i, 4]),
             )
             for i in r.ranked()
         ]

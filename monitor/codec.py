@@ -27,6 +27,7 @@ from monitor.schema import (
     Coverage,
     Event,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -37,6 +38,9 @@ from monitor.schema import (
 LIQ_COLUMNS: Final = (
     "id", "side", "order_side", "price", "price_kind", "qty_raw", "qty_unit", "mult",
     "qty_base", "notional_usd", "coverage", "ts_ms", "recv_ns",
+)  # fmt: skip
+CONTEXT_COLUMNS: Final = (
+    "mark", "index", "funding", "next_funding_ms", "oi_base", "oi_usd", "ts_ms", "recv_ns",
 )  # fmt: skip
 TRADE_COLUMNS: Final = (
     "id", "taker", "price", "qty_raw", "qty_unit", "mult", "qty_base", "notional_usd",
@@ -53,6 +57,7 @@ class Batch:
     venue_symbol: str
     liq: dict[str, list[Any]] = field(default_factory=dict)
     trd: dict[str, list[Any]] = field(default_factory=dict)
+    ctx: dict[str, list[Any]] = field(default_factory=dict)  # market context (optional group)
 
     @property
     def n_liquidations(self) -> int:
@@ -61,6 +66,10 @@ class Batch:
     @property
     def n_trades(self) -> int:
         return len(self.trd["id"]) if self.trd else 0
+
+    @property
+    def n_contexts(self) -> int:
+        return len(self.ctx["ts_ms"]) if self.ctx else 0
 
     def events(self) -> list[Event]:
         out: list[Event] = []
@@ -92,6 +101,17 @@ class Batch:
                     ts_ms=c["ts_ms"][i], received_ns=c["recv_ns"][i], trade_id=c["id"][i],
                 )
             )  # fmt: skip
+        c = self.ctx
+        for i in range(self.n_contexts):
+            out.append(
+                MarketContext(
+                    exchange=x, symbol=s, venue_symbol=vs, mark_price=c["mark"][i],
+                    index_price=c["index"][i], funding_rate=c["funding"][i],
+                    next_funding_ms=c["next_funding_ms"][i], open_interest_base=c["oi_base"][i],
+                    open_interest_usd=c["oi_usd"][i], ts_ms=c["ts_ms"][i],
+                    received_ns=c["recv_ns"][i],
+                )
+            )  # fmt: skip
         return out
 
 
@@ -102,6 +122,7 @@ def encode_batch(events: Sequence[Event]) -> bytes:
     first = events[0]
     liq: dict[str, list[Any]] = {k: [] for k in LIQ_COLUMNS}
     trd: dict[str, list[Any]] = {k: [] for k in TRADE_COLUMNS}
+    ctx: dict[str, list[Any]] = {k: [] for k in CONTEXT_COLUMNS}
     for e in events:
         if e.exchange != first.exchange or e.symbol != first.symbol:
             raise CodecError(
@@ -121,6 +142,15 @@ def encode_batch(events: Sequence[Event]) -> bytes:
             liq["coverage"].append(e.coverage.value)
             liq["ts_ms"].append(e.ts_ms)
             liq["recv_ns"].append(e.received_ns)
+        elif isinstance(e, MarketContext):
+            ctx["mark"].append(e.mark_price)
+            ctx["index"].append(e.index_price)
+            ctx["funding"].append(e.funding_rate)
+            ctx["next_funding_ms"].append(e.next_funding_ms)
+            ctx["oi_base"].append(e.open_interest_base)
+            ctx["oi_usd"].append(e.open_interest_usd)
+            ctx["ts_ms"].append(e.ts_ms)
+            ctx["recv_ns"].append(e.received_ns)
         else:
             trd["id"].append(e.trade_id)
             trd["taker"].append(e.taker_side.value)
@@ -143,6 +173,8 @@ def encode_batch(events: Sequence[Event]) -> bytes:
         doc["liq"] = liq
     if trd["id"]:
         doc["trd"] = trd
+    if ctx["ts_ms"]:
+        doc["ctx"] = ctx
     return orjson.dumps(doc)
 
 
@@ -188,4 +220,5 @@ def decode_batch(value: bytes) -> Batch:
         venue_symbol=venue_symbol,
         liq=_columns(doc, "liq", LIQ_COLUMNS),
         trd=_columns(doc, "trd", TRADE_COLUMNS),
+        ctx=_columns(doc, "ctx", CONTEXT_COLUMNS),
     )

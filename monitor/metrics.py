@@ -258,6 +258,24 @@ RISK_METRICS: Final = {
             ("exchange", "symbol", "interval"),
         ),
         RiskMetric(
+            f"{NAMESPACE}_mark_price",
+            "gauge",
+            "Mark price published by the venue (market context).",
+            ("exchange", "symbol"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_funding_rate",
+            "gauge",
+            "Current funding rate per funding interval, as a fraction (0.0001 = 1 bp).",
+            ("exchange", "symbol"),
+        ),
+        RiskMetric(
+            f"{NAMESPACE}_open_interest_usd",
+            "gauge",
+            "Open interest in USD (the venue's figure, converted with the contract multiplier).",
+            ("exchange", "symbol"),
+        ),
+        RiskMetric(
             f"{NAMESPACE}_last_price",
             "gauge",
             "Last traded price.",

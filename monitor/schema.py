@@ -103,7 +103,29 @@ class Trade:
     trade_id: str
 
 
-Event = Liquidation | Trade
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """What a venue says about a pair besides trades: mark price, funding, open interest.
+
+    Any field the message does not carry is None (venues push them on different channels and
+    cadences: Binance markPrice every second, OKX open interest on its own channel, Bybit
+    tickers as snapshot + deltas). Open interest is in base units and USD, converted once with the
+    instrument's multiplier like quantities."""
+
+    exchange: str
+    symbol: str
+    venue_symbol: str
+    mark_price: float | None
+    index_price: float | None
+    funding_rate: float | None  # per funding interval, as a fraction (0.0001 = 1 bp)
+    next_funding_ms: int | None
+    open_interest_base: float | None
+    open_interest_usd: float | None
+    ts_ms: int
+    received_ns: int
+
+
+Event = Liquidation | Trade | MarketContext
 
 
 def liquidation_id(

@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.metrics import ProducerMetrics
-from monitor.schema import Event, Liquidation
+from monitor.schema import Event, Liquidation, MarketContext
 from producers.base import ConnectionPlan, VenueAdapter
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,9 @@ class Deduplicator:
                     seen.move_to_end(key)
                     dup_liq += 1
                     continue
+            elif type(e) is MarketContext:  # a state, not an occurrence: a repeat is harmless
+                out.append(e)
+                continue
             else:
                 key = f"{e.venue_symbol}#{e.trade_id}"  # type: ignore[union-attr]
                 if key in seen:
@@ -172,6 +175,7 @@ class Session:
         self._m_frames = m.frames.labels(x)
         self._m_liq = m.events.labels(x, "liquidation")
         self._m_trd = m.events.labels(x, "trade")
+        self._m_ctx = m.events.labels(x, "context")
         self._m_dup_liq = m.duplicates.labels(x, "liquidation")
         self._m_dup_trd = m.duplicates.labels(x, "trade")
         self._m_gaps = m.sequence_gaps.labels(x)
@@ -411,14 +415,18 @@ class Session:
         events = parsed.events
         if not events:
             return
-        n_liq = 0
+        n_liq = n_ctx = 0
         for e in events:
             if type(e) is Liquidation:
                 n_liq += 1
+            elif type(e) is MarketContext:
+                n_ctx += 1
         if n_liq:
             self._m_liq.inc(n_liq)
-        if len(events) > n_liq:
-            self._m_trd.inc(len(events) - n_liq)
+        if n_ctx:
+            self._m_ctx.inc(n_ctx)
+        if len(events) > n_liq + n_ctx:
+            self._m_trd.inc(len(events) - n_liq - n_ctx)
         fresh, dup_liq, dup_trd = self._dedup.fresh(events)
         if dup_liq:
             self._m_dup_liq.inc(dup_liq)

@@ -154,9 +154,9 @@ def test_apply_arrays_checks_dtypes() -> None:
 
 def test_bytes_per_pair() -> None:
     # liquidations 3 sides x (3 rates + t_last + cum + count), trades 2 sides x the same,
-    # price/volatility 5 words: 8 * (18 + 12 + 5)
-    assert RiskState(16).bytes_per_pair == 280
-    assert RiskState(16, horizons=(10.0,)).bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5)
+    # price/volatility 5 words, market context 5 values + time: 8 * (18 + 12 + 5 + 6)
+    assert RiskState(16).bytes_per_pair == 328
+    assert RiskState(16, horizons=(10.0,)).bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6)
 
 
 symbols = st.sampled_from(["A-USDT-PERP", "B-USDT-PERP", "C-USDT-PERP", "D-USDT-PERP"])
@@ -219,3 +219,29 @@ def test_state_matches_references_through_the_codec(recs: list[list[Event]], cap
             assert math.isnan(r.volatility)
         else:
             assert math.isclose(r.volatility**2, want_var, rel_tol=1e-9, abs_tol=1e-300)
+
+
+def test_market_context_keeps_the_latest_value_of_each_field() -> None:
+    from monitor.codec import decode_batch, encode_batch
+    from monitor.schema import MarketContext
+
+    def ctx(ts: int, **kw: float | None) -> MarketContext:
+        fields: dict[str, float | None] = dict.fromkeys(
+            ("mark_price", "index_price", "funding_rate", "open_interest_base",
+             "open_interest_usd"), None)  # fmt: skip
+        fields.update(kw)
+        return MarketContext("okx", "BTC-USDT-PERP", "BTC-USDT-SWAP", next_funding_ms=None,
+                             ts_ms=ts, received_ns=ts * 10**6, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+    state = RiskState(4)
+    batch = decode_batch(encode_batch([
+        ctx(1000, mark_price=95000.5, funding_rate=0.0001),
+        ctx(2000, open_interest_base=10.0, open_interest_usd=950005.0),
+        ctx(1500, mark_price=1.0, index_price=94990.0),  # late: only fills the unknown index
+        ctx(3000, mark_price=94000.0, funding_rate=float("nan")),  # NaN never overwrites
+    ]))  # fmt: skip
+    assert state.apply_context(batch) == 4
+    (row,) = state.snapshot(state.now_s())
+    assert (row.mark_price, row.funding_rate, row.open_interest_usd) == (94000.0, 0.0001, 950005.0)
+    r = state.read(state.now_s())
+    assert r.context[0].tolist() == [94000.0, 94990.0, 0.0001, 10.0, 950005.0]

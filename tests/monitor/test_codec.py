@@ -110,3 +110,15 @@ def test_decode_rejects_ragged_columns() -> None:
     doc["trd"]["price"].pop()
     with pytest.raises(CodecError, match="has 1 rows, expected 2"):
         decode_batch(orjson.dumps(doc))
+
+
+def test_market_context_round_trip_with_missing_fields() -> None:
+    from monitor.schema import MarketContext
+
+    a = MarketContext("binance", "BTC-USDT-PERP", "BTCUSDT", 95000.5, 94990.1, 0.0001,
+                      1700003600000, 52000.123, 4.94e9, 1700000000000, 1700000000001000000)  # fmt: skip
+    b = MarketContext("binance", "BTC-USDT-PERP", "BTCUSDT", None, None, None, None, 52001.0,
+                      None, 1700000001000, 1700000001001000000)  # fmt: skip
+    batch = decode_batch(encode_batch([_trade(0), a, b]))
+    assert (batch.n_trades, batch.n_contexts, batch.n_liquidations) == (1, 2, 0)
+    assert batch.events()[1:] == [a, b]
