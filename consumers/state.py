@@ -77,6 +77,16 @@ class BatchArrays(NamedTuple):
 CONTEXT_FIELDS: Final = ("mark", "index", "funding", "oi_base", "oi_usd")
 
 
+def _derived_context(ctx: F64) -> F64:
+    """A copy where open interest in USD, when the venue gives only base units (Binance), is
+    derived as base x the latest mark price."""
+    out = ctx.copy()
+    oi_usd, oi_base, mark = (CONTEXT_FIELDS.index(f) for f in ("oi_usd", "oi_base", "mark"))
+    missing = np.isnan(out[:, oi_usd])
+    out[missing, oi_usd] = out[missing, oi_base] * out[missing, mark]  # NaN stays NaN
+    return out
+
+
 class Applied(NamedTuple):
     liquidations: int
     trades: int
@@ -406,7 +416,7 @@ class RiskState:
                 trd_count=self.trd_count[:n].sum(axis=1),
                 variance=variance,
                 last_price=np.where(has_price, self.last_price[:n], np.nan),
-                context=self.ctx[:n].copy(),
+                context=_derived_context(self.ctx[:n]),
             )
 
     def snapshot(self, now_s: float) -> list[PairSnapshot]:

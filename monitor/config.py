@@ -140,6 +140,7 @@ class ExchangeConfig:
     rest_url: str = ""  # empty: the venue's real REST base (instrument metadata)
     instruments_refresh_s: float = 3600.0
     instruments_timeout_s: float = 30.0  # start-up gives up (clear error) after this long
+    poll_interval_s: float = 30.0  # one round of REST polls (open interest) spread over this
 
     def validate(self, name: str) -> None:
         if self.ws_url and not self.ws_url.startswith(("ws://", "wss://")):
@@ -150,6 +151,7 @@ class ExchangeConfig:
             )
         _positive(f"exchanges.{name}.instruments_refresh_s", self.instruments_refresh_s)
         _positive(f"exchanges.{name}.instruments_timeout_s", self.instruments_timeout_s)
+        _positive(f"exchanges.{name}.poll_interval_s", self.poll_interval_s)
         for key in ("stale_after_s", "ping_interval_s", "max_connection_age_s"):
             _positive(f"exchanges.{name}.{key}", getattr(self, key))
         _positive(f"exchanges.{name}.backoff_initial_s", self.backoff_initial_s)

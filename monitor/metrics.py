@@ -105,6 +105,11 @@ class ProducerMetrics:
             "Refused frames not written to the dead-letter topic (overflow, send_failed).",
             ["exchange", "cause"],
         )
+        self.rest_polls = c(
+            "rest_polls_total",
+            "REST polls for data a venue serves only over REST (open interest), by outcome.",
+            ["exchange", "outcome"],
+        )
         self.instrument_loads = c(
             "instrument_loads_total",
             "Instrument metadata fetches from the venue's REST API by outcome (ok, error).",

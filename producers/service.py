@@ -22,6 +22,7 @@ from monitor.topics import ensure_exchange_topics, ensure_topics
 from producers.base import InstrumentSource
 from producers.deadletter import DeadLetters
 from producers.metadata import InstrumentLoader
+from producers.poller import Poller, PollSource
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
 from producers.session import Deduplicator, Session
@@ -75,6 +76,12 @@ class ProducerService:
                 exchange, self.adapter, cfg.rest_url(exchange), self.metrics,
                 refresh_s=ex_cfg.instruments_refresh_s, timeout_s=ex_cfg.instruments_timeout_s,
             )  # fmt: skip
+        self.poller: Poller | None = None
+        if isinstance(self.adapter, PollSource):
+            self.poller = Poller(
+                exchange, self.adapter, cfg.rest_url(exchange), self.publisher.add, self.metrics,
+                interval_s=ex_cfg.poll_interval_s,
+            )  # fmt: skip
         self._state = "new"  # new -> started -> stopped
 
     @property
@@ -114,6 +121,8 @@ class ProducerService:
                 self.dead_letters.attach(self.publisher.kafka_producer)
             for s in self.sessions:
                 await s.start()
+            if self.poller is not None:
+                self.poller.start()
         except BaseException:
             await self.stop()
             raise
@@ -128,6 +137,8 @@ class ProducerService:
         if self._state == "stopped":
             return
         self._state = "stopped"
+        if self.poller is not None:
+            await self.poller.stop()
         await asyncio.gather(*(s.stop() for s in self.sessions))
         if self.instruments is not None:
             await self.instruments.stop()

@@ -245,3 +245,23 @@ def test_market_context_keeps_the_latest_value_of_each_field() -> None:
     assert (row.mark_price, row.funding_rate, row.open_interest_usd) == (94000.0, 0.0001, 950005.0)
     r = state.read(state.now_s())
     assert r.context[0].tolist() == [94000.0, 94990.0, 0.0001, 10.0, 950005.0]
+
+
+def test_open_interest_in_usd_is_derived_from_base_and_mark_when_missing() -> None:
+    from monitor.codec import decode_batch, encode_batch
+    from monitor.schema import MarketContext
+
+    base = {"exchange": "binance", "symbol": "BTC-USDT-PERP", "venue_symbol": "BTCUSDT",
+            "index_price": None, "funding_rate": None, "next_funding_ms": None,
+            "open_interest_usd": None}  # fmt: skip
+    state = RiskState(4)
+    batch = decode_batch(encode_batch([
+        MarketContext(**base, mark_price=None, open_interest_base=10.5, ts_ms=1000,
+                      received_ns=1),  # type: ignore[arg-type]
+        MarketContext(**base, mark_price=95000.0, open_interest_base=None, ts_ms=2000,
+                      received_ns=2),  # type: ignore[arg-type]
+    ]))  # fmt: skip
+    state.apply_context(batch)
+    (row,) = state.snapshot(state.now_s())
+    assert row.open_interest_usd == 10.5 * 95000.0
+    assert RiskState(4).read(0.0).context.shape == (0, 5)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
@@ -15,41 +13,13 @@ from monitor.metrics import ProducerMetrics
 from monitor.symbols import Instrument, SymbolTable
 from producers.base import InstrumentSource
 from producers.metadata import InstrumentLoader, MetadataError
-
-
-class _Venue:
-    """Serves /instruments: a scripted list of (status, body) answers, then the last forever."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[int, bytes]] = []
-        self.requests = 0
+from tests.producers.httpvenue import HttpVenue, http_venue
 
 
 @pytest.fixture
-def venue() -> Iterator[tuple[_Venue, str]]:
-    state = _Venue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.requests += 1
-            status, body = state.answers.pop(0) if len(state.answers) > 1 else state.answers[0]
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def venue() -> Iterator[tuple[HttpVenue, str]]:
+    with http_venue() as v:
+        yield v, v.base
 
 
 class _Source:
@@ -89,7 +59,9 @@ def test_source_satisfies_the_runtime_protocol() -> None:
     assert isinstance(_Source(), InstrumentSource)
 
 
-async def test_start_waits_for_a_complete_load_retrying_errors(venue: tuple[_Venue, str]) -> None:
+async def test_start_waits_for_a_complete_load_retrying_errors(
+    venue: tuple[HttpVenue, str],
+) -> None:
     state, base = venue
     state.answers = [(503, b"busy"), (200, b"not json"), (200, _body(("BTC_USDT", 0.0001)))]
     source = _Source()
@@ -109,7 +81,7 @@ async def test_start_waits_for_a_complete_load_retrying_errors(venue: tuple[_Ven
         await loader.stop()
 
 
-async def test_start_gives_up_with_a_clear_error(venue: tuple[_Venue, str]) -> None:
+async def test_start_gives_up_with_a_clear_error(venue: tuple[HttpVenue, str]) -> None:
     state, base = venue
     state.answers = [(500, b"down")]
     loader = _loader(_Source(), base, CollectorRegistry(), timeout_s=1.0)
@@ -119,7 +91,7 @@ async def test_start_gives_up_with_a_clear_error(venue: tuple[_Venue, str]) -> N
         await loader.start()
 
 
-async def test_failed_refresh_keeps_the_previous_instruments(venue: tuple[_Venue, str]) -> None:
+async def test_failed_refresh_keeps_the_previous_instruments(venue: tuple[HttpVenue, str]) -> None:
     state, base = venue
     state.answers = [(200, _body(("BTC_USDT", 0.0001))), (200, b"{}")]
     source = _Source()
