@@ -15,19 +15,33 @@ Requests: ``SUBSCRIBE``/``UNSUBSCRIBE`` (``{"result":null,"id":N}``), ``LIST_SUB
 with one bad stream name is refused whole. More than 10 incoming messages within one second closes
 the connection with 1008 "Too many requests"; at most 1024 streams per connection.
 
-Streams served: ``!forceOrder@arr``, ``<sym>@forceOrder``, ``<sym>@aggTrade`` (symbols lower-case in
-names, upper-case in payloads). Liquidations are sampled like the venue: of the liquidations of one
+Streams served: ``!forceOrder@arr``, ``<sym>@forceOrder``, ``<sym>@aggTrade``, ``<sym>@markPrice@1s``
+and ``<sym>@markPrice`` (symbols lower-case in names, upper-case in payloads). Liquidations are sampled like the venue: of the liquidations of one
 symbol that happen within a wall-clock second (``[k*1000, (k+1)*1000)`` ms since the epoch), only the
 latest is pushed, when that second ends (``E`` = emission time, ``o.T`` = the liquidation's time).
 ``o.S`` is the forced order's side: SELL closes a long. ``o.ap`` is the scenario price (the average
 fill), ``o.p`` a limit price 0.5 % worse; ``q = l = z`` (FILLED). Trades are pushed as they happen,
 one aggTrade per scenario trade, ``m = true`` when the taker sold. Numbers in forceOrder are
 stripped decimals (``"9910"``), in aggTrade fixed to the tick (``"95000.10"``, ``"0.010"``).
+
+Mark price: at every wall-clock second boundary (``E`` = emission time) one ``markPriceUpdate`` per
+symbol on ``<sym>@markPrice@1s``, and on ``<sym>@markPrice`` every third second (its documented
+3000 ms cadence). With a scenario (``BinanceFeed(scenario)``, what the server builds), ``i``
+(index) is the scenario's price path at the scenario time of ``E``, ``p`` (mark) that price rounded
+to the tick, ``P`` the index; marks run to the scenario's end. The scenario time of ``E`` is
+``(E - start_ms) * speed`` when both are given, else extrapolated from the latest event (``t`` at
+its wall time, at the speed measured between the first and latest events); marks then start after
+the first event. Without a scenario (``BinanceFeed()``) ``p`` and ``i`` are the price of the
+symbol's latest event (within a tick of the path), for the symbols seen so far, and marks pause
+while the venue has had no event for a whole second. Numbers have 8 decimals
+(``"95000.10000000"``); ``r`` is ``FUNDING_RATE``; ``T`` the next 8-hour funding boundary (00:00,
+08:00, 16:00 UTC) after ``E``. Market-context frames carry no ledger items.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import zlib
 from collections import deque
@@ -38,9 +52,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from monitor.simulator.instruments import instrument
+from monitor.simulator.instruments import fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.scenario import Scenario, SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "binance"
@@ -49,7 +63,14 @@ LIMIT_PRICE_OFFSET: Final = 0.005  # forced-order limit price vs. average fill
 MAX_MESSAGES_PER_S: Final = 10
 MAX_STREAMS: Final = 1024
 ALL_LIQUIDATIONS: Final = "!forceOrder@arr"
-_STREAM_RE: Final = re.compile(r"^(?:!forceOrder@arr|[a-z0-9]+@(?:forceOrder|aggTrade))$")
+MARK_INTERVAL_MS: Final = 1000  # <sym>@markPrice@1s
+MARK_SLOW_EVERY: Final = 3  # <sym>@markPrice: every 3000 ms
+MARK_DECIMALS: Final = 8
+FUNDING_RATE: Final = "0.00010000"  # 1 bp per 8 h, Binance's default (interest-rate only) rate
+FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
+_STREAM_RE: Final = re.compile(
+    r"^(?:!forceOrder@arr|[a-z0-9]+@(?:forceOrder|aggTrade|markPrice|markPrice@1s))$"
+)
 _METHODS: Final = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 
 
@@ -192,30 +213,122 @@ def _error(code: int, msg: str, rid: int | None) -> Reply:
 
 
 class BinanceFeed:
-    """Scenario events -> aggTrade frames (immediate) and sampled forceOrder frames."""
+    """Scenario events -> aggTrade frames (immediate), sampled forceOrder frames and one
+    markPriceUpdate per symbol per second."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, scenario: Scenario | None = None, *, speed: float | None = None,
+        start_ms: float | None = None,
+    ) -> None:  # fmt: skip
+        """``speed``: scenario seconds per wall second (else measured from the events);
+        ``start_ms``: wall time of scenario second 0 (else placed from the events)."""
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed = {speed!r}: must be > 0")
+        self._scenario = scenario
+        self._speed = speed
+        self._start_ms = start_ms if scenario is not None else None
         self._keys = itertools.count()
         self._agg_id: dict[str, int] = {}
         self._fill_id: dict[str, int] = {}
         # (symbol, window) -> latest liquidation in that window and its wall time
         self._pending: dict[tuple[str, int], tuple[SimLiquidation, int]] = {}
+        self._last_price: dict[str, float] = {}  # symbol -> price of its latest event
+        self._first: tuple[float, int] | None = None  # (scenario s, wall ms) of the first event
+        self._last: tuple[float, int] | None = None  # ... and of the latest one
+        self._next_mark_ms: int | None = None
+        if self._start_ms is not None:
+            self._next_mark_ms = math.ceil(self._start_ms / MARK_INTERVAL_MS) * MARK_INTERVAL_MS
 
     def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
+        end = self._mark_end_ms()
+        if self._next_mark_ms is None or end is None or self._next_mark_ms > end:  # (re)start
+            self._next_mark_ms = (now_ms // MARK_INTERVAL_MS + 1) * MARK_INTERVAL_MS
+        if self._first is None:
+            self._first = (event.t, now_ms)
+        self._last = (event.t, now_ms)
+        self._last_price[event.venue_symbol] = event.price
         if isinstance(event, SimTrade):
             return [self._agg_trade(event, now_ms)]
         self._pending[(event.venue_symbol, now_ms // SAMPLING_WINDOW_MS)] = (event, now_ms)
         return []
 
     def next_deadline_ms(self) -> int | None:
-        if not self._pending:
-            return None
-        return min(w + 1 for _, w in self._pending) * SAMPLING_WINDOW_MS
+        deadlines = [(w + 1) * SAMPLING_WINDOW_MS for _, w in self._pending]
+        mark = self._due_mark_ms()
+        if mark is not None:
+            deadlines.append(mark)
+        return min(deadlines, default=None)
 
     def flush(self, now_ms: int) -> list[Outgoing]:
         due = [k for k in self._pending if (k[1] + 1) * SAMPLING_WINDOW_MS <= now_ms]
         due.sort(key=lambda k: k[1])
-        return [self._force_order(*self._pending.pop(k), now_ms) for k in due]
+        out = [self._force_order(*self._pending.pop(k), now_ms) for k in due]
+        mark = self._due_mark_ms()
+        if mark is not None and mark <= now_ms:
+            second = now_ms // MARK_INTERVAL_MS  # a late flush sends one update, not a backlog
+            out += self._mark_prices(now_ms, second % MARK_SLOW_EVERY == 0)
+            self._next_mark_ms = (second + 1) * MARK_INTERVAL_MS
+        return out
+
+    # ---- mark price: the scenario clock ---------------------------------------------------------
+
+    def _measured_speed(self) -> float | None:
+        """Scenario seconds per wall second: given, or between the first and the latest event."""
+        if self._speed is not None:
+            return self._speed
+        if self._first is None or self._last is None:
+            return None
+        (t0, w0), (t1, w1) = self._first, self._last
+        return (t1 - t0) * 1000.0 / (w1 - w0) if w1 > w0 and t1 > t0 else None
+
+    def _scenario_time(self, wall_ms: int) -> float:
+        """Scenario second at ``wall_ms``: from ``start_ms``, else extrapolated from the latest
+        event (its lateness is the only error, a millisecond or so of wall time)."""
+        if self._start_ms is not None:
+            return (wall_ms - self._start_ms) * (self._speed or 1.0) / 1000.0
+        assert self._last is not None
+        t, at = self._last
+        speed = self._measured_speed()
+        return t if speed is None else t + (wall_ms - at) * speed / 1000.0
+
+    def _mark_end_ms(self) -> float | None:
+        """Last wall time that gets a mark: the scenario's end when it can be placed, else the
+        end of the second of the latest event."""
+        sc = self._scenario
+        if sc is not None and self._start_ms is not None:
+            return self._start_ms + sc.duration_s * 1000.0 / (self._speed or 1.0)
+        if self._last is None:
+            return None
+        t, at = self._last
+        speed = self._measured_speed()
+        if sc is not None and speed is not None:
+            return at + (sc.duration_s - t) * 1000.0 / speed
+        return (at // MARK_INTERVAL_MS + 1) * MARK_INTERVAL_MS
+
+    def _due_mark_ms(self) -> int | None:
+        end = self._mark_end_ms()
+        if self._next_mark_ms is None or end is None or self._next_mark_ms > end:
+            return None
+        return self._next_mark_ms
+
+    def _mark_prices(self, now_ms: int, slow: bool) -> list[Outgoing]:
+        sc = self._scenario
+        if sc is not None:
+            t = self._scenario_time(now_ms)
+            prices = {s: sc.price_at(s, t) for s in sc.symbols}
+        else:
+            prices = self._last_price
+        next_funding = (now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+        out = []
+        for sym, index in prices.items():
+            mark = fmt_decimal(instrument(sym).round_price(index), MARK_DECIMALS)
+            idx = fmt_decimal(index, MARK_DECIMALS)
+            payload = {"e": "markPriceUpdate", "E": now_ms, "s": sym, "p": mark, "i": idx,
+                       "P": idx, "r": FUNDING_RATE, "T": next_funding}  # fmt: skip
+            name = f"{sym.lower()}@markPrice"
+            streams = (f"{name}@1s", name) if slow else (f"{name}@1s",)
+            out.append(Outgoing(streams, orjson.dumps(payload), (), ()))
+        return out
 
     def _agg_trade(self, tr: SimTrade, now_ms: int) -> Outgoing:
         sym = tr.venue_symbol
@@ -267,4 +380,5 @@ SPEC: Final = VenueSpec(
     route=_route,
     new_session=lambda path, conn_id: BinanceSession(parse_route(path), conn_id),
     new_feed=BinanceFeed,
+    new_feed_for=BinanceFeed,  # marks on the scenario's price path
 )

@@ -13,7 +13,8 @@ Path ``/v5/public/linear`` (anything else: HTTP 404). Client operations (exchang
 * The server closes a connection that sent nothing for ``bybit_idle_timeout_s`` (the server does
   that, not this module).
 
-Topics served: ``allLiquidation.<SYM>`` and ``publicTrade.<SYM>`` (``<SYM>`` upper-case).
+Topics served: ``allLiquidation.<SYM>``, ``publicTrade.<SYM>`` and ``tickers.<SYM>`` (``<SYM>``
+upper-case).
 
 * allLiquidation: every 500 ms (wall-clock windows ``[k*500, (k+1)*500)`` ms since the epoch) one
   ``snapshot`` per symbol carrying **all** liquidations of the window, none dropped. ``S`` is the
@@ -21,6 +22,21 @@ Topics served: ``allLiquidation.<SYM>`` and ``publicTrade.<SYM>`` (``<SYM>`` upp
   bankruptcy price, 0.5 % beyond the scenario price (below it for longs); ``v`` the size.
 * publicTrade: the trades of one symbol that fall in the same 100 ms tick, in one frame at the end
   of the tick. ``S`` is the taker side, ``L`` the tick direction, ``i`` a deterministic UUID.
+
+* tickers (market context; only with a scenario bound, ``BybitFeed(scenario)``, since the mark
+  price comes from its price path): pushed when an event of the symbol arrives and at least
+  ``TICKER_MIN_INTERVAL_MS`` (100 ms, Bybit's linear push frequency) after the symbol's previous
+  push, so during playback every 100 ms to about 1 s. The state is computed at the event's scenario
+  time ``t``: ``markPrice`` = the path at ``t`` (``Scenario.price_at``) to the instrument's decimals;
+  ``indexPrice`` the path plus a spot premium growing to ``INDEX_PREMIUM`` through the crash;
+  ``fundingRate`` (6 decimals) from ``FUNDING_CALM`` falling to ``FUNDING_CALM + FUNDING_CRASH``;
+  ``nextFundingTime`` the next 8-hour boundary of the wall clock; ``openInterest`` starts at
+  ``OI_START_LIQ_MULTIPLE`` median liquidations and falls by the size of every liquidation (the
+  positions closed), ``openInterestValue`` = open interest x mark (2 decimals); ``lastPrice`` and
+  ``tickDirection`` follow the trades. Every connection gets ``type: "snapshot"`` (every field) as
+  its first push of a topic after subscribing, then ``type: "delta"`` messages carrying ``symbol``
+  and only the fields whose text changed since the previous push (a push with no change is not
+  sent). ``cs`` counts pushes per symbol, ``ts`` is the wall clock. Tickers are not in the ledger.
 
 Numbers are fixed to the instrument's decimals (``"16578.50"``, ``"0.010"``), as Bybit prints them.
 """
@@ -30,14 +46,15 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
-from monitor.simulator.instruments import instrument
+from monitor.simulator.instruments import fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.scenario import Scenario, SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec, stable_uuid
 
 VENUE: Final = "bybit"
@@ -46,23 +63,47 @@ LIQUIDATION_PUSH_MS: Final = 500
 TRADE_TICK_MS: Final = 100
 BANKRUPTCY_OFFSET: Final = 0.005
 MAX_ARGS_PER_REQUEST: Final = 10  # UNVERIFIED on the real venue (third-party guide)
-_TOPIC_RE: Final = re.compile(r"^(?:allLiquidation|publicTrade)\.[A-Z0-9]+$")
+TICKERS: Final = "tickers"
+TICKER_MIN_INTERVAL_MS: Final = 100  # Bybit: linear tickers pushed every 100 ms at most
+INDEX_PREMIUM: Final = 0.0005  # index above mark by up to 5 bp at the end of the crash
+FUNDING_CALM: Final = 0.0001  # 1 bp per 8 h
+FUNDING_CRASH: Final = -0.0003  # added at full crash progress: -2 bp at the end
+FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
+OI_START_LIQ_MULTIPLE: Final = 50_000  # starting open interest, in median liquidation notionals
+_TOPIC_RE: Final = re.compile(r"^(?:allLiquidation|publicTrade|tickers)\.[A-Z0-9]+$")
 
 
 def valid_topic(topic: str) -> bool:
     return _TOPIC_RE.match(topic) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class TickerOutgoing(Outgoing):
+    """One ticker push: ``payload`` is the delta, ``snapshot`` the full state at the same moment,
+    for the connections whose first push of the topic this is."""
+
+    snapshot: bytes = b""
+
+
 class BybitSession:
     def __init__(self, conn_id: str) -> None:
         self.conn_id = conn_id
         self._topics: dict[str, None] = {}  # ordered set
+        self._primed: set[str] = set()  # ticker topics that had their snapshot on this connection
 
     @property
     def subscriptions(self) -> Collection[str]:
         return self._topics.keys()
 
     def frames_for(self, out: Outgoing) -> list[bytes]:
+        if type(out) is TickerOutgoing:
+            (topic,) = out.streams
+            if topic not in self._topics:
+                return []
+            if topic in self._primed:
+                return [out.payload]
+            self._primed.add(topic)
+            return [out.snapshot]
         return [out.payload for t in out.streams if t in self._topics]
 
     def handle(self, message: str | bytes, now_s: float) -> Reply:
@@ -94,6 +135,7 @@ class BybitSession:
         else:
             for topic in args:
                 self._topics.pop(topic, None)
+        self._primed.difference_update(args)  # a new subscription starts with a snapshot
         return self._reply(True, "", op, req_id, changed=True)
 
     def _reply(
@@ -106,10 +148,23 @@ class BybitSession:
         return Reply(frames=(orjson.dumps(body),), subscriptions_changed=changed)
 
 
-class BybitFeed:
-    """Scenario events -> batched publicTrade and allLiquidation snapshots."""
+class _TickerState:
+    __slots__ = ("cs", "fields", "oi_units", "pushed_ms")
 
-    def __init__(self) -> None:
+    def __init__(self, oi_units: int) -> None:
+        self.oi_units = oi_units  # open interest in units of the quantity's last decimal
+        self.cs = 0
+        self.pushed_ms: int | None = None
+        self.fields: dict[str, str] = {}  # the state as last pushed
+
+
+class BybitFeed:
+    """Scenario events -> batched publicTrade and allLiquidation snapshots; with a scenario bound,
+    tickers snapshots and deltas from its price path."""
+
+    def __init__(self, scenario: Scenario | None = None) -> None:
+        self._scenario = scenario
+        self._tickers: dict[str, _TickerState] = {}
         self._keys = itertools.count()
         # (kind, symbol, window end ms) -> [(key, item dict, ledger item)]
         self._pending: dict[
@@ -130,7 +185,9 @@ class BybitFeed:
             bucket = ("allLiquidation", event.venue_symbol, end)
             item, sent = self._liquidation(event, now_ms)
         self._pending.setdefault(bucket, []).append((key, item, sent))
-        return []
+        if self._scenario is None or event.venue_symbol not in self._scenario.paths:
+            return []
+        return self._ticker(event, now_ms)
 
     def next_deadline_ms(self) -> int | None:
         return min((end for _, _, end in self._pending), default=None)
@@ -190,6 +247,69 @@ class BybitFeed:
         item = {"T": now_ms, "s": sym, "S": "Buy" if long else "Sell", "v": qty, "p": price}
         return item, SentLiquidation(VENUE, sym, liq.liquidated_side, qty, price, now_ms)
 
+    # ---- tickers ------------------------------------------------------------------------------
+
+    def _ticker(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
+        sym = event.venue_symbol
+        spec = instrument(sym)
+        state = self._tickers.get(sym)
+        if state is None:
+            oi_usd = OI_START_LIQ_MULTIPLE * spec.liq_notional_usd
+            oi_units = round(oi_usd / spec.start_price * 10**spec.qty_decimals)
+            state = self._tickers[sym] = _TickerState(oi_units)
+        if isinstance(event, SimLiquidation):  # the liquidated position is closed
+            lot_units = spec.lot_units
+            state.oi_units = max(
+                lot_units, state.oi_units - round(event.qty * 10**spec.qty_decimals)
+            )
+        if state.pushed_ms is not None and now_ms - state.pushed_ms < TICKER_MIN_INTERVAL_MS:
+            return []
+        fields = self._ticker_fields(sym, event.t, now_ms, state)
+        changed = {k: v for k, v in fields.items() if state.fields.get(k) != v}
+        if not changed:
+            return []
+        state.fields = fields
+        state.pushed_ms = now_ms
+        state.cs += 1
+        topic = f"{TICKERS}.{sym}"
+        delta = {"symbol": sym, **changed}
+
+        def frame(kind: str, data: dict[str, str]) -> bytes:
+            return orjson.dumps(
+                {"topic": topic, "type": kind, "data": data, "cs": state.cs, "ts": now_ms}
+            )
+
+        return [
+            TickerOutgoing(
+                (topic,), frame("delta", delta), (), (), snapshot=frame("snapshot", fields)
+            )
+        ]
+
+    def _ticker_fields(
+        self, sym: str, t: float, now_ms: int, state: _TickerState
+    ) -> dict[str, str]:
+        """The full ticker at scenario second ``t``, as text, in the documented field order."""
+        sc = self._scenario
+        assert sc is not None
+        spec = instrument(sym)
+        crash_s = sc.duration_s - sc.crash_start_s
+        u = min(max((t - sc.crash_start_s) / crash_s, 0.0), 1.0) if crash_s > 0 else 0.0
+        path = sc.price_at(sym, t)
+        mark = spec.price_text(path)
+        oi_text = fmt_decimal(state.oi_units / 10**spec.qty_decimals, spec.qty_decimals)
+        fields = {"symbol": sym}
+        last = self._last_price.get(sym)
+        if last is not None:
+            fields["tickDirection"] = last[1]
+            fields["lastPrice"] = spec.price_text(last[0])
+        fields["markPrice"] = mark
+        fields["indexPrice"] = spec.price_text(path * (1.0 + INDEX_PREMIUM * u))
+        fields["openInterest"] = oi_text
+        fields["openInterestValue"] = f"{float(oi_text) * float(mark):.2f}"
+        fields["nextFundingTime"] = str((now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS)
+        fields["fundingRate"] = f"{round(FUNDING_CALM + FUNDING_CRASH * u, 6) + 0.0:.6f}"
+        return fields
+
 
 def _route(path: str) -> tuple[int, str] | None:
     return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
@@ -201,4 +321,5 @@ SPEC: Final = VenueSpec(
     route=_route,
     new_session=lambda path, conn_id: BybitSession(conn_id),
     new_feed=BybitFeed,
+    new_feed_for=BybitFeed,  # with the scenario: tickers from its price path
 )

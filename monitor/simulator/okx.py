@@ -26,6 +26,22 @@ quantity is rounded to the nearest contract and an item that rounds to 0 contrac
 * trades: the trades of one instrument in the same 100 ms tick, in one push at the end of the tick;
   ``side`` the taker side, ``tradeId`` a per-instrument counter, ``sz`` contracts.
 
+Market context (``mark-price``, ``funding-rate``, ``open-interest``, per instId), pushed on an
+instrument's scenario events, at most one push per channel and instrument every ``MARK_PUSH_MS``
+(200 ms: OKX pushes the mark every 200 ms while it changes), ``OI_PUSH_MS`` (3 s, as OKX) and
+``FUNDING_PUSH_MS`` (5 s; OKX: every 30-90 s, faster here so short scenarios show it). A push
+carries the values at the scenario time of the event that triggered it and ``ts`` its wall time;
+contexts are not market items, so they are not in the ledger.
+
+* ``markPx``: the scenario price path (``price_at``, when the feed is given one) rounded to the
+  tick; without it, the event's own price (the path rounded down or up to a tick);
+* ``fundingRate``: 0.0001 in the calm, falling linearly with the drawdown ``g`` (0 calm, 1 at the
+  scenario's full drop) to -0.0004; ``fundingTime`` the next 8-hour UTC boundary,
+  ``nextFundingTime`` 8 hours later;
+* open interest: ``OI_USD_START`` at the start price, growing ``OI_DRIFT_PER_S`` per scenario second
+  and shrinking by ``OI_CRASH_DROP`` x ``g`` (positions closed in the fall); ``oi`` whole contracts,
+  ``oiCcy`` = ``oi`` x ctVal, ``oiUsd`` = ``oiCcy`` x ``markPx``, exact decimals.
+
 ``GET /api/v5/public/instruments?instType=SWAP`` serves the four instruments (``rest``).
 """
 
@@ -33,7 +49,8 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,6 +71,20 @@ MAX_ARGS_BYTES: Final = 64 * 1024
 MAX_REQUESTS_PER_HOUR: Final = 480
 LIQUIDATION_CHANNEL: Final = "liquidation-orders"
 TRADES_CHANNEL: Final = "trades"
+MARK_CHANNEL: Final = "mark-price"
+FUNDING_CHANNEL: Final = "funding-rate"
+OI_CHANNEL: Final = "open-interest"
+PER_INSTRUMENT_CHANNELS: Final = (TRADES_CHANNEL, MARK_CHANNEL, FUNDING_CHANNEL, OI_CHANNEL)
+MARK_PUSH_MS: Final = 200
+FUNDING_PUSH_MS: Final = 5000
+OI_PUSH_MS: Final = 3000
+FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
+FUNDING_CALM: Final = 0.0001
+FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
+FUNDING_LIMIT: Final = 0.00375  # OKX's max/min funding rate of BTC-USDT-SWAP
+OI_USD_START: Final = {"BTCUSDT": 2.0e9, "ETHUSDT": 8.0e8, "SOLUSDT": 3.0e8}
+OI_DRIFT_PER_S: Final = 2e-5
+OI_CRASH_DROP: Final = 0.2
 LIQUIDATION_INST_TYPES: Final = ("SWAP", "FUTURES", "MARGIN", "OPTION")
 LIQUIDATION_STREAM: Final = "liquidation-orders:SWAP"
 
@@ -69,6 +100,10 @@ INST_IDS: Final = frozenset([i for i, _ in CONTRACTS.values()] + [INVERSE_INST[0
 
 def trade_stream(inst_id: str) -> str:
     return f"{TRADES_CHANNEL}:{inst_id}"
+
+
+def channel_stream(channel: str, inst_id: str) -> str:
+    return f"{channel}:{inst_id}"
 
 
 def contracts(qty: float, ct_val: float) -> int:
@@ -145,8 +180,8 @@ def _stream(arg: dict[str, Any]) -> str | None:
     if channel == LIQUIDATION_CHANNEL and "instId" not in arg:
         inst_type = arg.get("instType")
         return f"{channel}:{inst_type}" if inst_type in LIQUIDATION_INST_TYPES else None
-    if channel == TRADES_CHANNEL and arg.get("instId") in INST_IDS:
-        return trade_stream(arg["instId"])
+    if channel in PER_INSTRUMENT_CHANNELS and arg.get("instId") in INST_IDS:
+        return channel_stream(channel, arg["instId"])
     return None
 
 
@@ -154,19 +189,24 @@ _Entry = tuple[int, dict[str, Any], SentTrade | SentLiquidation]
 
 
 class OkxFeed:
-    """Scenario events -> per-tick trade pushes and batched liquidation-orders pushes."""
+    """Scenario events -> per-tick trade pushes, batched liquidation-orders pushes, and throttled
+    market context pushes. ``price_at(venue_symbol, t)`` is the scenario's price path
+    (``Scenario.price_at``); without it the mark price is the event's own price."""
 
-    def __init__(self) -> None:
+    def __init__(self, price_at: Callable[[str, float], float] | None = None) -> None:
+        self._price_at = price_at
         self._keys = itertools.count()
         self._trades: dict[tuple[str, int], list[_Entry]] = {}  # (instId, tick end) -> entries
         self._liqs: dict[int, dict[str, list[_Entry]]] = {}  # window end -> instId -> entries
         self._trade_seq: dict[str, int] = {}
+        self._pushed_ms: dict[str, int] = {}  # context stream -> wall ms of its last push
 
     def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
         inst_id, ct_text = CONTRACTS[event.venue_symbol]
+        context = self._context(event, inst_id, ct_text, now_ms)
         n = contracts(event.qty, float(ct_text))
         if n <= 0:
-            return []  # below one contract: OKX has no such order
+            return context  # below one contract: OKX has no such order
         key = next(self._keys)
         if isinstance(event, SimTrade):
             end = (now_ms // TRADE_TICK_MS + 1) * TRADE_TICK_MS
@@ -176,7 +216,7 @@ class OkxFeed:
             end = (now_ms // LIQUIDATION_PUSH_MS + 1) * LIQUIDATION_PUSH_MS
             detail, liq = self._liquidation(event, key, float(ct_text), n, now_ms)
             self._liqs.setdefault(end, {}).setdefault(inst_id, []).append((key, detail, liq))
-        return []
+        return context
 
     def next_deadline_ms(self) -> int | None:
         ends = [end for _, end in self._trades] + list(self._liqs)
@@ -202,6 +242,57 @@ class OkxFeed:
             out.append((end, _outgoing(LIQUIDATION_STREAM, payload, entries)))
         out.sort(key=lambda x: x[0])  # stable: trades before liquidations at the same end
         return [o for _, o in out]
+
+    def _due(self, stream: str, now_ms: int, interval_ms: int) -> bool:
+        last = self._pushed_ms.get(stream)
+        if last is not None and now_ms - last < interval_ms:
+            return False
+        self._pushed_ms[stream] = now_ms
+        return True
+
+    def _context(self, event: SimEvent, inst_id: str, ct_text: str, now_ms: int) -> list[Outgoing]:
+        sym = event.venue_symbol
+        mark_stream = channel_stream(MARK_CHANNEL, inst_id)
+        funding_stream = channel_stream(FUNDING_CHANNEL, inst_id)
+        oi_stream = channel_stream(OI_CHANNEL, inst_id)
+        due = [
+            self._due(mark_stream, now_ms, MARK_PUSH_MS),
+            self._due(funding_stream, now_ms, FUNDING_PUSH_MS),
+            self._due(oi_stream, now_ms, OI_PUSH_MS),
+        ]
+        if not any(due):
+            return []
+        spec = instrument(sym)
+        price = self._price_at(sym, event.t) if self._price_at is not None else event.price
+        mark_text = spec.price_text(spec.round_price(price))
+        g = max(0.0, 1.0 - price / spec.start_price) / spec.drop
+        ts = str(now_ms)
+        out = []
+        if due[0]:
+            item: dict[str, str] = {
+                "instType": "SWAP", "instId": inst_id, "markPx": mark_text, "ts": ts
+            }  # fmt: skip
+            out.append(_context_out(MARK_CHANNEL, inst_id, item))
+        if due[1]:
+            rate = min(max(FUNDING_CALM + FUNDING_CRASH * g, -FUNDING_LIMIT), FUNDING_LIMIT)
+            funding_ms = (now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+            item = {"formulaType": "withRate", "fundingRate": f"{round(rate, 10) + 0.0:.10f}",
+                    "fundingTime": str(funding_ms), "impactValue": "", "instId": inst_id,
+                    "instType": "SWAP", "interestRate": "0.0001", "maxFundingRate": "0.00375",
+                    "method": "current_period", "minFundingRate": "-0.00375",
+                    "nextFundingRate": "", "nextFundingTime": str(funding_ms + FUNDING_INTERVAL_MS),
+                    "premium": "", "settFundingRate": "0.0001", "settState": "settled",
+                    "ts": ts}  # fmt: skip
+            out.append(_context_out(FUNDING_CHANNEL, inst_id, item))
+        if due[2]:
+            oi_base = (OI_USD_START[sym] / spec.start_price * (1.0 + OI_DRIFT_PER_S * event.t)
+                       * (1.0 - OI_CRASH_DROP * g))  # fmt: skip
+            oi = max(0, round(oi_base / float(ct_text)))
+            oi_ccy = Decimal(oi) * Decimal(ct_text)
+            item = {"instId": inst_id, "instType": "SWAP", "oi": str(oi), "oiCcy": str(oi_ccy),
+                    "oiUsd": str(oi_ccy * Decimal(mark_text)), "ts": ts}  # fmt: skip
+            out.append(_context_out(OI_CHANNEL, inst_id, item))
+        return out
 
     def _trade(
         self, tr: SimTrade, inst_id: str, n: int, now_ms: int
@@ -245,6 +336,12 @@ def _outgoing(stream: str, payload: dict[str, Any], entries: list[_Entry]) -> Ou
     )
 
 
+def _context_out(channel: str, inst_id: str, item: dict[str, str]) -> Outgoing:
+    """A context push: one item, not a market item (no keys, nothing for the ledger)."""
+    payload = {"arg": {"channel": channel, "instId": inst_id}, "data": [item]}
+    return Outgoing((channel_stream(channel, inst_id),), orjson.dumps(payload), (), ())
+
+
 def instruments_body() -> bytes:
     """The REST ``instruments?instType=SWAP`` answer for the served instruments."""
     data = []
@@ -282,5 +379,6 @@ SPEC: Final = VenueSpec(
     route=_route,
     new_session=lambda path, conn_id: OkxSession(conn_id),
     new_feed=OkxFeed,
+    new_feed_for=lambda scenario: OkxFeed(scenario.price_at),
     rest=rest,
 )

@@ -65,10 +65,10 @@ class _Client:
 
 
 class _Venue:
-    def __init__(self, spec: VenueSpec) -> None:
+    def __init__(self, spec: VenueSpec, scenario: Scenario) -> None:
         self.spec = spec
         self.name = spec.name
-        self.feed = spec.new_feed()
+        self.feed = spec.new_feed_for(scenario) if spec.new_feed_for else spec.new_feed()
         self.server: Server | None = None
         self.port = 0
         self.clients: set[_Client] = set()
@@ -126,7 +126,7 @@ class ExchangeSimulator:
             if self._recorder is not None:
                 self._recorder.open()
             for name in self.scenario.venues:
-                venue = _Venue(SPECS[name])
+                venue = _Venue(SPECS[name], self.scenario)
                 self._venues[name] = venue
                 venue.server = await serve(
                     functools.partial(self._handle, venue),

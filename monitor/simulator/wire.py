@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.simulator.ledger import SentItem
-from monitor.simulator.scenario import SimEvent
+from monitor.simulator.scenario import Scenario, SimEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,8 @@ class VenueSpec:
     route: Callable[[str], tuple[int, str] | None]
     new_session: Callable[[str, str], Session]
     new_feed: Callable[[], Feed]
+    # when set, used instead of new_feed: a feed that needs the scenario (its price paths)
+    new_feed_for: Callable[[Scenario], Feed] | None = None
     binary: bool = False
     tick_s: float | None = None
     rest: Callable[[str], tuple[int, bytes] | None] | None = None

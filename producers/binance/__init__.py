@@ -1,4 +1,5 @@
-"""Binance USD-M futures: ``!forceOrder@arr`` liquidations and ``<symbol>@aggTrade`` trades."""
+"""Binance USD-M futures: ``!forceOrder@arr`` liquidations, ``<symbol>@aggTrade`` trades and
+``<symbol>@markPrice@1s`` market context (mark, index, funding)."""
 
 from producers.binance.parser import BinanceAdapter
 

@@ -16,6 +16,7 @@ COMBINED_PATH: Final = "/stream?streams="
 
 ALL_LIQUIDATIONS_STREAM: Final = "!forceOrder@arr"
 AGG_TRADE_SUFFIX: Final = "@aggTrade"
+MARK_PRICE_SUFFIX: Final = "@markPrice@1s"  # mark, index, funding: every 1 s (3 s without @1s)
 
 # Connection rules from the USD-M market streams page.
 MAX_STREAMS_PER_CONNECTION: Final = 1024

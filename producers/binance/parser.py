@@ -2,7 +2,8 @@
 
 Frames handled (exchange-feeds.md s1), dispatched on exact keys:
 
-* raw ``{"e": "forceOrder", "E": ..., "o": {...}}`` and ``{"e": "aggTrade", ...}``;
+* raw ``{"e": "forceOrder", "E": ..., "o": {...}}``, ``{"e": "aggTrade", ...}`` and
+  ``{"e": "markPriceUpdate", ...}``;
 * combined ``{"stream": "<name>", "data": <raw>}``;
 * a JSON array of raw events (tolerated: the ``@arr`` stream name suggests one);
 * replies to JSON requests ``{"result": ..., "id": ...}`` (control) and ``{"error": ...}``.
@@ -12,6 +13,11 @@ and price are the *fill* (``o.z`` cumulative filled qty x ``o.ap`` average fill 
 (``q`` x ``p``); a forced order that has not filled is skipped (reason ``no_fill``). The all-market
 stream pushes only the latest liquidation per symbol per second: coverage ``sampled_latest_per_
 symbol_1s``. Trades: ``aggTrade`` with ``m`` (buyer is maker) true means the taker sold.
+
+Market context: ``markPriceUpdate`` (``<symbol>@markPrice@1s``) carries ``p`` mark price, ``i``
+index price, ``r`` funding rate (a fraction, may be negative; ``""`` for delivery contracts, then
+None), ``T`` next funding time in ms (``0`` for delivery contracts, then None) and ``E`` the event
+time; ``P`` (estimated settle price) is ignored and open interest is not on this stream (None).
 """
 
 from __future__ import annotations
@@ -22,7 +28,16 @@ import orjson
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.binance.endpoints import EXCHANGE
@@ -38,6 +53,7 @@ from producers.events import (
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+_INF: Final = float("inf")
 
 # Forced-order side -> (liquidated position, order side, id text).
 _LIQ_SIDES: Final = {
@@ -88,6 +104,8 @@ class BinanceAdapter:
                     return Parsed([self._agg_trade(doc, received_ns)])
                 if e == "forceOrder":
                     return Parsed([self._force_order(doc, received_ns)])
+                if e == "markPriceUpdate":
+                    return Parsed([self._mark_price(doc, received_ns)])
                 return self._other(doc)
             if type(doc) is list:
                 return self._many(doc, received_ns)
@@ -108,6 +126,8 @@ class BinanceAdapter:
                     out.events.append(self._force_order(item, received_ns))
                 elif e == "aggTrade":
                     out.events.append(self._agg_trade(item, received_ns))
+                elif e == "markPriceUpdate":  # the ``!markPrice@arr`` all-market stream
+                    out.events.append(self._mark_price(item, received_ns))
                 else:
                     raise ParseError("unknown_event")
             except ParseError as exc:
@@ -167,7 +187,18 @@ class BinanceAdapter:
         agg_id = doc["a"]
         maker = doc["m"]
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
-        qty_raw, price = qty_price(q, p, "q/p")
+        # Fast path for the venue's decimal strings; anything else (and every failure) goes
+        # through qty_price, which raises the precise reason.
+        if type(q) is str and type(p) is str:
+            try:
+                qty_raw = float(q)
+                price = float(p)
+            except ValueError:
+                qty_raw = price = -1.0
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):
+                qty_raw, price = qty_price(q, p, "q/p")
+        else:
+            qty_raw, price = qty_price(q, p, "q/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(agg_id) is not int or agg_id < 0:
@@ -184,3 +215,41 @@ class BinanceAdapter:
             EXCHANGE, inst[0], venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base,
             qty_base * price, None, ts, received_ns, str(agg_id),
         )  # fmt: skip
+
+    def _mark_price(self, doc: dict[str, Any], received_ns: int) -> Event:
+        venue_symbol = doc["s"]
+        mark = positive(doc["p"])
+        index = positive(doc["i"])
+        r = doc["r"]
+        funding = None if r == "" else _finite(r, "r")
+        t = doc["T"]
+        next_funding = None if t == 0 and type(t) is int else timestamp_ms(t)
+        ts = timestamp_ms(doc["E"])
+        symbol = (self._instruments.get(venue_symbol) or self._instrument(venue_symbol))[0]
+        return MarketContext(
+            exchange=EXCHANGE,
+            symbol=symbol,
+            venue_symbol=venue_symbol,
+            mark_price=mark,
+            index_price=index,
+            funding_rate=funding,
+            next_funding_ms=next_funding,
+            open_interest_base=None,  # not on this stream
+            open_interest_usd=None,
+            ts_ms=ts,
+            received_ns=received_ns,
+        )
+
+
+def _finite(value: object, what: str) -> float:
+    """A signed venue decimal (a funding rate): a string or JSON number, finite, ``bool`` refused."""
+    tp = type(value)
+    if tp is not str and tp is not float and tp is not int:
+        raise ParseError("bad_type", what)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        raise ParseError("bad_number", what) from None
+    if not -_INF < x < _INF:  # NaN fails too
+        raise ParseError("bad_number", what)
+    return x

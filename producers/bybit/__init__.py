@@ -1,4 +1,5 @@
-"""Bybit v5 linear: ``allLiquidation.<SYM>`` liquidations and ``publicTrade.<SYM>`` trades."""
+"""Bybit v5 linear: ``allLiquidation.<SYM>`` liquidations, ``publicTrade.<SYM>`` trades and
+``tickers.<SYM>`` market context (mark/index price, funding, open interest)."""
 
 from producers.bybit.parser import BybitAdapter
 

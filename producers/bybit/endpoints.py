@@ -13,6 +13,7 @@ EXCHANGE: Final = "bybit"
 
 ALL_LIQUIDATION: Final = "allLiquidation"  # every liquidation, pushed every 500 ms
 PUBLIC_TRADE: Final = "publicTrade"
+TICKERS: Final = "tickers"  # mark/index price, funding, open interest: snapshot, then deltas
 
 MAX_ARGS_PER_SUBSCRIBE: Final = 10  # topics per subscribe request
 PING_FRAME: Final = '{"op":"ping"}'

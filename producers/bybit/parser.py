@@ -3,7 +3,8 @@
 Frames handled (exchange-feeds.md s2), dispatched on exact keys:
 
 * ``{"topic": "<channel>.<SYMBOL>", "data": [...]}``; the channel (text before the first dot) is
-  matched exactly against ``allLiquidation`` and ``publicTrade`` and the answer cached per topic;
+  matched exactly against ``allLiquidation``, ``publicTrade`` and ``tickers`` and the answer cached
+  per topic;
 * ``{"op": "subscribe", "success": true|false, "ret_msg": ...}``: an ack is a control frame, a
   refusal raises ParseError ``subscribe_failed`` (the session counts and logs it);
 * ``{"op": "ping"|"pong", ...}``: heartbeat replies, control frames.
@@ -14,25 +15,57 @@ side is not given (``order_side=None``). ``p`` is the bankruptcy price; the feed
 liquidation, batched every 500 ms: coverage ``aggregated``. Trades: ``S`` is the taker side and
 ``i`` the trade id. Items of one frame are independent: a bad item is skipped, its reason listed in
 ``Parsed.errors``.
+
+Market context: ``tickers.<SYM>`` carries ONE object (``data`` is a dict, not a list): first a
+``type: "snapshot"`` with every field, then ``type: "delta"`` messages with only the fields that
+changed ("If a response param is not found in the message, then its value has not changed"). Each
+message gives one ``MarketContext`` with exactly the fields it carries, the others None (the
+consumer keeps the previous value): ``markPrice``, ``indexPrice``, ``fundingRate`` (a fraction per
+interval, any sign), ``nextFundingTime`` (ms, as a string), ``openInterest`` (base units on linear,
+times the multiplier) and ``openInterestValue`` (USDT, taken as USD). ``ts`` is the message's ``ts``.
+An empty string (or ``nextFundingTime`` "0", as dated futures print it) means "not applicable":
+None. A message carrying none of these fields (bid/ask or last-price only) gives no event. A bad
+field, a ``data.symbol`` other than the topic's, or a ``type`` other than snapshot/delta fails the
+whole frame (ParseError), since the frame is the item.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import math
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
-from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE
+from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE, TICKERS
 from producers.bybit.subscriptions import plan_connections
-from producers.events import new_liquidation, new_trade, positive, qty_price, timestamp_ms
+from producers.events import (
+    new_liquidation,
+    new_trade,
+    non_negative,
+    positive,
+    qty_price,
+    timestamp_ms,
+)
 
+_T = TypeVar("_T")
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+_INF: Final = float("inf")
 
 # Position side -> (liquidated side, id text). "Buy" = a LONG was liquidated.
 _POSITION_SIDES: Final = {
@@ -46,6 +79,9 @@ _AGGREGATED: Final = Coverage.AGGREGATED
 _CONTROL_OPS: Final = frozenset({"ping", "pong"})
 _SUBSCRIBE_OPS: Final = frozenset({"subscribe", "unsubscribe"})
 _TOPIC_CACHE_MAX: Final = 8192
+_MAX_MS: Final = 2**53  # a funding time must stay an exact JSON/float64 integer
+_TICKER_TYPES: Final = frozenset({"snapshot", "delta"})
+_TICKER_PREFIX_LEN: Final = len(TICKERS) + 1
 
 
 class BybitAdapter:
@@ -56,11 +92,14 @@ class BybitAdapter:
     def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
         self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
         self._instruments: dict[str, tuple[str, float]] = {}  # venue -> (canonical, multiplier)
-        self._channels: dict[str, Any] = {
-            ALL_LIQUIDATION: self._liquidation,
-            PUBLIC_TRADE: self._trade,
+        # channel -> (handler, per item): a per-item handler gets each element of the ``data``
+        # list, a whole-message one (tickers: ``data`` is one object) gets the message.
+        self._channels: dict[str, tuple[Any, bool]] = {
+            ALL_LIQUIDATION: (self._liquidation, True),
+            PUBLIC_TRADE: (self._trade, True),
+            TICKERS: (self._ticker, False),
         }
-        self._topics: dict[str, Any] = {}  # full topic -> item handler
+        self._topics: dict[str, tuple[Any, bool]] = {}  # full topic -> channel entry
 
     # ---- plan --------------------------------------------------------------------------------
 
@@ -82,10 +121,13 @@ class BybitAdapter:
         try:
             topic = doc.get("topic")
             if topic is not None:
-                handler = self._topics.get(topic)
-                if handler is None:
-                    handler = self._topic_handler(topic)
+                entry = self._topics.get(topic)
+                if entry is None:
+                    entry = self._topic_handler(topic)
+                handler, per_item = entry
                 data = doc["data"]
+                if not per_item:
+                    return handler(doc, data, received_ns)  # type: ignore[no-any-return]
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
                 return self._items(handler, data, received_ns)
@@ -97,16 +139,16 @@ class BybitAdapter:
         except (TypeError, AttributeError, ValueError) as exc:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
-    def _topic_handler(self, topic: object) -> Any:
+    def _topic_handler(self, topic: object) -> tuple[Any, bool]:
         if type(topic) is not str:
             raise ParseError("bad_type", "topic")
         channel, _, symbol = topic.partition(".")
-        handler = self._channels.get(channel)
-        if handler is None or not symbol:
+        entry = self._channels.get(channel)
+        if entry is None or not symbol:
             raise ParseError("unknown_topic", topic[:60])
         if len(self._topics) < _TOPIC_CACHE_MAX:
-            self._topics[topic] = handler
-        return handler
+            self._topics[topic] = entry
+        return entry
 
     @staticmethod
     def _items(handler: Any, data: list[Any], received_ns: int) -> Parsed:
@@ -170,7 +212,18 @@ class BybitAdapter:
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
         if taker is None:
             raise ParseError("bad_side", str(item["S"])[:20])
-        qty_raw, price = qty_price(v, p, "v/p")
+        # Fast path for the venue's decimal strings; anything else (and every failure) goes
+        # through qty_price, which raises the precise reason.
+        if type(v) is str and type(p) is str:
+            try:
+                qty_raw = float(v)
+                price = float(p)
+            except ValueError:
+                qty_raw = price = -1.0
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):
+                qty_raw, price = qty_price(v, p, "v/p")
+        else:
+            qty_raw, price = qty_price(v, p, "v/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(trade_id) is not str or not trade_id:
@@ -181,3 +234,76 @@ class BybitAdapter:
             EXCHANGE, inst[0], venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base,
             qty_base * price, None, ts, received_ns, trade_id,
         )  # fmt: skip
+
+    def _ticker(self, doc: dict[str, Any], data: object, received_ns: int) -> Parsed:
+        """One ``tickers.<SYM>`` message (snapshot or delta) -> at most one MarketContext."""
+        if type(data) is not dict:
+            raise ParseError("bad_shape", "data")
+        if doc["type"] not in _TICKER_TYPES:
+            raise ParseError("bad_type", "type")
+        ts = timestamp_ms(doc["ts"])
+        venue_symbol = data["symbol"]
+        if type(venue_symbol) is not str or venue_symbol != doc["topic"][_TICKER_PREFIX_LEN:]:
+            raise ParseError("bad_shape", "symbol")
+        get = data.get
+        mark = _optional(get("markPrice"), positive)
+        index = _optional(get("indexPrice"), positive)
+        funding = _optional(get("fundingRate"), _finite)
+        next_funding = _optional(get("nextFundingTime"), _funding_time)
+        oi = _optional(get("openInterest"), non_negative)
+        oi_value = _optional(get("openInterestValue"), non_negative)
+        if (mark is None and index is None and funding is None and next_funding is None
+                and oi is None and oi_value is None):  # fmt: skip
+            return Parsed()
+        symbol, mult = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
+        return Parsed(
+            events=[
+                MarketContext(
+                    exchange=EXCHANGE,
+                    symbol=symbol,
+                    venue_symbol=venue_symbol,
+                    mark_price=mark,
+                    index_price=index,
+                    funding_rate=funding,
+                    next_funding_ms=next_funding,
+                    open_interest_base=None if oi is None else oi * mult,
+                    open_interest_usd=oi_value,
+                    ts_ms=ts,
+                    received_ns=received_ns,
+                )
+            ]
+        )
+
+
+def _optional(value: object, check: Callable[[object], _T]) -> _T | None:
+    """None when the field is absent (a delta: unchanged) or "" (not applicable), else checked."""
+    if value is None or value == "":
+        return None
+    return check(value)
+
+
+def _finite(value: object) -> float:
+    """A venue decimal of any sign (a funding rate), finite; bools refused."""
+    tp = type(value)
+    if tp is not str and tp is not float and tp is not int:
+        raise ParseError("bad_type", tp.__name__)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        raise ParseError("bad_number", repr(value)[:40]) from None
+    if not math.isfinite(x):
+        raise ParseError("bad_number", repr(value)[:40])
+    return x
+
+
+def _funding_time(value: object) -> int | None:
+    """``nextFundingTime``: ms since the epoch as a decimal string (or integer); "0": none."""
+    if type(value) is str and value.isdecimal() and value.isascii():
+        ms = int(value)
+    elif type(value) is int:
+        ms = value
+    else:
+        raise ParseError("bad_ts", repr(value)[:40])
+    if not 0 <= ms < _MAX_MS:
+        raise ParseError("bad_ts", repr(value)[:40])
+    return ms or None

@@ -1,6 +1,7 @@
-"""Bybit subscribe requests: both topics for every configured symbol, at most 10 args a request.
+"""Bybit subscribe requests: three topics for every configured symbol, at most 10 args a request.
 
-Liquidation topics come first, so they are live before the (much busier) trade topics.
+Liquidation topics come first, so they are live before the (much busier) trade topics; the
+market-context ``tickers`` topics come last.
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ import orjson
 
 from monitor.config import ExchangeConfig
 from producers.base import ConnectionPlan
-from producers.bybit.endpoints import ALL_LIQUIDATION, MAX_ARGS_PER_SUBSCRIBE, PUBLIC_TRADE
+from producers.bybit.endpoints import (
+    ALL_LIQUIDATION,
+    MAX_ARGS_PER_SUBSCRIBE,
+    PUBLIC_TRADE,
+    TICKERS,
+)
 
 
 def topics(symbols: tuple[str, ...]) -> list[str]:
     syms = list(dict.fromkeys(s.upper() for s in symbols))
-    return [f"{ALL_LIQUIDATION}.{s}" for s in syms] + [f"{PUBLIC_TRADE}.{s}" for s in syms]
+    return [f"{channel}.{s}" for channel in (ALL_LIQUIDATION, PUBLIC_TRADE, TICKERS) for s in syms]
 
 
 def subscribe_frames(args: list[str], per_request: int = MAX_ARGS_PER_SUBSCRIBE) -> tuple[str, ...]:

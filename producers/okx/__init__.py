@@ -1,4 +1,5 @@
-"""OKX v5 public: ``liquidation-orders`` (all SWAP instruments) and ``trades`` per instId."""
+"""OKX v5 public: ``liquidation-orders`` (all SWAP instruments); ``trades``, ``mark-price``,
+``funding-rate`` and ``open-interest`` per instId."""
 
 from producers.okx.parser import OkxAdapter
 

@@ -17,6 +17,12 @@ DEFAULT_REST_URL: Final = "https://www.okx.com"
 
 LIQUIDATION_ORDERS: Final = "liquidation-orders"  # one subscription per instType, all instruments
 TRADES: Final = "trades"
+# Market context, one subscription per instId each: mark price (pushed every 200 ms while it
+# changes, else every 10 s), funding rate (every 30-90 s), open interest (every 3 s on change).
+MARK_PRICE: Final = "mark-price"
+FUNDING_RATE: Final = "funding-rate"
+OPEN_INTEREST: Final = "open-interest"
+PER_INSTRUMENT_CHANNELS: Final = (TRADES, MARK_PRICE, FUNDING_RATE, OPEN_INTEREST)
 INST_TYPE: Final = "SWAP"
 
 MAX_ARGS_BYTES: Final = 64 * 1024  # total length of one subscribe request's args

@@ -3,7 +3,7 @@
 Frames handled (exchange-feeds.md s3), dispatched on exact keys:
 
 * pushes ``{"arg": {"channel": ...}, "data": [...]}``; ``arg.channel`` is matched exactly against
-  ``liquidation-orders`` and ``trades``;
+  ``liquidation-orders``, ``trades``, ``mark-price``, ``funding-rate`` and ``open-interest``;
 * ``{"event": ...}``: ``subscribe``/``unsubscribe`` acks and ``channel-conn-count`` are control
   frames. ``error`` raises ParseError ``subscribe_failed`` when it refers to a subscription (our
   request id ``subN`` echoed, an ``arg``, or code 60013 invalid args / 60018 no such channel or
@@ -20,24 +20,46 @@ contract). ``bkPx`` is the bankruptcy price; OKX says the channel is not the tot
 liquidations: coverage ``partial_unspecified``. Trades: ``side`` is the taker side, ``tradeId`` the
 id, ``sz`` contracts. Quantities need the instrument list (``InstrumentSource``): until it is loaded,
 or for an instId it does not list, items are skipped as ``unknown_instrument``.
+
+Market context (one ``MarketContext`` per data item, fields the channel does not carry are None;
+``ts`` is the item's ``ts``): ``mark-price`` ``markPx``; ``funding-rate`` ``fundingRate`` (the
+current period's rate, a signed fraction) and ``fundingTime`` (the settlement it is paid at) as
+``next_funding_ms`` (``nextFundingTime`` is the settlement after that one, not kept);
+``open-interest`` ``oiCcy`` (base coin) and ``oiUsd``. Without ``oiCcy`` (or "") the base amount
+is ``oi`` contracts x ctVal x ctMult for a linear swap (None for an inverse one, whose contracts
+are USD); without ``oiUsd`` the USD amount is ``oi`` x ctVal x ctMult for an inverse swap (None
+for a linear one: the item has no price).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
-from producers.events import new_liquidation, new_trade, positive, qty_price
+from producers.events import new_liquidation, new_trade, non_negative, positive, qty_price
 from producers.okx import instruments
 from producers.okx.endpoints import (
     EXCHANGE,
+    FUNDING_RATE,
     LIQUIDATION_ORDERS,
+    MARK_PRICE,
+    OPEN_INTEREST,
     PING_FRAME,
     PONG_FRAME,
     SUBSCRIBE_ID_PREFIX,
@@ -96,6 +118,9 @@ class OkxAdapter:
         self._channels: dict[str, Any] = {
             LIQUIDATION_ORDERS: self._liquidation_frame,
             TRADES: self._trade_frame,
+            MARK_PRICE: self._mark_price_frame,
+            FUNDING_RATE: self._funding_rate_frame,
+            OPEN_INTEREST: self._open_interest_frame,
         }
 
     # ---- plan and metadata -------------------------------------------------------------------
@@ -243,16 +268,129 @@ class OkxAdapter:
         taker = _ORDER_SIDES.get(item["side"])
         if taker is None:
             raise ParseError("bad_side", str(item["side"])[:20])
-        qty_raw, price = qty_price(item["sz"], item["px"], "sz/px")
-        ts = timestamp_text(item["ts"])
+        sz = item["sz"]
+        px = item["px"]
+        # Fast paths (same rules, same order of checks): anything unusual goes through
+        # qty_price / timestamp_text / _checked, which raise the precise reason.
+        if type(sz) is str and type(px) is str:
+            try:
+                qty_raw = float(sz)
+                price = float(px)
+            except ValueError:
+                qty_raw = price = -1.0
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):
+                qty_raw, price = qty_price(sz, px, "sz/px")
+        else:
+            qty_raw, price = qty_price(sz, px, "sz/px")
+        ts_text = item["ts"]
+        if not (
+            type(ts_text) is str
+            and 0 < len(ts_text) <= _MAX_TS_DIGITS
+            and ts_text.isascii()
+            and ts_text.isdigit()
+            and (ts := int(ts_text)) > 0
+        ):
+            ts = timestamp_text(ts_text)
         trade_id = item["tradeId"]
         if type(trade_id) is not str or not trade_id:
             raise ParseError("bad_type", "tradeId")
-        qty_base, usd = _checked(*inst.convert(qty_raw, price))
+        if inst.inverse:
+            qty_base, usd = _checked(*inst.convert(qty_raw, price))
+        else:
+            qty_base = qty_raw * inst.contract_multiplier
+            usd = qty_base * price
+            if not (0.0 < qty_base < _INF and 0.0 < usd < _INF):
+                raise ParseError("bad_number", "conversion")
         return new_trade(
             EXCHANGE, inst.symbol, inst_id, taker, price, qty_raw, _CONTRACTS,
             inst.contract_multiplier, qty_base, usd, None, ts, received_ns, trade_id,
         )  # fmt: skip
+
+    # ---- market context: mark-price, funding-rate, open-interest ------------------------------
+
+    def _mark_price_frame(self, data: list[Any], received_ns: int) -> Parsed:
+        return self._context_frame(data, received_ns, _mark_price)
+
+    def _funding_rate_frame(self, data: list[Any], received_ns: int) -> Parsed:
+        return self._context_frame(data, received_ns, _funding_rate)
+
+    def _open_interest_frame(self, data: list[Any], received_ns: int) -> Parsed:
+        return self._context_frame(data, received_ns, _open_interest)
+
+    def _context_frame(self, data: list[Any], received_ns: int, fields: _ContextFields) -> Parsed:
+        out = Parsed()
+        for item in data:
+            try:
+                inst_id = item["instId"]
+                inst = self._instrument(inst_id)
+                mark, funding, next_funding, oi_base, oi_usd = fields(item, inst)
+                ctx = MarketContext(
+                    exchange=EXCHANGE,
+                    symbol=inst.symbol,
+                    venue_symbol=inst_id,
+                    mark_price=mark,
+                    index_price=None,  # on index-tickers, not subscribed
+                    funding_rate=funding,
+                    next_funding_ms=next_funding,
+                    open_interest_base=oi_base,
+                    open_interest_usd=oi_usd,
+                    ts_ms=timestamp_text(item["ts"]),
+                    received_ns=received_ns,
+                )
+                out.events.append(ctx)
+            except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                out.errors.append(_reason(exc))
+        return out
+
+
+# (mark_price, funding_rate, next_funding_ms, open_interest_base, open_interest_usd)
+_Context = tuple[float | None, float | None, int | None, float | None, float | None]
+_ContextFields = Callable[[Any, Instrument], _Context]
+
+
+def _mark_price(item: Any, inst: Instrument) -> _Context:
+    return positive(item["markPx"]), None, None, None, None
+
+
+def _funding_rate(item: Any, inst: Instrument) -> _Context:
+    rate = _signed(item["fundingRate"], "fundingRate")
+    return None, rate, timestamp_text(item["fundingTime"]), None, None
+
+
+def _open_interest(item: Any, inst: Instrument) -> _Context:
+    contracts = non_negative(item["oi"])
+    ccy, usd = item.get("oiCcy"), item.get("oiUsd")
+    mult = inst.contract_multiplier
+    if ccy is not None and ccy != "":
+        base: float | None = non_negative(ccy)
+    else:  # linear: contracts of ctVal x ctMult base; inverse: of USD, no price here
+        base = None if inst.inverse else _finite_product(contracts, mult)
+    if usd is not None and usd != "":
+        usd_amount: float | None = non_negative(usd)
+    else:
+        usd_amount = _finite_product(contracts, mult) if inst.inverse else None
+    return None, None, None, base, usd_amount
+
+
+def _signed(value: object, what: str) -> float:
+    """A signed venue decimal (a funding rate): a string or JSON number, finite; bool refused."""
+    tp = type(value)
+    if tp is not str and tp is not float and tp is not int:
+        raise ParseError("bad_type", what)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        raise ParseError("bad_number", what) from None
+    if not -_INF < x < _INF:  # NaN fails too
+        raise ParseError("bad_number", what)
+    return x
+
+
+def _finite_product(a: float, b: float) -> float:
+    x = a * b
+    if not x < _INF:
+        raise ParseError("bad_number", "conversion")
+    return x
 
 
 def _reason(exc: Exception) -> str:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Liquidation
+from monitor.schema import Liquidation, MarketContext
 from producers.base import Parsed, VenueAdapter
 from producers.registry import ADAPTERS
 
@@ -53,10 +53,15 @@ def check(adapter: VenueAdapter, raw: bytes | str) -> None:
         return
     assert isinstance(parsed, Parsed)
     for e in parsed.events:
-        for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
-            assert isinstance(x, float) and math.isfinite(x) and x > 0
         assert isinstance(e.ts_ms, int) and e.ts_ms > 0
         assert e.symbol.endswith("-PERP") or e.symbol[-6:].isdigit()
+        if isinstance(e, MarketContext):  # every field it carries is a finite number
+            for y in (e.mark_price, e.index_price, e.funding_rate, e.open_interest_base,
+                      e.open_interest_usd):  # fmt: skip
+                assert y is None or (isinstance(y, float) and math.isfinite(y))
+            continue
+        for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
+            assert isinstance(x, float) and math.isfinite(x) and x > 0
         if isinstance(e, Liquidation):
             assert len(e.event_id) == 20
 

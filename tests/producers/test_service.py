@@ -44,7 +44,10 @@ async def test_binance_frames_reach_kafka_once_per_symbol_in_order(
         if ws.request.path == "/market/ws/!forceOrder@arr":
             await ws.send(force_order("BTCUSDT", "SELL", 1760000000001))
             await ws.send(force_order("ETHUSDT", "BUY", 1760000000002))
-        elif ws.request.path == "/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade":
+        elif (
+            ws.request.path
+            == "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s/ethusdt@aggTrade/ethusdt@markPrice@1s"
+        ):
             for a in range(100):
                 await ws.send(agg_trade("BTCUSDT" if a % 3 else "ETHUSDT", a))
         await forever()
@@ -59,7 +62,7 @@ async def test_binance_frames_reach_kafka_once_per_symbol_in_order(
         assert not svc.connected
         await svc.stop()  # idempotent
         assert sorted(venue.paths) == [
-            "/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade",
+            "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s/ethusdt@aggTrade/ethusdt@markPrice@1s",
             "/market/ws/!forceOrder@arr",
         ]
     assert svc.published_events == 102
@@ -104,6 +107,8 @@ async def test_bybit_subscribes_and_publishes_position_side(
                     "allLiquidation.ETHUSDT",
                     "publicTrade.BTCUSDT",
                     "publicTrade.ETHUSDT",
+                    "tickers.BTCUSDT",
+                    "tickers.ETHUSDT",
                 ],
                 "req_id": "sub-1",
             }

@@ -19,7 +19,10 @@ from producers.bybit import BybitAdapter
 from producers.session import Deduplicator, Session
 from tests.producers.wsvenue import Venue, closed_port_url, forever
 
-SUB = '{"op":"subscribe","args":["allLiquidation.BTCUSDT","publicTrade.BTCUSDT"],"req_id":"sub-1"}'
+SUB = (
+    '{"op":"subscribe","args":["allLiquidation.BTCUSDT","publicTrade.BTCUSDT","tickers.BTCUSDT"],'
+    '"req_id":"sub-1"}'
+)
 ACK = b'{"success":true,"ret_msg":"","conn_id":"c","req_id":"sub-1","op":"subscribe"}'
 
 
@@ -316,7 +319,7 @@ async def test_rotation_opens_the_next_socket_first_and_drops_duplicates(binance
     assert binance.value("cascade_duplicate_events_total", kind="trade") >= 1
     assert binance.value("cascade_reconnects_total", reason="rotate") >= 1
     assert venue.max_open == 2  # make-before-break
-    assert venue.paths[0] == "/stream?streams=btcusdt@aggTrade"
+    assert venue.paths[0] == "/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s"
 
 
 async def test_stop_cancels_every_task_and_is_idempotent(bybit: Harness) -> None:

@@ -1,8 +1,9 @@
-"""The OKX protocol module, sans-I/O: replies, contract sizes, batching, REST, and a round trip
-through the real OKX adapter."""
+"""The OKX protocol module, sans-I/O: replies, contract sizes, batching, market context pushes,
+REST, and round trips through the real OKX adapter."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -10,8 +11,9 @@ import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation
+from monitor.schema import Liquidation, MarketContext
 from monitor.simulator import okx
+from monitor.simulator.instruments import instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.okx import OkxFeed, OkxSession
 from monitor.simulator.scenario import SimLiquidation, SimTrade, crash_scenario
@@ -44,6 +46,21 @@ def test_subscribe_acks_one_per_arg_and_unsubscribe() -> None:
     assert list(s.subscriptions) == ["liquidation-orders:SWAP"]
 
 
+def test_context_channels_per_inst_id() -> None:
+    s = OkxSession("c")
+    args = [{"channel": c, "instId": i} for i in ("BTC-USDT-SWAP", "BTC-USD-SWAP")
+            for c in ("mark-price", "funding-rate", "open-interest")]  # fmt: skip
+    acks = replies(s, {"id": "sub1", "op": "subscribe", "args": args})
+    assert acks == [{"id": "sub1", "event": "subscribe", "arg": a, "connId": "c"} for a in args]
+    assert list(s.subscriptions) == [
+        "mark-price:BTC-USDT-SWAP", "funding-rate:BTC-USDT-SWAP", "open-interest:BTC-USDT-SWAP",
+        "mark-price:BTC-USD-SWAP", "funding-rate:BTC-USD-SWAP", "open-interest:BTC-USD-SWAP",
+    ]  # fmt: skip
+    mark = okx._context_out("mark-price", "BTC-USDT-SWAP", {"markPx": "1"})
+    assert s.frames_for(mark) == [mark.payload]
+    assert s.frames_for(okx._context_out("mark-price", "ETH-USDT-SWAP", {"markPx": "1"})) == []
+
+
 def test_text_ping_pong() -> None:
     s = OkxSession("c")
     assert s.handle("ping", 0).frames == (b"pong",)
@@ -58,6 +75,12 @@ def test_text_ping_pong() -> None:
         ({"id": "x", "op": "subscribe", "args": [LIQ_ARG, {"channel": "tickers", "instId": "BTC"}]},
          "60018"),
         ({"id": "x", "op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "X"}]},
+         "60018"),
+        ({"id": "x", "op": "subscribe", "args": [{"channel": "mark-price", "instId": "NOPE-SWAP"}]},
+         "60018"),
+        ({"id": "x", "op": "subscribe", "args": [{"channel": "open-interest", "instType": "SWAP"}]},
+         "60018"),
+        ({"id": "x", "op": "subscribe", "args": [{"channel": "index-tickers", "instId": "BTC"}]},
          "60018"),
         ({"id": "x", "op": "subscribe", "args": []}, "60013"),
         ({"id": "x", "op": "subscribe", "args": ["trades"]}, "60013"),
@@ -158,6 +181,120 @@ def test_trades_per_100ms_tick_in_contracts() -> None:
     assert orjson.loads(btc.payload)["data"][0]["sz"] == "5"
 
 
+W = 1_700_000_000_000  # wall ms
+
+
+def payloads(outs: list[Any]) -> list[Any]:
+    assert all(o.keys == () and o.items == () for o in outs)  # contexts are not in the ledger
+    return [(o.streams, orjson.loads(o.payload)) for o in outs]
+
+
+def test_context_pushes_on_events_throttled_per_channel() -> None:
+    feed = OkxFeed(lambda sym, t: 95000.04 if t < 1.0 else 89300.0)  # the path: a 6 % fall
+    # an event too small for a contract still moves the context
+    first = feed.on_event(SimLiquidation(0.0, "okx", "BTCUSDT", "long", 95000.0, 0.004), W)
+    btc = {"channel": "mark-price", "instId": "BTC-USDT-SWAP"}
+    funding = {"formulaType": "withRate", "fundingRate": "0.0001000000",
+               "fundingTime": "1700006400000", "impactValue": "", "instId": "BTC-USDT-SWAP",
+               "instType": "SWAP", "interestRate": "0.0001", "maxFundingRate": "0.00375",
+               "method": "current_period", "minFundingRate": "-0.00375", "nextFundingRate": "",
+               "nextFundingTime": "1700035200000", "premium": "", "settFundingRate": "0.0001",
+               "settState": "settled", "ts": "1700000000000"}  # fmt: skip
+    assert payloads(first) == [
+        (("mark-price:BTC-USDT-SWAP",), {"arg": btc, "data": [
+            {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "markPx": "95000.0",
+             "ts": "1700000000000"}]}),
+        # 8-hour funding: 1_700_000_000_000 is 22:13:20 UTC, the next settlement 00:00 UTC
+        (("funding-rate:BTC-USDT-SWAP",),
+         {"arg": {"channel": "funding-rate", "instId": "BTC-USDT-SWAP"}, "data": [funding]}),
+        # 2e9 USD / 95000 = 21052.63 BTC = 2105263 contracts of 0.01 BTC, x markPx 95000.0
+        (("open-interest:BTC-USDT-SWAP",),
+         {"arg": {"channel": "open-interest", "instId": "BTC-USDT-SWAP"}, "data": [
+             {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "2105263",
+              "oiCcy": "21052.63", "oiUsd": "1999999850.000", "ts": "1700000000000"}]}),
+    ]  # fmt: skip
+    # 199 ms later: every channel is throttled (the trade itself waits for its 100 ms tick)
+    assert feed.on_event(SimTrade(0.5, "okx", "BTCUSDT", 95000.1, 0.05, "buy"), W + 199) == []
+    eth = feed.on_event(SimTrade(0.5, "okx", "ETHUSDT", 3300.0, 1.0, "buy"), W + 199)
+    assert [o.streams[0] for o in eth] == [
+        "mark-price:ETH-USDT-SWAP", "funding-rate:ETH-USDT-SWAP", "open-interest:ETH-USDT-SWAP",
+    ]  # fmt: skip
+    crash = feed.on_event(SimTrade(1.0, "okx", "BTCUSDT", 89300.0, 0.05, "sell"), W + 3000)
+    # at the full 6 % drop: open interest x (1 + 2e-5 x 1 s) x (1 - 0.2) = 16842.44 BTC
+    assert payloads(crash) == [
+        (("mark-price:BTC-USDT-SWAP",), {"arg": btc, "data": [
+            {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "markPx": "89300.0",
+             "ts": "1700000003000"}]}),
+        (("open-interest:BTC-USDT-SWAP",),
+         {"arg": {"channel": "open-interest", "instId": "BTC-USDT-SWAP"}, "data": [
+             {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "1684244",
+              "oiCcy": "16842.44", "oiUsd": "1504029892.000", "ts": "1700000003000"}]}),
+    ]  # fmt: skip
+    later = payloads(feed.on_event(SimTrade(1.0, "okx", "BTCUSDT", 89300.0, 1, "sell"), W + 5000))
+    assert [s for s, _ in later] == [("mark-price:BTC-USDT-SWAP",), ("funding-rate:BTC-USDT-SWAP",)]
+    assert later[1][1]["data"][0] == {**funding, "fundingRate": "-0.0004000000",
+                                      "ts": "1700000005000"}  # fmt: skip
+    # only trades wait for a deadline (their 100 ms tick): contexts never delay the end of playback
+    assert feed.next_deadline_ms() == W + 200
+    flushed = feed.flush(W + 5000)
+    assert [o.streams[0] for o in flushed] == ["trades:BTC-USDT-SWAP", "trades:ETH-USDT-SWAP",
+                                               "trades:BTC-USDT-SWAP"]  # fmt: skip
+    assert feed.next_deadline_ms() == W + 5100
+
+
+def test_mark_price_without_a_path_is_the_event_price() -> None:
+    feed = OkxFeed()
+    (mark, _, _) = feed.on_event(SimTrade(0.0, "okx", "SOLUSDT", 190.13, 1.0, "buy"), W)
+    assert orjson.loads(mark.payload)["data"][0]["markPx"] == "190.13"
+
+
+def loaded_adapter() -> OkxAdapter:
+    adapter = OkxAdapter(ExchangeConfig())
+    _, body = okx.rest("/api/v5/public/instruments?instType=SWAP")  # type: ignore[misc]
+    assert adapter.load_instruments("u", body) == 4
+    return adapter
+
+
+def test_parsed_mark_prices_are_the_scenario_path() -> None:
+    adapter = loaded_adapter()
+    scenario = crash_scenario(duration_s=60, seed=7, venues=("okx",))
+    feed = OkxFeed(scenario.price_at)
+    marks: dict[str, list[tuple[int, float, float]]] = defaultdict(list)  # (ts, parsed, path)
+    last: dict[str, MarketContext] = {}
+    for ev in scenario.events:
+        now = W + round(ev.t * 1000)
+        for out in feed.on_event(ev, now):
+            parsed = adapter.parse(out.payload, 1)
+            (ctx,) = parsed.events
+            assert parsed.errors == [] and isinstance(ctx, MarketContext) and ctx.ts_ms == now
+            if ctx.mark_price is not None:
+                spec = instrument(ev.venue_symbol)
+                path = scenario.price_at(ev.venue_symbol, ev.t)
+                assert ctx.mark_price == spec.round_price(path)  # the path, on the tick grid
+                assert abs(ctx.mark_price - path) <= spec.tick / 2 + 1e-9
+                marks[ctx.symbol].append((now, ctx.mark_price, path))
+            else:
+                for field in ("funding_rate", "open_interest_base"):
+                    if getattr(ctx, field) is not None:
+                        last.setdefault(f"first {field} {ctx.symbol}", ctx)
+                        last[f"{field} {ctx.symbol}"] = ctx
+    assert set(marks) == set(CANONICAL.values())
+    for symbol, series in marks.items():
+        gaps = sorted(b[0] - a[0] for a, b in itertools.pairwise(series))
+        assert gaps[0] >= 200 and 200 <= gaps[len(gaps) // 2] <= 1000, symbol
+        # the crash shows in the mark: the last is the path's end, about 6-11 % below the start
+        assert series[-1][1] < series[0][1] * 0.95
+        first_oi = last[f"first open_interest_base {symbol}"]
+        end_oi = last[f"open_interest_base {symbol}"]
+        assert first_oi.open_interest_base and first_oi.open_interest_usd
+        assert end_oi.open_interest_base and end_oi.open_interest_usd
+        assert end_oi.open_interest_base < first_oi.open_interest_base * 0.85  # falls in the crash
+        assert end_oi.open_interest_usd < first_oi.open_interest_usd * 0.8
+        assert last[f"first funding_rate {symbol}"].funding_rate == pytest.approx(1e-4, abs=2e-5)
+        end_funding = last[f"funding_rate {symbol}"].funding_rate
+        assert end_funding is not None and end_funding < -2e-4
+
+
 def test_rest_instruments_and_routes() -> None:
     assert okx.rest("/api/v5/public/other") is None
     assert okx.rest("/api/v5/public/instruments")[0] == 400  # type: ignore[index]
@@ -176,14 +313,13 @@ def test_rest_instruments_and_routes() -> None:
     assert okx.SPEC.name == "okx" and okx.SPEC.base_path == "/ws/v5/public"
 
 
+CONTEXTS = ("mark-price", "funding-rate", "open-interest")
 CANONICAL = {"BTC-USDT-SWAP": "BTC-USDT-PERP", "ETH-USDT-SWAP": "ETH-USDT-PERP",
              "SOL-USDT-SWAP": "SOL-USDT-PERP"}  # fmt: skip
 
 
 def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
-    adapter = OkxAdapter(ExchangeConfig())
-    _, body = okx.rest("/api/v5/public/instruments?instType=SWAP")  # type: ignore[misc]
-    assert adapter.load_instruments("u", body) == 4
+    adapter = loaded_adapter()
     scenario = crash_scenario(duration_s=40, seed=5, venues=("okx",))
     feed = OkxFeed()
     start_ms = 1_700_000_000_000
@@ -195,7 +331,7 @@ def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
     outs += feed.flush(start_ms + 10**9)
     parsed_usd: dict[tuple[str, str], float] = defaultdict(float)
     sent_usd: dict[tuple[str, str], float] = defaultdict(float)
-    n_events = 0
+    n_events = n_contexts = 0
     for out in outs:
         parsed = adapter.parse(out.payload, 1)
         assert parsed.errors == []
@@ -203,11 +339,13 @@ def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
             if isinstance(e, Liquidation):
                 parsed_usd[(e.symbol, e.liquidated_side.value)] += e.notional_usd
                 n_events += 1
+            n_contexts += isinstance(e, MarketContext)
         for item in out.items:
             if isinstance(item, SentLiquidation):
                 sent_usd[(CANONICAL[item.venue_symbol], item.liquidated_side)] += item.notional
     n_sent = sum(isinstance(i, SentLiquidation) for o in outs for i in o.items)
     assert n_events == n_sent > 50
+    assert n_contexts == sum(o.streams[0].split(":")[0] in CONTEXTS for o in outs) > 100
     assert max(len(orjson.loads(o.payload)["data"]) for o in outs if o.streams[0][0] == "l") > 1
     assert set(parsed_usd) == set(sent_usd) and len(sent_usd) >= 4
     for k, v in sent_usd.items():

@@ -10,6 +10,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -171,6 +172,70 @@ def agg(**fields: object) -> bytes:
 
 DELETE = object()
 
+# The documented markPriceUpdate payload (USD-M "Mark Price Stream" page), as the venue sends it.
+MARK_PRICE = (
+    b'{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000",'
+    b'"i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}'
+)
+
+
+def mark_price(**fields: object) -> bytes:
+    doc = orjson.loads(MARK_PRICE)
+    doc.update(fields)
+    return orjson.dumps({k: v for k, v in doc.items() if v is not DELETE})
+
+
+def test_documented_mark_price_update_is_market_context(adapter: BinanceAdapter) -> None:
+    parsed = adapter.parse(MARK_PRICE, RECV)
+    assert parsed.errors == [] and parsed.replies == [] and not parsed.control
+    assert parsed.events == [
+        MarketContext(
+            exchange="binance",
+            symbol="BTC-USDT-PERP",
+            venue_symbol="BTCUSDT",
+            mark_price=11794.15,
+            index_price=11784.62659091,
+            funding_rate=0.00038167,
+            next_funding_ms=1562306400000,
+            open_interest_base=None,  # not on this stream
+            open_interest_usd=None,
+            ts_ms=1562305380000,
+            received_ns=RECV,
+        )
+    ]
+
+
+def test_combined_and_all_market_mark_price(adapter: BinanceAdapter) -> None:
+    doc = orjson.loads(MARK_PRICE)
+    (direct,) = adapter.parse(MARK_PRICE, RECV).events
+    wrapped = orjson.dumps({"stream": "btcusdt@markPrice@1s", "data": doc})
+    assert adapter.parse(wrapped, RECV).events == [direct]
+    eth = {**doc, "s": "ETHUSDT", "p": "3401.25000000", "i": "3400.5", "r": "-0.00012500"}
+    bad = {**doc, "r": "x"}
+    parsed = adapter.parse(
+        orjson.dumps({"stream": "!markPrice@arr", "data": [doc, bad, eth]}), RECV
+    )
+    assert parsed.errors == ["bad_number"]
+    contexts = [e for e in parsed.events if isinstance(e, MarketContext)]
+    assert len(contexts) == len(parsed.events)
+    assert [(e.symbol, e.mark_price, e.index_price, e.funding_rate) for e in contexts] == [
+        ("BTC-USDT-PERP", 11794.15, 11784.62659091, 0.00038167),
+        ("ETH-USDT-PERP", 3401.25, 3400.5, -0.000125),  # funding can be negative
+    ]
+
+
+def test_delivery_contract_has_no_funding(adapter: BinanceAdapter) -> None:
+    # "r": "" and "T": 0 are shown for delivery (non-perpetual) symbols
+    (ev,) = adapter.parse(mark_price(r="", T=0), RECV).events
+    assert isinstance(ev, MarketContext)
+    assert (ev.mark_price, ev.funding_rate, ev.next_funding_ms) == (11794.15, None, None)
+
+
+def test_numeric_mark_price_fields_are_accepted(adapter: BinanceAdapter) -> None:
+    (ev,) = adapter.parse(mark_price(p=11794.15, i=11784, r=0), RECV).events
+    assert isinstance(ev, MarketContext)
+    assert (ev.mark_price, ev.index_price, ev.funding_rate) == (11794.15, 11784.0, 0.0)
+
 
 @pytest.mark.parametrize(
     ("raw", "reason"),
@@ -181,7 +246,10 @@ DELETE = object()
         (b'"text"', "bad_shape"),
         (b"42", "bad_shape"),
         (b"{}", "unknown_event"),
-        (b'{"e": "markPriceUpdate", "s": "BTCUSDT"}', "unknown_event"),
+        (b'{"e": "markPriceUpdate", "s": "BTCUSDT"}', "missing_field"),
+        (b'{"e": "markPrice", "s": "BTCUSDT"}', "unknown_event"),
+        (b'{"e": "markpriceupdate", "s": "BTCUSDT"}', "unknown_event"),
+        (b'{"e": "markPriceUpdate "}', "unknown_event"),
         (b'{"e": ["aggTrade"]}', "unknown_event"),
         (b'{"stream": "btcusdt@aggTrade"}', "missing_field"),
         (b'{"stream": "btcusdt@aggTrade", "data": "x"}', "bad_shape"),
@@ -208,6 +276,34 @@ DELETE = object()
         (force_order(z="-0.1"), "bad_number"),
         (force_order(ap="0"), "bad_number"),
         (b'{"e": "forceOrder", "o": []}', "bad_shape"),
+        (mark_price(p=DELETE), "missing_field"),
+        (mark_price(i=DELETE), "missing_field"),
+        (mark_price(r=DELETE), "missing_field"),
+        (mark_price(T=DELETE), "missing_field"),
+        (mark_price(E=DELETE), "missing_field"),
+        (mark_price(s=DELETE), "missing_field"),
+        (mark_price(p="0.00000000"), "bad_number"),
+        (mark_price(p="-1"), "bad_number"),
+        (mark_price(p="abc"), "bad_number"),
+        (mark_price(i="NaN"), "bad_number"),
+        (mark_price(i=""), "bad_number"),
+        (mark_price(p=None), "bad_type"),
+        (mark_price(i=True), "bad_type"),
+        (mark_price(r="abc"), "bad_number"),
+        (mark_price(r="NaN"), "bad_number"),
+        (mark_price(r="-inf"), "bad_number"),
+        (mark_price(r="1e400"), "bad_number"),
+        (mark_price(r=True), "bad_type"),
+        (mark_price(r=None), "bad_type"),
+        (mark_price(r=[0.0001]), "bad_type"),
+        (mark_price(T=-1), "bad_ts"),
+        (mark_price(T=False), "bad_ts"),
+        (mark_price(T=0.0), "bad_ts"),
+        (mark_price(T="1562306400000"), "bad_ts"),
+        (mark_price(E=0), "bad_ts"),
+        (mark_price(E=1562305380000.5), "bad_ts"),
+        (mark_price(s=5), "bad_type"),
+        (mark_price(s="FOO"), "unknown_symbol"),
     ],
 )
 def test_malformed_frames_raise_parse_error_with_reason(

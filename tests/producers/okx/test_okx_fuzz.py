@@ -1,8 +1,10 @@
 """Random and mutated OKX frames, with the instruments loaded so mutations reach the conversions:
-parse() returns Parsed or raises ParseError, nothing else (same checks as test_fuzz_parsers)."""
+parse() returns Parsed or raises ParseError, nothing else (same checks as test_fuzz_parsers, plus
+finite values in market contexts)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.config import ExchangeConfig
+from monitor.errors import ParseError
+from monitor.schema import MarketContext
 from producers.okx import OkxAdapter
-from tests.producers.test_fuzz_parsers import SETTINGS, _mutate, _paths, check, json_values
+from tests.producers.test_fuzz_parsers import SETTINGS, _mutate, _paths, json_values
+from tests.producers.test_fuzz_parsers import check as check_events
 
 DATA = Path(__file__).resolve().parent / "data"
 ADAPTER = OkxAdapter(ExchangeConfig(max_symbols=50))
@@ -28,6 +33,26 @@ MULTI = {
     ],
 }  # fmt: skip
 VALID: list[Any] = [orjson.loads(p.read_bytes()) for p in sorted(DATA.glob("*.json"))] + [MULTI]
+
+
+def check(adapter: OkxAdapter, raw: bytes) -> None:
+    """A frame is one channel: contexts are checked here, liquidations and trades by the shared
+    check (which reads ``price``, a field contexts do not have)."""
+    try:
+        parsed = adapter.parse(raw, 1)
+    except ParseError as exc:
+        assert exc.reason and len(exc.reason) <= 20
+        return
+    contexts = [e for e in parsed.events if isinstance(e, MarketContext)]
+    if len(contexts) < len(parsed.events):
+        check_events(adapter, raw)
+    for e in contexts:
+        assert e.mark_price is None or (math.isfinite(e.mark_price) and e.mark_price > 0)
+        assert e.funding_rate is None or math.isfinite(e.funding_rate)
+        for oi in (e.open_interest_base, e.open_interest_usd):
+            assert oi is None or (math.isfinite(oi) and oi >= 0)
+        assert e.next_funding_ms is None or e.next_funding_ms > 0
+        assert isinstance(e.ts_ms, int) and e.ts_ms > 0 and e.symbol.endswith("-PERP")
 
 
 @SETTINGS

@@ -11,6 +11,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -161,6 +162,7 @@ def test_bad_trades_are_skipped(adapter: OkxAdapter) -> None:
     raw = orjson.dumps({"arg": {"channel": "trades", "instId": "ETH-USDT-SWAP"}, "data": items})
     parsed = adapter.parse(raw, RECV)
     (ev,) = parsed.events
+    assert isinstance(ev, Trade)
     assert (ev.symbol, ev.qty_base, ev.notional_usd) == ("ETH-USDT-PERP", 0.1, 0.1 * 3000.0)
     assert parsed.errors == ["bad_side", "bad_number", "bad_ts", "bad_type",
                              "unknown_instrument", "bad_type", "missing_field", "bad_shape"]  # fmt: skip
@@ -225,3 +227,156 @@ def test_text_pong_is_control(adapter: OkxAdapter, raw: bytes | str) -> None:
 def test_acks_are_control(adapter: OkxAdapter, name: str) -> None:
     parsed = adapter.parse(frame(name), RECV)
     assert parsed.control and parsed.events == [] and parsed.errors == []
+
+
+# ---- market context ----------------------------------------------------------------------------
+
+
+def ctx(venue_symbol: str, ts: int, **fields: float | int | None) -> MarketContext:
+    symbol = venue_symbol.replace("-SWAP", "-PERP")
+    base: dict[str, Any] = dict.fromkeys(
+        ("mark_price", "index_price", "funding_rate", "next_funding_ms", "open_interest_base",
+         "open_interest_usd")
+    )  # fmt: skip
+    return MarketContext("okx", symbol, venue_symbol, **(base | fields), ts_ms=ts, received_ns=RECV)
+
+
+def push(channel: str, *items: Any) -> bytes:
+    return orjson.dumps(
+        {"arg": {"channel": channel, "instId": "BTC-USDT-SWAP"}, "data": list(items)}
+    )
+
+
+def test_documented_mark_price(adapter: OkxAdapter) -> None:
+    parsed = adapter.parse(frame("mark-price.json"), RECV)
+    assert (parsed.errors, parsed.control) == ([], False)
+    assert parsed.events == [ctx("BTC-USDT-SWAP", 1630049139746, mark_price=42310.6)]
+
+
+def test_documented_funding_rate(adapter: OkxAdapter) -> None:
+    parsed = adapter.parse(frame("funding-rate.json"), RECV)
+    assert parsed.errors == []
+    # fundingRate is the current period's, paid at fundingTime (08:00 UTC, 29 min after ts);
+    # nextFundingTime (16:00) is the settlement after that
+    assert parsed.events == [
+        ctx("BTC-USD-SWAP", 1700724675402, funding_rate=0.0001875391284828,
+            next_funding_ms=1700726400000)
+    ]  # fmt: skip
+
+
+def test_documented_open_interest(adapter: OkxAdapter) -> None:
+    parsed = adapter.parse(frame("open-interest.json"), RECV)
+    assert parsed.errors == []
+    assert parsed.events == [
+        ctx("BTC-USDT-SWAP", 1743041250440, open_interest_base=22161.1301000000309,
+            open_interest_usd=1939251795.54769270396321)
+    ]  # fmt: skip
+
+
+def test_open_interest_without_oi_ccy_or_oi_usd(adapter: OkxAdapter) -> None:
+    item = {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "1500", "ts": "1700000000000"}
+    inverse = {**item, "instId": "BTC-USD-SWAP"}
+    items = [
+        item,
+        {**item, "oiCcy": "", "oiUsd": ""},
+        inverse,
+        {**inverse, "oiCcy": "7.5", "oiUsd": "150001"},
+        {**item, "oi": "0", "oiCcy": "0"},
+    ]
+    parsed = adapter.parse(push("open-interest", *items), RECV)
+    assert parsed.errors == []
+    ts = 1700000000000
+    assert parsed.events == [
+        # linear: 1500 contracts x 0.01 BTC; no price in the item, so no USD
+        ctx("BTC-USDT-SWAP", ts, open_interest_base=1500 * 0.01),
+        ctx("BTC-USDT-SWAP", ts, open_interest_base=1500 * 0.01),  # "" is absent
+        # inverse: 1500 contracts x 100 USD; the coin amount needs a price
+        ctx("BTC-USD-SWAP", ts, open_interest_usd=150000.0),
+        ctx("BTC-USD-SWAP", ts, open_interest_base=7.5, open_interest_usd=150001.0),
+        ctx("BTC-USDT-SWAP", ts, open_interest_base=0.0),  # an empty book is a value
+    ]
+
+
+def test_negative_and_zero_funding_rates(adapter: OkxAdapter) -> None:
+    item = {"instId": "BTC-USDT-SWAP", "fundingRate": "-0.00375", "fundingTime": "1700726400000",
+            "nextFundingTime": "1700755200000", "ts": "1700724675402"}  # fmt: skip
+    parsed = adapter.parse(push("funding-rate", item, {**item, "fundingRate": "0"}), RECV)
+    rates = [e.funding_rate for e in parsed.events if isinstance(e, MarketContext)]
+    assert rates == [-0.00375, 0.0]
+
+
+def without(item: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != key}
+
+
+def test_bad_mark_prices_are_skipped(adapter: OkxAdapter) -> None:
+    m = {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "markPx": "60000.1", "ts": "1700000000000"}
+    items = [
+        m,
+        {**m, "markPx": "0"},  # bad_number
+        {**m, "markPx": "nan"},  # bad_number
+        {**m, "markPx": None},  # bad_type
+        {**m, "ts": 1700000000000},  # bad_ts: OKX sends strings
+        {**m, "ts": ""},  # bad_ts
+        {**m, "instId": "NOPE-USDT-SWAP"},  # unknown_instrument
+        {**m, "instId": 7},  # bad_type
+        without(m, "markPx"),  # missing_field
+        without(m, "instId"),  # missing_field
+        "x",  # bad_shape
+        None,  # bad_shape
+    ]
+    parsed = adapter.parse(push("mark-price", *items), RECV)
+    assert len(parsed.events) == 1
+    assert parsed.errors == ["bad_number", "bad_number", "bad_type", "bad_ts", "bad_ts",
+                             "unknown_instrument", "bad_type", "missing_field", "missing_field",
+                             "bad_shape", "bad_shape"]  # fmt: skip
+
+
+def test_bad_funding_rates_are_skipped(adapter: OkxAdapter) -> None:
+    f = {"instId": "BTC-USDT-SWAP", "fundingRate": "0.0001", "fundingTime": "1700726400000",
+         "ts": "1700724675402"}  # fmt: skip
+    items = [
+        f,
+        {**f, "fundingRate": ""},  # bad_number
+        {**f, "fundingRate": "inf"},  # bad_number
+        {**f, "fundingRate": True},  # bad_type
+        {**f, "fundingTime": "0"},  # bad_ts
+        without(f, "fundingTime"),  # missing_field
+    ]
+    parsed = adapter.parse(push("funding-rate", *items), RECV)
+    assert len(parsed.events) == 1
+    assert parsed.errors == ["bad_number", "bad_number", "bad_type", "bad_ts", "missing_field"]
+
+
+def test_bad_open_interest_is_skipped(adapter: OkxAdapter) -> None:
+    o = {"instId": "BTC-USDT-SWAP", "oi": "10", "oiCcy": "0.1", "oiUsd": "6000",
+         "ts": "1700000000000"}  # fmt: skip
+    items = [
+        o,
+        {**o, "oi": "-1"},  # bad_number
+        {**o, "oiCcy": "x"},  # bad_number
+        {**o, "oiUsd": "-5"},  # bad_number
+        {**o, "oiUsd": True},  # bad_type
+        without(o, "oi"),  # missing_field
+        {**o, "instId": "BTC-USD-SWAP", "oi": "1e308", "oiUsd": ""},  # 1e308 x 100 USD: overflow
+    ]
+    parsed = adapter.parse(push("open-interest", *items), RECV)
+    assert len(parsed.events) == 1
+    assert parsed.errors == ["bad_number", "bad_number", "bad_number", "bad_type", "missing_field",
+                             "bad_number"]  # fmt: skip
+
+
+def test_context_needs_the_instruments() -> None:
+    a = OkxAdapter(ExchangeConfig())
+    for name in ("mark-price.json", "funding-rate.json", "open-interest.json"):
+        assert a.parse(frame(name), RECV).errors == ["unknown_instrument"]
+
+
+@pytest.mark.parametrize(
+    "channel", ["mark-price-candle1m", "Mark-Price", "mark-price ", "funding", "open_interest",
+                "index-tickers"]
+)  # fmt: skip
+def test_context_channels_match_exactly(adapter: OkxAdapter, channel: str) -> None:
+    with pytest.raises(ParseError) as err:
+        adapter.parse(orjson.dumps({"arg": {"channel": channel}, "data": []}), RECV)
+    assert err.value.reason == "unknown_channel"

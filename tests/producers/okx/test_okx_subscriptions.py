@@ -14,7 +14,14 @@ def test_one_request_for_the_default_symbols() -> None:
     assert (plan.name, plan.url, plan.headers) == ("public", URL, ())
     assert plan.subscribe == (
         '{"id":"sub1","op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"},'
-        '{"channel":"trades","instId":"BTC-USDT-SWAP"},{"channel":"trades","instId":"ETH-USDT-SWAP"}]}',
+        '{"channel":"trades","instId":"BTC-USDT-SWAP"},'
+        '{"channel":"mark-price","instId":"BTC-USDT-SWAP"},'
+        '{"channel":"funding-rate","instId":"BTC-USDT-SWAP"},'
+        '{"channel":"open-interest","instId":"BTC-USDT-SWAP"},'
+        '{"channel":"trades","instId":"ETH-USDT-SWAP"},'
+        '{"channel":"mark-price","instId":"ETH-USDT-SWAP"},'
+        '{"channel":"funding-rate","instId":"ETH-USDT-SWAP"},'
+        '{"channel":"open-interest","instId":"ETH-USDT-SWAP"}]}',
     )
 
 
@@ -26,22 +33,30 @@ def test_liquidations_even_without_trade_symbols() -> None:
 
 def test_args_packed_under_64kb_in_order_and_deduplicated() -> None:
     syms = (*(f"COIN{i}-USDT-SWAP" for i in range(3000)), "COIN7-USDT-SWAP")
-    frames = subscribe_frames(channel_args(syms))
+    args = channel_args(syms)
+    assert len(args) == 1 + 4 * 3000
+    frames = subscribe_frames(args)
     reqs = [orjson.loads(f) for f in frames]
     sizes = [len(orjson.dumps(r["args"])) for r in reqs]
-    assert len(reqs) == 3  # 3001 args of about 47 bytes: 141 KB in three requests, not 3001
+    # 12001 args of 47 to 57 bytes (646 610 bytes, + commas and brackets): eleven requests of the
+    # 480 allowed an hour, not 12001
+    assert (len(reqs), sum(sizes)) == (11, 646_610 + 12_001 - 11 + 2 * 11)
     assert all(s <= MAX_ARGS_BYTES for s in sizes)
-    assert sizes[0] > MAX_ARGS_BYTES - 60  # greedily filled
-    assert [r["id"] for r in reqs] == ["sub1", "sub2", "sub3"]
-    assert [a for r in reqs for a in r["args"]] == channel_args(syms)
-    assert len(channel_args(syms)) == 3001
+    assert min(sizes[:-1]) > MAX_ARGS_BYTES - 60  # greedily filled
+    assert [r["id"] for r in reqs] == [f"sub{i}" for i in range(1, 12)]
+    assert [a for r in reqs for a in r["args"]] == args
+    channels = ("trades", "mark-price", "funding-rate", "open-interest")
+    assert args[-4:] == [{"channel": c, "instId": "COIN2999-USDT-SWAP"} for c in channels]
 
 
 def test_small_limit_exact_boundaries() -> None:
-    args = channel_args(("A-USDT-SWAP", "B-USDT-SWAP"))
-    first_two = len(orjson.dumps(args[:2]))
-    last_two = len(orjson.dumps(args[1:]))  # the trade args are shorter than the liquidation arg
-    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, first_two)] == [2, 1]
-    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, first_two - 1)] == [1, 2]
-    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, last_two - 1)] == [1, 1, 1]
-    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, 10)] == [1, 1, 1]
+    args = channel_args(("A-USDT-SWAP",))  # liquidations, trades, mark, funding, open interest
+    assert [len(orjson.dumps(a)) for a in args] == [50, 43, 47, 49, 50]
+    first_two = len(orjson.dumps(args[:2]))  # 96; trades + mark-price: 93
+    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, first_two)] == [2, 1, 1, 1]
+    sizes = [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, first_two - 1)]
+    assert sizes == [1, 2, 1, 1]
+    all_five = len(orjson.dumps(args))
+    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, all_five)] == [5]
+    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, all_five - 1)] == [4, 1]
+    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, 10)] == [1] * 5
