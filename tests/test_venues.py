@@ -14,6 +14,10 @@ from monitor.pipeline import Pipeline
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 
+# venues whose market context (mark price; open interest in USD) the producers collect
+WITH_MARK = {"binance", "bybit", "okx"}
+WITH_OPEN_INTEREST = {"binance", "bybit", "okx"}  # Binance: REST poll, USD derived from the mark
+
 
 @pytest.mark.parametrize("venue", KNOWN_EXCHANGES)
 async def test_venue_end_to_end(venue: str, kafka_bootstrap: str, unique: str) -> None:
@@ -25,7 +29,7 @@ async def test_venue_end_to_end(venue: str, kafka_bootstrap: str, unique: str) -
                    "partitions": 2},
             consumer={"group_prefix": f"v{unique}"},
             exchanges={venue: {"enabled": True, "ws_url": sim.url(venue),
-                               "rest_url": sim.rest_url(venue),
+                               "rest_url": sim.rest_url(venue), "poll_interval_s": 0.3,
                                "symbols": list(DEFAULT_SYMBOLS[venue])}},
         )  # fmt: skip
         async with Pipeline(cfg, [venue], registry) as pipeline:
@@ -48,3 +52,6 @@ async def test_venue_end_to_end(venue: str, kafka_bootstrap: str, unique: str) -
     assert {k for k, v in sent.items() if v} == {k for k, v in seen.items() if v}
     for key, usd in sent.items():
         assert seen[key] == pytest.approx(usd, abs=0.005), key
+    for r in rows:
+        assert (r.mark_price > 0) == (venue in WITH_MARK), (r.symbol, r.mark_price)
+        assert (r.open_interest_usd > 0) == (venue in WITH_OPEN_INTEREST), r.symbol

@@ -43,6 +43,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import time
 import zlib
 from collections import deque
 from collections.abc import Collection
@@ -374,6 +375,27 @@ def _route(path: str) -> tuple[int, str] | None:
     return None
 
 
+OPEN_INTEREST_PATH: Final = "/fapi/v1/openInterest"
+OPEN_INTEREST_NOTIONAL_USD: Final = 2e9  # per symbol, in base units at the start price
+
+
+def rest(path: str) -> tuple[int, bytes] | None:
+    """``GET /fapi/v1/openInterest?symbol=BTCUSDT``: the venue's shape, with a constant open
+    interest worth about $2B at the symbol's start price (in base units on the lot grid)."""
+    parts = urlsplit(path)
+    if parts.path != OPEN_INTEREST_PATH:
+        return None
+    symbol = parse_qs(parts.query).get("symbol", [""])[0]
+    try:
+        spec = instrument(symbol)
+    except (KeyError, ValueError):
+        return 400, orjson.dumps({"code": -1121, "msg": "Invalid symbol."})
+    oi = round(OPEN_INTEREST_NOTIONAL_USD / spec.start_price / spec.lot) * spec.lot
+    body = {"openInterest": f"{oi:.{spec.qty_decimals}f}", "symbol": symbol,
+            "time": time.time_ns() // 1_000_000}  # fmt: skip
+    return 200, orjson.dumps(body)
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path="/market",
@@ -381,4 +403,5 @@ SPEC: Final = VenueSpec(
     new_session=lambda path, conn_id: BinanceSession(parse_route(path), conn_id),
     new_feed=BinanceFeed,
     new_feed_for=BinanceFeed,  # marks on the scenario's price path
+    rest=rest,
 )

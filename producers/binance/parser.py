@@ -41,6 +41,7 @@ from monitor.schema import (
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.binance.endpoints import EXCHANGE
+from producers.binance.open_interest import open_interest_urls, parse_open_interest
 from producers.binance.subscriptions import plan_connections
 from producers.events import (
     new_liquidation,
@@ -75,6 +76,7 @@ class BinanceAdapter:
     def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
         self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
         self._instruments: dict[str, tuple[str, float]] = {}  # venue -> (canonical, multiplier)
+        self._poll_symbols = cfg.symbols
 
     # ---- plan --------------------------------------------------------------------------------
 
@@ -83,6 +85,14 @@ class BinanceAdapter:
 
     def heartbeat(self) -> str | None:
         return None  # the server pings; the websocket library answers with pongs
+
+    # ---- REST polls (producers.poller.PollSource): open interest -------------------------------
+
+    def poll_urls(self, rest_base: str) -> list[str]:
+        return open_interest_urls(rest_base, self._poll_symbols)
+
+    def parse_poll(self, url: str, body: bytes, received_ns: int) -> list[Event]:
+        return list(parse_open_interest(EXCHANGE, body, received_ns, self._symbols))
 
     # ---- parse -------------------------------------------------------------------------------
 
