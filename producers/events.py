@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final
 
+import orjson
+
 from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
@@ -30,6 +32,8 @@ from monitor.schema import (
 )
 
 _INF: Final = float("inf")
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 
 LIQUIDATION_FIELDS: Final = (
     "exchange", "symbol", "venue_symbol", "liquidated_side", "order_side", "price", "price_kind",
@@ -139,6 +143,17 @@ def new_trade(
 
 
 # ---- venue value checks (shared by the parsers) ---------------------------------------------
+
+
+def json_object(frame: bytes | str) -> dict[str, Any]:
+    """A frame decoded as a JSON object, else ParseError ``bad_json`` / ``bad_shape``."""
+    try:
+        doc = _loads(frame)
+    except _JSONDecodeError:
+        raise ParseError("bad_json") from None
+    if type(doc) is not dict:
+        raise ParseError("bad_shape", type(doc).__name__)
+    return doc
 
 
 def qty_price(q: object, p: object, what: str) -> tuple[float, float]:

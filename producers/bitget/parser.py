@@ -26,8 +26,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
@@ -43,10 +41,8 @@ from producers.bitget.endpoints import (
     PUBLIC_TRADE,
 )
 from producers.bitget.subscriptions import plan_connections
-from producers.events import new_liquidation, new_trade, positive, qty_price
+from producers.events import json_object, new_liquidation, new_trade, positive, qty_price
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _INF: Final = float("inf")
 _PONG_BYTES: Final = PONG_FRAME.encode()
 _MAX_TS_DIGITS: Final = 16
@@ -101,12 +97,7 @@ class BitgetAdapter:
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
         if (frame == _PONG_BYTES) if type(frame) is bytes else (frame == PONG_FRAME):
             return Parsed(control=True)
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             data = doc.get("data")
             if data is not None:

@@ -35,8 +35,6 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
@@ -53,10 +51,14 @@ from producers.bitmex.endpoints import (
 )
 from producers.bitmex.instruments import parse_instruments
 from producers.bitmex.subscriptions import plan_connections
-from producers.events import new_liquidation, new_trade, non_negative, positive, qty_price
-
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
+from producers.events import (
+    json_object,
+    new_liquidation,
+    new_trade,
+    non_negative,
+    positive,
+    qty_price,
+)
 
 MAX_OPEN_ORDERS: Final = 10_000
 _ORDER_SIDES: Final = {  # forced-order side -> (liquidated position, order side)
@@ -125,12 +127,7 @@ class BitmexAdapter:
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
         if frame in _PONGS:
             return Parsed(control=True)
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             table = doc.get("table")
             if table is not None:

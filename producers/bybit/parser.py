@@ -35,8 +35,6 @@ import math
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import (
@@ -54,6 +52,7 @@ from producers.base import ConnectionPlan, Parsed
 from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE, TICKERS
 from producers.bybit.subscriptions import plan_connections
 from producers.events import (
+    json_object,
     new_liquidation,
     new_trade,
     non_negative,
@@ -63,8 +62,6 @@ from producers.events import (
 )
 
 _T = TypeVar("_T")
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _INF: Final = float("inf")
 
 # Position side -> (liquidated side, id text). "Buy" = a LONG was liquidated.
@@ -112,12 +109,7 @@ class BybitAdapter:
     # ---- parse -------------------------------------------------------------------------------
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             topic = doc.get("topic")
             if topic is not None:

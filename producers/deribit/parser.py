@@ -33,8 +33,6 @@ from __future__ import annotations
 import itertools
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import (
@@ -52,10 +50,7 @@ from producers.base import ConnectionPlan, Parsed
 from producers.deribit.endpoints import EXCHANGE, FIRST_TEST_REPLY_ID, INTERVALS, TRADES
 from producers.deribit.instruments import instrument_for
 from producers.deribit.subscriptions import CLIENT_PING_FRAME, plan_connections, test_frame
-from producers.events import new_liquidation, new_trade, qty_price
-
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
+from producers.events import json_object, new_liquidation, new_trade, qty_price
 
 _DIRECTIONS: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
 _OPPOSITE: Final = {OrderSide.BUY: OrderSide.SELL, OrderSide.SELL: OrderSide.BUY}
@@ -90,12 +85,7 @@ class DeribitAdapter:
     # ---- parse -------------------------------------------------------------------------------
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             method = doc.get("method")
             if method == "subscription":

@@ -26,14 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
-from producers.events import new_liquidation, new_trade, positive, timestamp_ms
+from producers.events import json_object, new_liquidation, new_trade, positive, timestamp_ms
 from producers.gate import instruments
 from producers.gate.endpoints import (
     EXCHANGE,
@@ -45,8 +43,6 @@ from producers.gate.endpoints import (
 )
 from producers.gate.subscriptions import ping, plan_connections
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _INF: Final = float("inf")
 
 _SELL_SIDE: Final = (Side.LONG if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.SHORT, OrderSide.SELL)
@@ -123,12 +119,7 @@ class GateAdapter:
     # ---- parse -------------------------------------------------------------------------------
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             channel = doc.get("channel")
             event = doc.get("event")

@@ -41,14 +41,19 @@ from monitor.errors import ParseError
 from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
-from producers.events import new_liquidation, new_trade, positive, qty_price, timestamp_ms
+from producers.events import (
+    json_object,
+    new_liquidation,
+    new_trade,
+    positive,
+    qty_price,
+    timestamp_ms,
+)
 from producers.htx import instruments
 from producers.htx.endpoints import EXCHANGE, MAX_JSON_BYTES
 from producers.htx.subscriptions import plan_connections
 
-_loads = orjson.loads
 _dumps = orjson.dumps
-_JSONDecodeError = orjson.JSONDecodeError
 _decompressobj = zlib.decompressobj
 _zlib_error = zlib.error
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
@@ -117,12 +122,7 @@ class HtxAdapter:
     # ---- parse -------------------------------------------------------------------------------
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
-        try:
-            doc = _loads(inflate(frame))
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(inflate(frame))
         try:
             ch = doc.get("ch")
             if ch is not None:

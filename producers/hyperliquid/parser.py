@@ -23,18 +23,14 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import Event, OrderSide, QtyUnit
 from producers.base import ConnectionPlan, Parsed
-from producers.events import new_trade, qty_price
+from producers.events import json_object, new_trade, qty_price
 from producers.hyperliquid.endpoints import EXCHANGE, PING_FRAME, TRADES
 from producers.hyperliquid.subscriptions import plan_connections
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _SIDES: Final = {"B": OrderSide.BUY, "A": OrderSide.SELL}
 _COIN_RE: Final = re.compile(r"^[A-Za-z0-9]{1,20}$")
 _CONTROL: Final = frozenset({"pong", "subscriptionResponse"})
@@ -57,12 +53,7 @@ class HyperliquidAdapter:
         return PING_FRAME
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             channel = doc.get("channel")
             if channel == TRADES:

@@ -27,20 +27,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
 from monitor.symbols import Instrument
 from producers.base import ConnectionPlan, Parsed
-from producers.events import new_liquidation, new_trade, qty_price
+from producers.events import json_object, new_liquidation, new_trade, qty_price
 from producers.kraken.endpoints import EXCHANGE, HEARTBEAT, TRADE, TRADE_SNAPSHOT
 from producers.kraken.instruments import instrument_for
 from producers.kraken.subscriptions import plan_connections
-
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 _SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
 _TYPES: Final = frozenset({"fill", "liquidation", "termination", "block"})
@@ -65,12 +60,7 @@ class KrakenAdapter:
         return None  # protocol pings from the session; see producers.kraken.endpoints
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             feed = doc.get("feed")
             event = doc.get("event")

@@ -36,8 +36,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-import orjson
-
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import (
@@ -52,7 +50,14 @@ from monitor.schema import (
 )
 from monitor.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
-from producers.events import new_liquidation, new_trade, non_negative, positive, qty_price
+from producers.events import (
+    json_object,
+    new_liquidation,
+    new_trade,
+    non_negative,
+    positive,
+    qty_price,
+)
 from producers.okx import instruments
 from producers.okx.endpoints import (
     EXCHANGE,
@@ -68,8 +73,6 @@ from producers.okx.endpoints import (
 )
 from producers.okx.subscriptions import plan_connections
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _INF: Final = float("inf")
 _PONG_BYTES: Final = PONG_FRAME.encode()
 
@@ -144,12 +147,7 @@ class OkxAdapter:
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
         if (frame == _PONG_BYTES) if type(frame) is bytes else (frame == PONG_FRAME):
             return Parsed(control=True)
-        try:
-            doc = _loads(frame)
-        except _JSONDecodeError:
-            raise ParseError("bad_json") from None
-        if type(doc) is not dict:
-            raise ParseError("bad_shape", type(doc).__name__)
+        doc = json_object(frame)
         try:
             data = doc.get("data")
             if data is not None:
