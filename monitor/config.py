@@ -141,6 +141,8 @@ class ExchangeConfig:
     instruments_refresh_s: float = 3600.0
     instruments_timeout_s: float = 30.0  # start-up gives up (clear error) after this long
     poll_interval_s: float = 30.0  # one round of REST polls (open interest) spread over this
+    # Bybit: also subscribe the liquidations of every listed symbol, not only the configured ones
+    all_liquidations: bool = True
 
     def validate(self, name: str) -> None:
         if self.ws_url and not self.ws_url.startswith(("ws://", "wss://")):

@@ -67,7 +67,12 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
     ):
         cfg = cfg.with_overrides(
             exchanges={
-                x: {"enabled": x in DEMO_EXCHANGES, "ws_url": sim.url(x), "symbols": symbols}
+                x: {
+                    "enabled": x in DEMO_EXCHANGES,
+                    "ws_url": sim.url(x),
+                    "rest_url": sim.rest_url(x),
+                    "symbols": symbols,
+                }
                 for x in DEMO_EXCHANGES
             }
         )

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from monitor.errors import ParseError
 from monitor.metrics import ProducerMetrics
-from monitor.schema import Event
+from monitor.schema import Event, MarketContext
 from producers.metadata import MetadataError, http_get
 from producers.session import RateLimitedLog
 
@@ -56,6 +56,7 @@ class Poller:
         self.timeout_s = timeout_s
         self._m_ok = metrics.rest_polls.labels(exchange, "ok")
         self._m_error = metrics.rest_polls.labels(exchange, "error")
+        self._m_events = metrics.events
         self._rlog = RateLimitedLog(log)
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
@@ -89,6 +90,9 @@ class Poller:
             return
         self._m_ok.inc()
         if events:
+            for e in events:  # counted like the sessions' events (kind: context, trade, ...)
+                kind = "context" if type(e) is MarketContext else type(e).__name__.lower()
+                self._m_events.labels(self.exchange, kind).inc()
             self.sink(events)
 
     async def _run(self) -> None:

@@ -19,7 +19,7 @@ from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.metrics import ProducerMetrics, for_registry
 from monitor.topics import ensure_exchange_topics, ensure_topics
-from producers.base import InstrumentSource
+from producers.base import ConnectionPlan, InstrumentSource
 from producers.deadletter import DeadLetters
 from producers.metadata import InstrumentLoader
 from producers.poller import Poller, PollSource
@@ -49,7 +49,6 @@ class ProducerService:
         self.metrics = metrics if metrics is not None else for_registry(ProducerMetrics, registry)
         ex_cfg = cfg.exchanges[exchange]
         self.adapter = factory(ex_cfg)
-        self.plans = self.adapter.connections(ex_cfg, cfg.ws_url(exchange))
         self.publisher = Publisher(cfg, exchange, self.metrics)
         self.dedup = Deduplicator()
         self.dead_letters = (
@@ -57,19 +56,9 @@ class ProducerService:
             if cfg.kafka.dead_letter
             else None
         )
-        self.sessions = [
-            Session(
-                exchange,
-                p,
-                self.adapter,
-                ex_cfg,
-                self.publisher.add,
-                self.metrics,
-                self.dedup,
-                on_reject=self.dead_letters,
-            )
-            for p in self.plans
-        ]
+        self.plans: list[ConnectionPlan] = []
+        self.sessions: list[Session] = []
+        self._plan()
         self.instruments: InstrumentLoader | None = None
         if isinstance(self.adapter, InstrumentSource):
             self.instruments = InstrumentLoader(
@@ -83,6 +72,16 @@ class ProducerService:
                 interval_s=ex_cfg.poll_interval_s,
             )  # fmt: skip
         self._state = "new"  # new -> started -> stopped
+
+    def _plan(self) -> None:
+        """(Re)build the connection plans and their sessions (not started)."""
+        ex_cfg = self.cfg.exchanges[self.exchange]
+        self.plans = self.adapter.connections(ex_cfg, self.cfg.ws_url(self.exchange))
+        self.sessions = [
+            Session(self.exchange, p, self.adapter, ex_cfg, self.publisher.add, self.metrics,
+                    self.dedup, on_reject=self.dead_letters)
+            for p in self.plans
+        ]  # fmt: skip
 
     @property
     def connected(self) -> bool:
@@ -116,6 +115,7 @@ class ProducerService:
                                     k.replication_factor, k.retention_s)  # fmt: skip
             if self.instruments is not None:  # contract multipliers before the first frame
                 await self.instruments.start()
+                self._plan()  # the listing may add subscriptions (Bybit: every symbol)
             await self.publisher.start()
             if self.dead_letters is not None:
                 self.dead_letters.attach(self.publisher.kafka_producer)

@@ -30,7 +30,8 @@ async def test_drops_stall_and_garbage_lose_nothing_sent_while_connected(
             kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"mb{unique}",
                    "partitions": 2},
             consumer={"group_prefix": f"mb{unique}"},
-            exchanges={x: {"ws_url": sim.url(x), "symbols": symbols, "stale_after_s": 1.0,
+            exchanges={x: {"ws_url": sim.url(x), "rest_url": sim.rest_url(x), "symbols": symbols,
+                           "stale_after_s": 1.0, "all_liquidations": False,
                            "backoff_initial_s": 0.05, "backoff_max_s": 0.2} for x in EXCHANGES},
         )  # fmt: skip
         async with Pipeline(cfg, EXCHANGES, registry) as pipeline:

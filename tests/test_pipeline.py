@@ -30,7 +30,12 @@ def _config(bootstrap: str, unique: str, sim: ExchangeSimulator, symbols: Sequen
         consumer={"group_prefix": f"g{unique}", "commit_interval_s": 0.2},
         metrics={"port": 0},
         exchanges={
-            x: {"ws_url": sim.url(x), "symbols": list(symbols), "stale_after_s": 10.0}
+            x: {
+                "ws_url": sim.url(x),
+                "rest_url": sim.rest_url(x),
+                "symbols": list(symbols),
+                "stale_after_s": 10.0,
+            }
             for x in EXCHANGES
         },
     )

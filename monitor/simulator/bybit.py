@@ -315,6 +315,33 @@ def _route(path: str) -> tuple[int, str] | None:
     return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
 
 
+INSTRUMENTS_PATH: Final = "/v5/market/instruments-info"
+# Listed besides the scenario's symbols: one that trades (its liquidations must be subscribed, and
+# stay quiet), one that is not trading and one not quoted in USDT (both must be left out).
+EXTRA_LISTED: Final = (
+    {"symbol": "DOGEUSDT", "contractType": "LinearPerpetual", "status": "Trading",
+     "baseCoin": "DOGE", "quoteCoin": "USDT", "settleCoin": "USDT"},
+    {"symbol": "LUNAUSDT", "contractType": "LinearPerpetual", "status": "Closed",
+     "baseCoin": "LUNA", "quoteCoin": "USDT", "settleCoin": "USDT"},
+    {"symbol": "BTCPERP", "contractType": "LinearPerpetual", "status": "Trading",
+     "baseCoin": "BTC", "quoteCoin": "PERP", "settleCoin": "USDC"},
+)  # fmt: skip
+
+
+def rest(path: str) -> tuple[int, bytes] | None:
+    """``GET /v5/market/instruments-info?category=linear``: the scenario's symbols and a few more."""
+    if urlsplit(path).path != INSTRUMENTS_PATH:
+        return None
+    rows = [
+        {"symbol": s, "contractType": "LinearPerpetual", "status": "Trading",
+         "baseCoin": s.removesuffix("USDT"), "quoteCoin": "USDT", "settleCoin": "USDT"}
+        for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    ] + list(EXTRA_LISTED)  # fmt: skip
+    body = {"retCode": 0, "retMsg": "OK",
+            "result": {"category": "linear", "list": rows, "nextPageCursor": ""}, "time": 1}  # fmt: skip
+    return 200, orjson.dumps(body)
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -322,4 +349,5 @@ SPEC: Final = VenueSpec(
     new_session=lambda path, conn_id: BybitSession(conn_id),
     new_feed=BybitFeed,
     new_feed_for=BybitFeed,  # with the scenario: tickers from its price path
+    rest=rest,
 )

@@ -31,6 +31,7 @@ whole frame (ParseError), since the frame is the item.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -50,6 +51,9 @@ from monitor.schema import (
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE, TICKERS
+from producers.bybit.instruments import PATH as INSTRUMENTS_PATH
+from producers.bybit.instruments import QUERY as INSTRUMENTS_QUERY
+from producers.bybit.instruments import parse_instruments
 from producers.bybit.subscriptions import plan_connections
 from producers.events import (
     json_object,
@@ -60,6 +64,8 @@ from producers.events import (
     qty_price,
     timestamp_ms,
 )
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _INF: Final = float("inf")
@@ -97,11 +103,30 @@ class BybitAdapter:
             TICKERS: (self._ticker, False),
         }
         self._topics: dict[str, tuple[Any, bool]] = {}  # full topic -> channel entry
+        self._all_liquidations = cfg.all_liquidations
+        self.listed: tuple[str, ...] = ()  # every listed symbol (instruments-info), once loaded
 
     # ---- plan --------------------------------------------------------------------------------
 
     def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
-        return plan_connections(cfg, base_url)
+        return plan_connections(cfg, base_url, self.listed if cfg.all_liquidations else ())
+
+    # ---- instrument listing (producers.base.InstrumentSource) ---------------------------------
+
+    def instrument_urls(self, rest_base: str) -> list[str]:
+        """The linear listing, needed only to subscribe every listed symbol's liquidations."""
+        return (
+            [f"{rest_base}{INSTRUMENTS_PATH}?{INSTRUMENTS_QUERY}"] if self._all_liquidations else []
+        )
+
+    def load_instruments(self, url: str, body: bytes) -> int:
+        listing = parse_instruments(body)
+        if listing.more_pages:
+            log.warning("bybit: instruments-info has more than one page; using the first")
+        for inst in listing.instruments:
+            self._symbols.add(inst)
+        self.listed = tuple(i.venue_symbol for i in listing.instruments)
+        return len(listing.instruments)
 
     def heartbeat(self) -> str | None:
         return PING_FRAME

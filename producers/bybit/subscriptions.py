@@ -37,9 +37,24 @@ def subscribe_frames(args: list[str], per_request: int = MAX_ARGS_PER_SUBSCRIBE)
     )
 
 
-def plan_connections(cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
-    """One socket carrying every topic; none when no symbol is configured."""
+# Liquidation topics of listed-but-not-configured symbols go on sockets of their own, at most this
+# many topics each (Bybit documents no per-connection cap; 2026 collectors ran ~800 on one).
+MAX_TOPICS_PER_CONNECTION = 500
+
+
+def plan_connections(
+    cfg: ExchangeConfig, base_url: str, listed: tuple[str, ...] = ()
+) -> list[ConnectionPlan]:
+    """``public``: every topic of the configured symbols. ``liquidations``, ``liquidations-2``,
+    ...: ``allLiquidation`` of every other listed symbol (``all_liquidations``)."""
+    plans = []
     args = topics(cfg.symbols)
-    if not args:
-        return []
-    return [ConnectionPlan("public", base_url, subscribe_frames(args))]
+    if args:
+        plans.append(ConnectionPlan("public", base_url, subscribe_frames(args)))
+    configured = {s.upper() for s in cfg.symbols}
+    rest = [f"{ALL_LIQUIDATION}.{s}" for s in dict.fromkeys(listed) if s not in configured]
+    for n, i in enumerate(range(0, len(rest), MAX_TOPICS_PER_CONNECTION)):
+        name = "liquidations" if n == 0 else f"liquidations-{n + 1}"
+        chunk = rest[i : i + MAX_TOPICS_PER_CONNECTION]
+        plans.append(ConnectionPlan(name, base_url, subscribe_frames(chunk)))
+    return plans

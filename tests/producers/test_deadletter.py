@@ -28,7 +28,8 @@ async def test_garbage_frames_go_to_the_dead_letter_topic(
         cfg = load(environ={}).with_overrides(
             kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"dl{unique}",
                    "dead_letter": True},
-            exchanges={"bybit": {"ws_url": sim.url("bybit"), "symbols": ["BTCUSDT"]}},
+            exchanges={"bybit": {"ws_url": sim.url("bybit"), "symbols": ["BTCUSDT"],
+                                 "all_liquidations": False}},  # one socket
         )  # fmt: skip
         registry = CollectorRegistry()
         async with ProducerService(cfg, "bybit", registry):

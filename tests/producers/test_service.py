@@ -20,7 +20,14 @@ from tests.producers.wsvenue import Venue, forever
 def config(bootstrap: str, unique: str, exchange: str, url: str, **ex: Any) -> Config:
     return Config().with_overrides(
         kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"s{unique}", "partitions": 2},
-        exchanges={exchange: {"ws_url": url, "symbols": ["BTCUSDT", "ETHUSDT"], **ex}},
+        exchanges={
+            exchange: {
+                "ws_url": url,
+                "symbols": ["BTCUSDT", "ETHUSDT"],
+                "all_liquidations": False,
+                **ex,
+            }
+        },  # no REST listing here
     )
 
 

@@ -1,0 +1,60 @@
+"""Bybit: liquidations of every listed symbol, from the instruments listing (REST)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.config import ExchangeConfig, load
+from monitor.errors import ParseError
+from monitor.simulator import bybit as sim_bybit
+from monitor.simulator.scenario import crash_scenario
+from monitor.simulator.server import ExchangeSimulator
+from producers.bybit import BybitAdapter
+from producers.bybit.instruments import parse_instruments
+from producers.bybit.subscriptions import MAX_TOPICS_PER_CONNECTION
+from producers.service import ProducerService
+
+
+def test_listing_keeps_trading_usd_linear_perpetuals() -> None:
+    _, body = sim_bybit.rest("/v5/market/instruments-info?category=linear&limit=1000") or (0, b"")
+    listing = parse_instruments(body)
+    assert [i.venue_symbol for i in listing.instruments] == [
+        "BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT",
+    ]  # fmt: skip
+    assert listing.instruments[3].symbol == "DOGE-USDT-PERP" and not listing.more_pages
+    with pytest.raises(ParseError) as exc:
+        parse_instruments(orjson.dumps({"retCode": 10001, "retMsg": "params error"}))
+    assert exc.value.reason == "venue_error"
+
+
+def test_plan_puts_other_listed_symbols_on_liquidation_sockets() -> None:
+    cfg = ExchangeConfig(symbols=("BTCUSDT",))
+    adapter = BybitAdapter(cfg)
+    listed = [f"C{i}USDT" for i in range(MAX_TOPICS_PER_CONNECTION + 3)]
+    rows = [{"symbol": s, "contractType": "LinearPerpetual", "status": "Trading",
+             "baseCoin": s[:-4], "quoteCoin": "USDT"} for s in ["BTCUSDT", *listed]]  # fmt: skip
+    body = orjson.dumps({"retCode": 0, "result": {"list": rows, "nextPageCursor": ""}})
+    assert adapter.load_instruments("u", body) == len(listed) + 1
+    plans = adapter.connections(cfg, "wss://x")
+    assert [p.name for p in plans] == ["public", "liquidations", "liquidations-2"]
+    topics = [a for p in plans[1:] for f in p.subscribe for a in orjson.loads(f)["args"]]
+    assert topics == [f"allLiquidation.{s}" for s in listed]  # BTCUSDT only on "public"
+    off = ExchangeConfig(symbols=("BTCUSDT",), all_liquidations=False)
+    assert BybitAdapter(off).instrument_urls("https://api.bybit.com") == []
+
+
+async def test_every_listed_symbol_is_subscribed(kafka_bootstrap: str, unique: str) -> None:
+    async with ExchangeSimulator(crash_scenario(duration_s=2.0, venues=("bybit",))) as sim:
+        cfg = load(environ={}).with_overrides(
+            kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"bl{unique}"},
+            exchanges={"bybit": {"ws_url": sim.url("bybit"), "rest_url": sim.rest_url("bybit"),
+                                 "symbols": ["BTCUSDT"]}},
+        )  # fmt: skip
+        async with ProducerService(cfg, "bybit", CollectorRegistry()) as producer:
+            assert [p.name for p in producer.plans] == ["public", "liquidations"]
+            await sim.wait_subscribed(
+                "bybit", ["allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT",
+                          "allLiquidation.SOLUSDT", "allLiquidation.DOGEUSDT"],
+            )  # fmt: skip
