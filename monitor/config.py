@@ -108,7 +108,7 @@ class BrokerConfig:
     """The embedded broker (noida-db), used when kafka.bootstrap_servers is empty."""
 
     host: str = "127.0.0.1"
-    port: int = 39092
+    port: int = 29092  # below the ephemeral range (32768-60999 on Linux): no clash with clients
     data_dir: str = ""  # empty: <state dir>/broker
     retention_check_s: float = 30.0
     start_timeout_s: float = 20.0

@@ -11,7 +11,7 @@ from monitor.errors import ConfigError
 def test_defaults_are_valid_and_point_at_real_venues() -> None:
     cfg = load(environ={})
     assert cfg.uses_embedded_broker
-    assert cfg.bootstrap_servers == "127.0.0.1:39092"
+    assert cfg.bootstrap_servers == "127.0.0.1:29092"
     assert cfg.ws_url("binance") == DEFAULT_WS_URLS["binance"] == "wss://fstream.binance.com/market"
     assert cfg.ws_url("bybit") == "wss://stream.bybit.com/v5/public/linear"
     assert cfg.topic("bybit") == "cascade.events.bybit"
