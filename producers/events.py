@@ -159,6 +159,14 @@ def json_object(frame: bytes | str) -> dict[str, Any]:
 def qty_price(q: object, p: object, what: str) -> tuple[float, float]:
     """A trade's quantity and price as finite floats > 0, else ParseError (the per-trade hot path:
     one call, the same rules as ``positive``; ``what`` names the fields in the error)."""
+    if type(q) is str and type(p) is str:  # the venues' decimal strings: the common case
+        try:
+            qty, price = float(q), float(p)
+        except ValueError:
+            raise ParseError("bad_number", what) from None
+        if 0.0 < qty < _INF and 0.0 < price < _INF:  # NaN fails too
+            return qty, price
+        raise ParseError("bad_number", what)
     try:
         qty = float(q)  # type: ignore[arg-type]
         price = float(p)  # type: ignore[arg-type]
@@ -171,6 +179,21 @@ def qty_price(q: object, p: object, what: str) -> tuple[float, float]:
     if q is True or p is True:  # float(True) == 1.0
         raise ParseError("bad_type", what)
     return qty, price
+
+
+def signed(value: object, what: str | None = None) -> float:
+    """A venue decimal of any sign (a funding rate): string or JSON number, finite; ``bool``
+    refused. ``what`` names the field in the error (default: the value itself)."""
+    tp = type(value)
+    if tp is not str and tp is not float and tp is not int:
+        raise ParseError("bad_type", what or tp.__name__)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        raise ParseError("bad_number", what or repr(value)[:40]) from None
+    if not -_INF < x < _INF:  # NaN fails too
+        raise ParseError("bad_number", what or repr(value)[:40])
+    return x
 
 
 def positive(value: object) -> float:

@@ -49,12 +49,12 @@ from producers.events import (
     non_negative,
     positive,
     qty_price,
+    signed,
     timestamp_ms,
 )
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-_INF: Final = float("inf")
 
 # Forced-order side -> (liquidated position, order side, id text).
 _LIQ_SIDES: Final = {
@@ -197,18 +197,7 @@ class BinanceAdapter:
         agg_id = doc["a"]
         maker = doc["m"]
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
-        # Fast path for the venue's decimal strings; anything else (and every failure) goes
-        # through qty_price, which raises the precise reason.
-        if type(q) is str and type(p) is str:
-            try:
-                qty_raw = float(q)
-                price = float(p)
-            except ValueError:
-                qty_raw = price = -1.0
-            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):
-                qty_raw, price = qty_price(q, p, "q/p")
-        else:
-            qty_raw, price = qty_price(q, p, "q/p")
+        qty_raw, price = qty_price(q, p, "q/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(agg_id) is not int or agg_id < 0:
@@ -231,7 +220,7 @@ class BinanceAdapter:
         mark = positive(doc["p"])
         index = positive(doc["i"])
         r = doc["r"]
-        funding = None if r == "" else _finite(r, "r")
+        funding = None if r == "" else signed(r, "r")
         t = doc["T"]
         next_funding = None if t == 0 and type(t) is int else timestamp_ms(t)
         ts = timestamp_ms(doc["E"])
@@ -249,17 +238,3 @@ class BinanceAdapter:
             ts_ms=ts,
             received_ns=received_ns,
         )
-
-
-def _finite(value: object, what: str) -> float:
-    """A signed venue decimal (a funding rate): a string or JSON number, finite, ``bool`` refused."""
-    tp = type(value)
-    if tp is not str and tp is not float and tp is not int:
-        raise ParseError("bad_type", what)
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (ValueError, OverflowError):
-        raise ParseError("bad_number", what) from None
-    if not -_INF < x < _INF:  # NaN fails too
-        raise ParseError("bad_number", what)
-    return x

@@ -32,7 +32,6 @@ whole frame (ParseError), since the frame is the item.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -62,13 +61,13 @@ from producers.events import (
     non_negative,
     positive,
     qty_price,
+    signed,
     timestamp_ms,
 )
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_INF: Final = float("inf")
 
 # Position side -> (liquidated side, id text). "Buy" = a LONG was liquidated.
 _POSITION_SIDES: Final = {
@@ -229,18 +228,7 @@ class BybitAdapter:
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
         if taker is None:
             raise ParseError("bad_side", str(item["S"])[:20])
-        # Fast path for the venue's decimal strings; anything else (and every failure) goes
-        # through qty_price, which raises the precise reason.
-        if type(v) is str and type(p) is str:
-            try:
-                qty_raw = float(v)
-                price = float(p)
-            except ValueError:
-                qty_raw = price = -1.0
-            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):
-                qty_raw, price = qty_price(v, p, "v/p")
-        else:
-            qty_raw, price = qty_price(v, p, "v/p")
+        qty_raw, price = qty_price(v, p, "v/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(trade_id) is not str or not trade_id:
@@ -265,7 +253,7 @@ class BybitAdapter:
         get = data.get
         mark = _optional(get("markPrice"), positive)
         index = _optional(get("indexPrice"), positive)
-        funding = _optional(get("fundingRate"), _finite)
+        funding = _optional(get("fundingRate"), signed)
         next_funding = _optional(get("nextFundingTime"), _funding_time)
         oi = _optional(get("openInterest"), non_negative)
         oi_value = _optional(get("openInterestValue"), non_negative)
@@ -297,20 +285,6 @@ def _optional(value: object, check: Callable[[object], _T]) -> _T | None:
     if value is None or value == "":
         return None
     return check(value)
-
-
-def _finite(value: object) -> float:
-    """A venue decimal of any sign (a funding rate), finite; bools refused."""
-    tp = type(value)
-    if tp is not str and tp is not float and tp is not int:
-        raise ParseError("bad_type", tp.__name__)
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (ValueError, OverflowError):
-        raise ParseError("bad_number", repr(value)[:40]) from None
-    if not math.isfinite(x):
-        raise ParseError("bad_number", repr(value)[:40])
-    return x
 
 
 def _funding_time(value: object) -> int | None:

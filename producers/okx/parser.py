@@ -57,6 +57,7 @@ from producers.events import (
     non_negative,
     positive,
     qty_price,
+    signed,
 )
 from producers.okx import instruments
 from producers.okx.endpoints import (
@@ -268,19 +269,8 @@ class OkxAdapter:
             raise ParseError("bad_side", str(item["side"])[:20])
         sz = item["sz"]
         px = item["px"]
-        # Fast paths (same rules, same order of checks): anything unusual goes through
-        # qty_price / timestamp_text / _checked, which raise the precise reason.
-        if type(sz) is str and type(px) is str:
-            try:
-                qty_raw = float(sz)
-                price = float(px)
-            except ValueError:
-                qty_raw = price = -1.0
-            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):
-                qty_raw, price = qty_price(sz, px, "sz/px")
-        else:
-            qty_raw, price = qty_price(sz, px, "sz/px")
-        ts_text = item["ts"]
+        qty_raw, price = qty_price(sz, px, "sz/px")
+        ts_text = item["ts"]  # fast path for the usual digit string; else timestamp_text decides
         if not (
             type(ts_text) is str
             and 0 < len(ts_text) <= _MAX_TS_DIGITS
@@ -351,7 +341,7 @@ def _mark_price(item: Any, inst: Instrument) -> _Context:
 
 
 def _funding_rate(item: Any, inst: Instrument) -> _Context:
-    rate = _signed(item["fundingRate"], "fundingRate")
+    rate = signed(item["fundingRate"], "fundingRate")
     return None, rate, timestamp_text(item["fundingTime"]), None, None
 
 
@@ -368,20 +358,6 @@ def _open_interest(item: Any, inst: Instrument) -> _Context:
     else:
         usd_amount = _finite_product(contracts, mult) if inst.inverse else None
     return None, None, None, base, usd_amount
-
-
-def _signed(value: object, what: str) -> float:
-    """A signed venue decimal (a funding rate): a string or JSON number, finite; bool refused."""
-    tp = type(value)
-    if tp is not str and tp is not float and tp is not int:
-        raise ParseError("bad_type", what)
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (ValueError, OverflowError):
-        raise ParseError("bad_number", what) from None
-    if not -_INF < x < _INF:  # NaN fails too
-        raise ParseError("bad_number", what)
-    return x
 
 
 def _finite_product(a: float, b: float) -> float:
