@@ -145,6 +145,17 @@ def new_trade(
 # ---- venue value checks (shared by the parsers) ---------------------------------------------
 
 
+# What an item handler may raise on a malformed item; ``item_error`` names it with a bounded reason.
+ITEM_ERRORS: Final = (ParseError, KeyError, TypeError, AttributeError, ValueError)
+
+
+def item_error(exc: Exception) -> str:
+    """The metric reason of an item skipped inside a good frame."""
+    if isinstance(exc, ParseError):
+        return exc.reason
+    return "missing_field" if isinstance(exc, KeyError) else "bad_shape"
+
+
 def json_object(frame: bytes | str) -> dict[str, Any]:
     """A frame decoded as a JSON object, else ParseError ``bad_json`` / ``bad_shape``."""
     try:

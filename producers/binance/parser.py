@@ -44,6 +44,8 @@ from producers.binance.endpoints import EXCHANGE
 from producers.binance.open_interest import open_interest_urls, parse_open_interest
 from producers.binance.subscriptions import plan_connections
 from producers.events import (
+    ITEM_ERRORS,
+    item_error,
     new_liquidation,
     new_trade,
     non_negative,
@@ -140,12 +142,8 @@ class BinanceAdapter:
                     out.events.append(self._mark_price(item, received_ns))
                 else:
                     raise ParseError("unknown_event")
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     @staticmethod

@@ -41,7 +41,15 @@ from producers.bitget.endpoints import (
     PUBLIC_TRADE,
 )
 from producers.bitget.subscriptions import plan_connections
-from producers.events import json_object, new_liquidation, new_trade, positive, qty_price
+from producers.events import (
+    ITEM_ERRORS,
+    item_error,
+    json_object,
+    new_liquidation,
+    new_trade,
+    positive,
+    qty_price,
+)
 
 _INF: Final = float("inf")
 _PONG_BYTES: Final = PONG_FRAME.encode()
@@ -127,12 +135,8 @@ class BitgetAdapter:
         for item in data:
             try:
                 events.append(handler(item, arg, received_ns))
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     @staticmethod

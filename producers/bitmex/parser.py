@@ -52,6 +52,8 @@ from producers.bitmex.endpoints import (
 from producers.bitmex.instruments import parse_instruments
 from producers.bitmex.subscriptions import plan_connections
 from producers.events import (
+    ITEM_ERRORS,
+    item_error,
     json_object,
     new_liquidation,
     new_trade,
@@ -164,12 +166,8 @@ class BitmexAdapter:
         for item in data:
             try:
                 out.events.append(handler(item, received_ns))
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     def _trade(self, item: dict[str, Any], received_ns: int) -> Event:

@@ -55,6 +55,8 @@ from producers.bybit.instruments import QUERY as INSTRUMENTS_QUERY
 from producers.bybit.instruments import parse_instruments
 from producers.bybit.subscriptions import plan_connections
 from producers.events import (
+    ITEM_ERRORS,
+    item_error,
     json_object,
     new_liquidation,
     new_trade,
@@ -173,12 +175,8 @@ class BybitAdapter:
         for item in data:
             try:
                 events.append(handler(item, received_ns))
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     @staticmethod

@@ -50,7 +50,14 @@ from producers.base import ConnectionPlan, Parsed
 from producers.deribit.endpoints import EXCHANGE, FIRST_TEST_REPLY_ID, INTERVALS, TRADES
 from producers.deribit.instruments import instrument_for
 from producers.deribit.subscriptions import CLIENT_PING_FRAME, plan_connections, test_frame
-from producers.events import json_object, new_liquidation, new_trade, qty_price
+from producers.events import (
+    ITEM_ERRORS,
+    item_error,
+    json_object,
+    new_liquidation,
+    new_trade,
+    qty_price,
+)
 
 _DIRECTIONS: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
 _OPPOSITE: Final = {OrderSide.BUY: OrderSide.SELL, OrderSide.SELL: OrderSide.BUY}
@@ -142,12 +149,8 @@ class DeribitAdapter:
         for item in data:
             try:
                 self._trade(item, received_ns, out)
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     def _trade(self, item: dict[str, Any], received_ns: int, out: Parsed) -> None:

@@ -31,7 +31,15 @@ from monitor.errors import ParseError
 from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
-from producers.events import json_object, new_liquidation, new_trade, positive, timestamp_ms
+from producers.events import (
+    ITEM_ERRORS,
+    item_error,
+    json_object,
+    new_liquidation,
+    new_trade,
+    positive,
+    timestamp_ms,
+)
 from producers.gate import instruments
 from producers.gate.endpoints import (
     EXCHANGE,
@@ -152,12 +160,8 @@ class GateAdapter:
         for item in data:
             try:
                 events.append(handler(item, received_ns))
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     def _instrument(self, name: object) -> tuple[str, float]:

@@ -42,6 +42,8 @@ from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side,
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
+    ITEM_ERRORS,
+    item_error,
     json_object,
     new_liquidation,
     new_trade,
@@ -172,12 +174,8 @@ class HtxAdapter:
         for item in data:
             try:
                 events.append(handler(item, code, received_ns))
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     @staticmethod

@@ -27,7 +27,7 @@ from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
 from monitor.schema import Event, OrderSide, QtyUnit
 from producers.base import ConnectionPlan, Parsed
-from producers.events import json_object, new_trade, qty_price
+from producers.events import ITEM_ERRORS, item_error, json_object, new_trade, qty_price
 from producers.hyperliquid.endpoints import EXCHANGE, PING_FRAME, TRADES
 from producers.hyperliquid.subscriptions import plan_connections
 
@@ -89,12 +89,8 @@ class HyperliquidAdapter:
         for item in data:
             try:
                 out.events.append(self._trade(item, received_ns))
-            except ParseError as exc:
-                out.errors.append(exc.reason)
-            except KeyError:
-                out.errors.append("missing_field")
-            except (TypeError, AttributeError, ValueError):
-                out.errors.append("bad_shape")
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     def _trade(self, item: dict[str, Any], received_ns: int) -> Event:

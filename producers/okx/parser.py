@@ -51,6 +51,8 @@ from monitor.schema import (
 from monitor.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
+    ITEM_ERRORS,
+    item_error,
     json_object,
     new_liquidation,
     new_trade,
@@ -215,16 +217,16 @@ class OkxAdapter:
                     raise ParseError("bad_shape", "details")
                 inst_id = item["instId"]
                 inst = self._instrument(inst_id)
-            except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
+            except ITEM_ERRORS as exc:
                 # The whole item is lost: one reason per liquidation it carried.
                 n = len(details) if type(details) is list and details else 1
-                errors.extend([_reason(exc)] * n)
+                errors.extend([item_error(exc)] * n)
                 continue
             for d in details:
                 try:
                     events.append(self._liquidation(inst_id, inst, d, received_ns))
-                except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
-                    errors.append(_reason(exc))
+                except ITEM_ERRORS as exc:
+                    errors.append(item_error(exc))
         return out
 
     @staticmethod
@@ -255,8 +257,8 @@ class OkxAdapter:
         for item in data:
             try:
                 events.append(trade(item, received_ns))
-            except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
-                out.errors.append(_reason(exc))
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
     def _trade(self, item: Any, received_ns: int) -> Event:
@@ -326,8 +328,8 @@ class OkxAdapter:
                     received_ns=received_ns,
                 )
                 out.events.append(ctx)
-            except (ParseError, KeyError, TypeError, AttributeError, ValueError) as exc:
-                out.errors.append(_reason(exc))
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
         return out
 
 
@@ -365,9 +367,3 @@ def _finite_product(a: float, b: float) -> float:
     if not x < _INF:
         raise ParseError("bad_number", "conversion")
     return x
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ParseError):
-        return exc.reason
-    return "missing_field" if isinstance(exc, KeyError) else "bad_shape"
