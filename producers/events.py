@@ -192,38 +192,31 @@ def qty_price(q: object, p: object, what: str) -> tuple[float, float]:
     return qty, price
 
 
-def signed(value: object, what: str | None = None) -> float:
-    """A venue decimal of any sign (a funding rate): string or JSON number, finite; ``bool``
-    refused. ``what`` names the field in the error (default: the value itself)."""
+def decimal(value: object, what: str | None = None) -> float:
+    """A venue decimal (decimal string or JSON number) as a float, any sign, not yet range-checked.
+
+    ``bool`` is refused (``type(...) is`` checks); ParseError ``bad_type`` / ``bad_number``, with
+    ``what`` as the detail (default: the value itself)."""
     tp = type(value)
     if tp is not str and tp is not float and tp is not int:
         raise ParseError("bad_type", what or tp.__name__)
     try:
-        x = float(value)  # type: ignore[arg-type]
-    except (ValueError, OverflowError):
+        return float(value)  # type: ignore[arg-type]
+    except (ValueError, OverflowError):  # not a number; an int beyond float range
         raise ParseError("bad_number", what or repr(value)[:40]) from None
+
+
+def signed(value: object, what: str | None = None) -> float:
+    """A finite venue decimal of any sign (a funding rate)."""
+    x = decimal(value, what)
     if not -_INF < x < _INF:  # NaN fails too
         raise ParseError("bad_number", what or repr(value)[:40])
     return x
 
 
 def positive(value: object) -> float:
-    """A venue decimal (string, or JSON number) as a finite float > 0, else ParseError.
-
-    ``bool`` is refused (``type(...) is`` checks), as are NaN, infinities, zero and negatives."""
-    tp = type(value)
-    if tp is str:
-        try:
-            x = float(value)  # type: ignore[arg-type]
-        except ValueError:
-            raise ParseError("bad_number", repr(value)[:40]) from None
-    elif tp is float or tp is int:
-        try:
-            x = float(value)  # type: ignore[arg-type]
-        except OverflowError:  # an int beyond float range
-            raise ParseError("bad_number", "overflow") from None
-    else:
-        raise ParseError("bad_type", tp.__name__)
+    """A finite venue decimal > 0 (NaN, infinities, zero and negatives refused)."""
+    x = decimal(value)
     if not 0.0 < x < _INF:  # NaN fails both comparisons
         raise ParseError("bad_number", repr(value)[:40])
     return x
@@ -231,19 +224,7 @@ def positive(value: object) -> float:
 
 def non_negative(value: object) -> float:
     """Like ``positive`` but admits 0 (a forced order that has not filled yet)."""
-    tp = type(value)
-    if tp is str:
-        try:
-            x = float(value)  # type: ignore[arg-type]
-        except ValueError:
-            raise ParseError("bad_number", repr(value)[:40]) from None
-    elif tp is float or tp is int:
-        try:
-            x = float(value)  # type: ignore[arg-type]
-        except OverflowError:
-            raise ParseError("bad_number", "overflow") from None
-    else:
-        raise ParseError("bad_type", tp.__name__)
+    x = decimal(value)
     if not 0.0 <= x < _INF:
         raise ParseError("bad_number", repr(value)[:40])
     return x

@@ -33,6 +33,7 @@ from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,
+    decimal,
     item_error,
     json_object,
     new_liquidation,
@@ -63,19 +64,7 @@ _SUB_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
 
 def signed_size(value: object) -> float:
     """A signed, non-zero, finite size: decimal string, JSON integer or number; else ParseError."""
-    tp = type(value)
-    if tp is str:
-        try:
-            x = float(value)  # type: ignore[arg-type]
-        except ValueError:
-            raise ParseError("bad_number", repr(value)[:40]) from None
-    elif tp is int or tp is float:
-        try:
-            x = float(value)  # type: ignore[arg-type]
-        except OverflowError:
-            raise ParseError("bad_number", "overflow") from None
-    else:
-        raise ParseError("bad_type", tp.__name__)
+    x = decimal(value)
     if not (0.0 < abs(x) < _INF):
         raise ParseError("bad_number", repr(value)[:40])
     return x
