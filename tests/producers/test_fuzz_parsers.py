@@ -4,6 +4,7 @@ and every event it does return carries finite, positive numbers."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,46 @@ def test_truncated_and_bit_flipped_frames(data: st.DataObject) -> None:
             i = data.draw(st.integers(0, len(raw) - 1))
             raw[i] = data.draw(st.integers(0, 255))
     check(ADAPTER[venue], bytes(raw))
+
+
+FuzzTest = Callable[..., None]
+
+
+def fuzz_suite(
+    adapter: VenueAdapter, valid: list[Any], check_fn: Callable[[Any, bytes], None] = check
+) -> tuple[FuzzTest, FuzzTest, FuzzTest, FuzzTest]:
+    """The four tests above for one venue's adapter and valid documents, for a venue module to
+    bind as ``test_random_bytes, test_random_json, test_mutated_valid_frames,
+    test_truncated_and_bit_flipped_frames = fuzz_suite(...)``."""
+
+    @SETTINGS
+    @given(raw=st.binary(max_size=300))
+    def random_bytes(raw: bytes) -> None:
+        check_fn(adapter, raw)
+
+    @SETTINGS
+    @given(value=json_values)
+    def random_json(value: Any) -> None:
+        check_fn(adapter, orjson.dumps(value))
+
+    @SETTINGS
+    @given(data=st.data())
+    def mutated_valid_frames(data: st.DataObject) -> None:
+        doc = data.draw(st.sampled_from(valid))
+        for _ in range(data.draw(st.integers(1, 3))):
+            path = data.draw(st.sampled_from(_paths(doc)))
+            action = data.draw(st.sampled_from(["replace", "delete"]))
+            doc = _mutate(doc, path, action, data.draw(json_values))
+        check_fn(adapter, orjson.dumps(doc))
+
+    @SETTINGS
+    @given(data=st.data())
+    def truncated_and_bit_flipped_frames(data: st.DataObject) -> None:
+        raw = bytearray(orjson.dumps(data.draw(st.sampled_from(valid))))
+        raw = raw[: data.draw(st.integers(0, len(raw)))] if data.draw(st.booleans()) else raw
+        for _ in range(data.draw(st.integers(0, 3))):
+            if raw:
+                raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        check_fn(adapter, bytes(raw))
+
+    return random_bytes, random_json, mutated_valid_frames, truncated_and_bit_flipped_frames
