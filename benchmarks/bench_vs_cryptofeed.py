@@ -46,6 +46,7 @@ from monitor.simulator import okx as okx_sim
 from monitor.simulator.binance import BinanceFeed, BinanceSession, Route
 from monitor.simulator.bybit import BybitFeed
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade, crash_scenario
+from monitor.simulator.venues import SPECS
 from producers.base import InstrumentSource, VenueAdapter
 from producers.events import LIQUIDATION_FIELDS, TRADE_FIELDS, new_liquidation, new_trade
 from producers.registry import ADAPTERS
@@ -218,9 +219,13 @@ def build_cases(n_trades: int, n_liqs: int, seed: int) -> list[Case]:
 
 def new_adapter(venue: str) -> VenueAdapter:
     adapter = ADAPTERS[venue](ExchangeConfig())
-    if isinstance(adapter, InstrumentSource):  # OKX: contract values from the REST payload
-        url = adapter.instrument_urls("https://www.okx.com")[0]
-        adapter.load_instruments(url, okx_sim.instruments_body())
+    if isinstance(adapter, InstrumentSource):  # metadata from the simulator's REST handler
+        for url in adapter.instrument_urls("http://sim"):
+            rest = SPECS[venue].rest
+            answer = rest(url.removeprefix("http://sim")) if rest is not None else None
+            if answer is None or answer[0] != 200:
+                raise SystemExit(f"{venue}: the simulator does not serve {url}")
+            adapter.load_instruments(url, answer[1])
     return adapter
 
 
