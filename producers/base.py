@@ -63,5 +63,8 @@ class InstrumentSource(Protocol):
 
     def load_instruments(self, url: str, body: bytes) -> int:
         """Parse one response and install its instruments; return how many. ParseError if the
-        body is not the venue's instrument list (the previous instruments stay in place)."""
+        body is not the venue's instrument list (the previous instruments stay in place).
+
+        A paged listing also defines ``next_instrument_url(url) -> str | None``: called after
+        ``load_instruments(url, ...)``, the next page to GET, or None after the last one."""
         ...

@@ -6,6 +6,9 @@ opens any socket, so no event is skipped for want of a contract multiplier; givi
 ``instruments_refresh_s`` (new listings, changed multipliers); a failed refresh keeps the previous
 instruments, is counted and logged.
 
+A paged listing (an adapter with ``next_instrument_url(url)``, Bybit) is followed page by page
+until the adapter reports no next page; the load counts as complete only then.
+
 The GET runs in a worker thread through urllib (start-up and hourly: no need for an async HTTP
 client dependency).
 """
@@ -17,6 +20,7 @@ import contextlib
 import logging
 import random
 import urllib.request
+from collections.abc import Callable
 from typing import Final
 
 from monitor.errors import MonitorError, ParseError
@@ -27,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 64 * 2**20
 RETRY_MAX_S: Final = 10.0
+MAX_PAGES: Final = 50  # a paged listing longer than this is a venue (or cursor) bug
 
 
 class MetadataError(MonitorError):
@@ -44,6 +49,34 @@ def http_get(url: str, timeout_s: float) -> bytes:
     if len(body) > MAX_BODY_BYTES:
         raise MetadataError(f"GET {url}: body larger than {MAX_BODY_BYTES} bytes")
     return body
+
+
+async def load_all(
+    source: InstrumentSource,
+    rest_base: str,
+    timeout_s: float,
+    on_body: Callable[[str, bytes], object] | None = None,
+) -> int:
+    """GET every instrument URL of ``source`` (following pages) and install each answer; the
+    number of instruments installed. ``on_body(url, body)`` sees each answer (the recorder)."""
+    total = 0
+    next_page = getattr(source, "next_instrument_url", None)  # paged listings (Bybit)
+    for first in source.instrument_urls(rest_base):
+        url: str | None = first
+        pages = 0
+        while url is not None:
+            body = await asyncio.to_thread(http_get, url, timeout_s)
+            try:
+                total += source.load_instruments(url, body)
+            except ParseError as exc:
+                raise MetadataError(f"GET {url}: not an instrument list ({exc})") from None
+            if on_body is not None:
+                on_body(url, body)
+            pages += 1
+            url = next_page(url) if next_page is not None else None
+            if url is not None and pages >= MAX_PAGES:
+                raise MetadataError(f"GET {first}: more than {MAX_PAGES} pages; giving up")
+    return total
 
 
 class InstrumentLoader:
@@ -69,14 +102,8 @@ class InstrumentLoader:
         self.loads = 0
 
     async def load_once(self) -> int:
-        """Fetch and install every URL; the number of instruments installed."""
-        total = 0
-        for url in self.source.instrument_urls(self.rest_base):
-            body = await asyncio.to_thread(http_get, url, min(self.timeout_s, 30.0))
-            try:
-                total += self.source.load_instruments(url, body)
-            except ParseError as exc:
-                raise MetadataError(f"GET {url}: not an instrument list ({exc})") from None
+        """Fetch and install every URL (every page); the number of instruments installed."""
+        total = await load_all(self.source, self.rest_base, min(self.timeout_s, 30.0))
         self.loads += 1
         self._m_ok.inc()
         self._m_count.set(total)

@@ -17,7 +17,7 @@ from monitor.config import Config
 from monitor.metrics import ProducerMetrics, for_registry
 from monitor.recording import RecordingWriter
 from producers.base import InstrumentSource
-from producers.metadata import http_get
+from producers.metadata import load_all
 from producers.registry import ADAPTERS
 from producers.session import Session
 
@@ -39,10 +39,8 @@ async def record(cfg: Config, exchange: str, path: Path, stop: asyncio.Event) ->
     })  # fmt: skip
     try:
         if isinstance(adapter, InstrumentSource):
-            for url in adapter.instrument_urls(cfg.rest_url(exchange)):
-                body = await asyncio.to_thread(http_get, url, ex_cfg.instruments_timeout_s)
-                adapter.load_instruments(url, body)
-                writer.rest(url, body)
+            await load_all(adapter, cfg.rest_url(exchange), ex_cfg.instruments_timeout_s,
+                           writer.rest)  # fmt: skip
         metrics = for_registry(ProducerMetrics, CollectorRegistry())
         sessions = [
             Session(exchange, p, adapter, ex_cfg, lambda _: None, metrics, tap=writer.frame)

@@ -48,7 +48,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
@@ -328,17 +328,30 @@ EXTRA_LISTED: Final = (
 )  # fmt: skip
 
 
+PAGE_ROWS: Final = 2  # smaller pages than the venue's (limit 1000), so every run follows cursors
+
+
 def rest(path: str) -> tuple[int, bytes] | None:
-    """``GET /v5/market/instruments-info?category=linear``: the scenario's symbols and a few more."""
-    if urlsplit(path).path != INSTRUMENTS_PATH:
+    """``GET /v5/market/instruments-info?category=linear[&cursor=c]``: the scenario's symbols and a
+    few more, ``PAGE_ROWS`` per page, ``nextPageCursor`` naming the next page ("" on the last)."""
+    url = urlsplit(path)
+    if url.path != INSTRUMENTS_PATH:
         return None
     rows = [
         {"symbol": s, "contractType": "LinearPerpetual", "status": "Trading",
          "baseCoin": s.removesuffix("USDT"), "quoteCoin": "USDT", "settleCoin": "USDT"}
         for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     ] + list(EXTRA_LISTED)  # fmt: skip
+    cursor = dict(parse_qsl(url.query)).get("cursor", "")
+    if cursor and not (cursor.startswith("page") and cursor[4:].isdigit()):
+        body = {"retCode": 10001, "retMsg": "invalid cursor", "result": {}, "time": 1}
+        return 200, orjson.dumps(body)
+    page = int(cursor[4:]) if cursor else 0
+    chunk = rows[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
+    more = (page + 1) * PAGE_ROWS < len(rows)
     body = {"retCode": 0, "retMsg": "OK",
-            "result": {"category": "linear", "list": rows, "nextPageCursor": ""}, "time": 1}  # fmt: skip
+            "result": {"category": "linear", "list": chunk,
+                       "nextPageCursor": f"page{page + 1}" if more else ""}, "time": 1}  # fmt: skip
     return 200, orjson.dumps(body)
 
 

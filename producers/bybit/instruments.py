@@ -2,15 +2,16 @@
 
 Used to subscribe ``allLiquidation.<SYM>`` for every listed symbol, not just the configured ones
 (the topic is per symbol; there is no wildcard). Kept: ``status == "Trading"`` linear perpetuals
-quoted in a USD stablecoin. Quantities on these are base units (multiplier 1). One page of 1000
-covers the linear list (about 800 symbols in 2026); a further page (``nextPageCursor``) is
-reported by ``more_pages`` and logged by the adapter rather than followed.
+quoted in a USD stablecoin. Quantities on these are base units (multiplier 1). The answer is
+paged: a non-empty ``result.nextPageCursor`` means more rows, fetched with ``&cursor=<it>``
+(``page_url``); the producer's instrument loader follows the cursors until it is empty.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import quote
 
 import orjson
 
@@ -24,7 +25,13 @@ QUERY: Final = "category=linear&limit=1000"
 @dataclass(frozen=True, slots=True)
 class Listing:
     instruments: list[Instrument]
-    more_pages: bool
+    cursor: str  # "" on the last page
+
+
+def page_url(first_url: str, cursor: str) -> str:
+    """The URL of the page after the one ``cursor`` came with."""
+    base = first_url.split("&cursor=", 1)[0]
+    return f"{base}&cursor={quote(cursor, safe='')}"
 
 
 def parse_instruments(body: bytes) -> Listing:
@@ -53,4 +60,7 @@ def parse_instruments(body: bytes) -> Listing:
         ):
             continue
         out.append(Instrument(sym, canonical(base, quote), base, quote, 1.0))
-    return Listing(out, bool(result.get("nextPageCursor")))
+    cursor = result.get("nextPageCursor") or ""
+    if not isinstance(cursor, str):
+        raise ParseError("bad_shape", "nextPageCursor")
+    return Listing(out, cursor)

@@ -31,8 +31,6 @@ whole frame (ParseError), since the frame is the item.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from monitor.config import ExchangeConfig
@@ -52,22 +50,22 @@ from producers.base import ConnectionPlan, Parsed
 from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE, TICKERS
 from producers.bybit.instruments import PATH as INSTRUMENTS_PATH
 from producers.bybit.instruments import QUERY as INSTRUMENTS_QUERY
-from producers.bybit.instruments import parse_instruments
+from producers.bybit.instruments import page_url, parse_instruments
 from producers.bybit.subscriptions import plan_connections
 from producers.events import (
     ITEM_ERRORS,
+    MAX_MS,
     item_error,
     json_object,
     new_liquidation,
     new_trade,
     non_negative,
+    optional,
     positive,
     qty_price,
     signed,
     timestamp_ms,
 )
-
-log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -83,7 +81,6 @@ _AGGREGATED: Final = Coverage.AGGREGATED
 _CONTROL_OPS: Final = frozenset({"ping", "pong"})
 _SUBSCRIBE_OPS: Final = frozenset({"subscribe", "unsubscribe"})
 _TOPIC_CACHE_MAX: Final = 8192
-_MAX_MS: Final = 2**53  # a funding time must stay an exact JSON/float64 integer
 _TICKER_TYPES: Final = frozenset({"snapshot", "delta"})
 _TICKER_PREFIX_LEN: Final = len(TICKERS) + 1
 
@@ -106,6 +103,8 @@ class BybitAdapter:
         self._topics: dict[str, tuple[Any, bool]] = {}  # full topic -> channel entry
         self._all_liquidations = cfg.all_liquidations
         self.listed: tuple[str, ...] = ()  # every listed symbol (instruments-info), once loaded
+        self._pages: tuple[str, ...] = ()  # symbols of the pages loaded so far
+        self._next_page: str | None = None
 
     # ---- plan --------------------------------------------------------------------------------
 
@@ -121,13 +120,20 @@ class BybitAdapter:
         )
 
     def load_instruments(self, url: str, body: bytes) -> int:
+        """One page of the listing; the first page (no cursor) starts a new listing."""
         listing = parse_instruments(body)
-        if listing.more_pages:
-            log.warning("bybit: instruments-info has more than one page; using the first")
         for inst in listing.instruments:
             self._symbols.add(inst)
-        self.listed = tuple(i.venue_symbol for i in listing.instruments)
+        pages = () if "&cursor=" not in url else self._pages
+        self._pages = (*pages, *(i.venue_symbol for i in listing.instruments))
+        self._next_page = page_url(url, listing.cursor) if listing.cursor else None
+        if self._next_page is None:
+            self.listed = tuple(dict.fromkeys(self._pages))
         return len(listing.instruments)
+
+    def next_instrument_url(self, url: str) -> str | None:
+        """The next page of the listing after loading ``url``, or None when it was the last."""
+        return self._next_page
 
     def heartbeat(self) -> str | None:
         return PING_FRAME
@@ -249,12 +255,12 @@ class BybitAdapter:
         if type(venue_symbol) is not str or venue_symbol != doc["topic"][_TICKER_PREFIX_LEN:]:
             raise ParseError("bad_shape", "symbol")
         get = data.get
-        mark = _optional(get("markPrice"), positive)
-        index = _optional(get("indexPrice"), positive)
-        funding = _optional(get("fundingRate"), signed)
-        next_funding = _optional(get("nextFundingTime"), _funding_time)
-        oi = _optional(get("openInterest"), non_negative)
-        oi_value = _optional(get("openInterestValue"), non_negative)
+        mark = optional(get("markPrice"), positive, blank=True)
+        index = optional(get("indexPrice"), positive, blank=True)
+        funding = optional(get("fundingRate"), signed, blank=True)
+        next_funding = optional(get("nextFundingTime"), _funding_time, blank=True)
+        oi = optional(get("openInterest"), non_negative, blank=True)
+        oi_value = optional(get("openInterestValue"), non_negative, blank=True)
         if (mark is None and index is None and funding is None and next_funding is None
                 and oi is None and oi_value is None):  # fmt: skip
             return Parsed()
@@ -278,13 +284,6 @@ class BybitAdapter:
         )
 
 
-def _optional(value: object, check: Callable[[object], _T]) -> _T | None:
-    """None when the field is absent (a delta: unchanged) or "" (not applicable), else checked."""
-    if value is None or value == "":
-        return None
-    return check(value)
-
-
 def _funding_time(value: object) -> int | None:
     """``nextFundingTime``: ms since the epoch as a decimal string (or integer); "0": none."""
     if type(value) is str and value.isdecimal() and value.isascii():
@@ -293,6 +292,6 @@ def _funding_time(value: object) -> int | None:
         ms = value
     else:
         raise ParseError("bad_ts", repr(value)[:40])
-    if not 0 <= ms < _MAX_MS:
+    if not 0 <= ms < MAX_MS:
         raise ParseError("bad_ts", repr(value)[:40])
     return ms or None

@@ -16,14 +16,31 @@ from producers.bybit.instruments import parse_instruments
 from producers.bybit.subscriptions import MAX_TOPICS_PER_CONNECTION
 from producers.service import ProducerService
 
+FIRST = "/v5/market/instruments-info?category=linear&limit=1000"
 
-def test_listing_keeps_trading_usd_linear_perpetuals() -> None:
-    _, body = sim_bybit.rest("/v5/market/instruments-info?category=linear&limit=1000") or (0, b"")
-    listing = parse_instruments(body)
-    assert [i.venue_symbol for i in listing.instruments] == [
-        "BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT",
-    ]  # fmt: skip
-    assert listing.instruments[3].symbol == "DOGE-USDT-PERP" and not listing.more_pages
+
+def test_listing_keeps_trading_usd_linear_perpetuals_across_pages() -> None:
+    adapter = BybitAdapter(ExchangeConfig())
+    url: str | None = f"https://api.bybit.com{FIRST}"
+    kept, urls = [], []
+    while url is not None:
+        urls.append(url)
+        _, body = sim_bybit.rest(url.removeprefix("https://api.bybit.com")) or (0, b"")
+        kept += [i.venue_symbol for i in parse_instruments(body).instruments]
+        adapter.load_instruments(url, body)
+        url = adapter.next_instrument_url(url)
+        assert adapter.listed == (() if url is not None else tuple(kept))
+    assert urls[1:] == [f"https://api.bybit.com{FIRST}&cursor=page{k}" for k in (1, 2)]
+    assert kept == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"]
+    assert adapter.listed == ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT")
+    # a refresh starts over at the first page: a delisted symbol does not linger
+    _, body = sim_bybit.rest(FIRST) or (0, b"")
+    adapter.load_instruments(f"https://api.bybit.com{FIRST}", body)
+    assert adapter.next_instrument_url(FIRST) is not None
+    last = orjson.dumps({"retCode": 0, "result": {"list": [], "nextPageCursor": ""}})
+    adapter.load_instruments(f"https://api.bybit.com{FIRST}&cursor=page1", last)
+    assert adapter.listed == ("BTCUSDT", "ETHUSDT")
+    assert parse_instruments(body).cursor == "page1"
     with pytest.raises(ParseError) as exc:
         parse_instruments(orjson.dumps({"retCode": 10001, "retMsg": "params error"}))
     assert exc.value.reason == "venue_error"
