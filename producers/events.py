@@ -16,7 +16,8 @@ the tests compare every constructor with the dataclass's own ``__init__``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import orjson
 
@@ -32,6 +33,8 @@ from monitor.schema import (
 )
 
 _INF: Final = float("inf")
+MAX_MS: Final = 2**53  # a timestamp must stay an exact JSON/float64 integer
+_T = TypeVar("_T")
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -235,3 +238,24 @@ def timestamp_ms(value: object) -> int:
     if type(value) is not int or value <= 0:
         raise ParseError("bad_ts", repr(value)[:40])
     return value
+
+
+def optional(value: object, check: Callable[[object], _T], *, blank: bool = False) -> _T | None:
+    """None when a field is absent or null (``dict.get``'s None: not applicable, or unchanged in a
+    delta), also when it is "" if ``blank``; else ``check(value)``."""
+    if value is None or (blank and value == ""):
+        return None
+    return check(value)
+
+
+def timestamp_integral(value: object) -> int:
+    """ms since the epoch as a JSON integer or an integral float, 0 < ms < 2**53."""
+    if type(value) is int:
+        ms = value
+    elif type(value) is float and value.is_integer():
+        ms = int(value)
+    else:
+        raise ParseError("bad_ts", repr(value)[:40])
+    if not 0 < ms < MAX_MS:
+        raise ParseError("bad_ts", repr(value)[:40])
+    return ms

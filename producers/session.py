@@ -292,11 +292,12 @@ class Session:
             max_size=MAX_FRAME_BYTES,
             additional_headers=self.plan.headers or None,
         )
+        restamp = getattr(self._adapter, "restamp", None)  # requests carrying the send time (Gate)
         try:
             for i, frame in enumerate(self.plan.subscribe):
                 if i:
                     await asyncio.sleep(self._send_interval_s)
-                await ws.send(frame)
+                await ws.send(restamp(frame) if restamp is not None else frame)
         except BaseException:
             await ws.close()
             raise
@@ -323,9 +324,8 @@ class Session:
             asyncio.create_task(self._watchdog(ws)),
             asyncio.create_task(self._rotate(ws)),
         ]
-        heartbeat = self._adapter.heartbeat()
-        if heartbeat is not None:
-            helpers.append(asyncio.create_task(self._heartbeat(ws, heartbeat)))
+        if self._adapter.heartbeat() is not None:
+            helpers.append(asyncio.create_task(self._heartbeat(ws)))
         try:
             with contextlib.suppress(ConnectionClosed):
                 async for frame in ws:
@@ -366,12 +366,15 @@ class Session:
         self._close_reason = reason
         await ws.close()
 
-    async def _heartbeat(self, ws: ClientConnection, frame: str) -> None:
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        """The adapter's ping every interval, built at each beat (Gate's carries the time)."""
         interval = self._cfg.ping_interval_s
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(interval)
-                await ws.send(frame)
+                frame = self._adapter.heartbeat()
+                if frame is not None:
+                    await ws.send(frame)
 
     async def _handle(self, ws: ClientConnection, frame: str | bytes) -> None:
         self._m_frames.inc()

@@ -8,23 +8,39 @@ Path ``/v4/ws/usdt`` (anything else: HTTP 404); REST on the same port:
 ``"result": {"status": "fail"}`` (shape UNVERIFIED). ``{"time": s, "channel": "futures.ping"}``
 -> ``{"time": s, "time_ms": ms, "channel": "futures.pong", "event": "", "result": null}``.
 
-Channels: ``futures.public_liquidates`` (payload contracts or ``!all``) and ``futures.trades``
-(payload contracts). Sizes are signed contracts printed as decimal strings, as with the
-handshake header ``X-Gate-Size-Decimal: 1`` (the session does not see headers, so it always does);
-quantities are quantized to whole contracts (``quanto_multiplier`` BTC 0.0001, ETH 0.01, SOL 1),
-events rounding to zero are not sent. Liquidations: negative size = sell order = LONG liquidated;
-the orders of a contract within a wall-clock second (``[k*1000, (k+1)*1000)`` ms) go out in one
-``update`` when the second ends, or at once when 20 are cached; item ``time`` in ms; ``price`` 0.5 %
-beyond the scenario price. Trades: pushed at once, negative size = taker sell, ``create_time``
-(s) and ``create_time_ms``. Ledger items use the Gate spelling (``BTC_USDT``); liquidation items
-carry ``multiplier`` = quanto_multiplier and ``qty_text`` the contracts.
+Channels: ``futures.public_liquidates`` (payload contracts or ``!all``), ``futures.trades`` and
+``futures.tickers`` (payload contracts). Sizes are signed contracts printed as decimal strings, as
+with the handshake header ``X-Gate-Size-Decimal: 1`` (the session does not see headers, so it always
+does); quantities are quantized to whole contracts (``quanto_multiplier`` BTC 0.0001, ETH 0.01, SOL
+1), events rounding to zero are not sent. Liquidations: negative size = sell order = LONG
+liquidated; the orders of a contract within a wall-clock second (``[k*1000, (k+1)*1000)`` ms) go out
+in one ``update`` when the second ends, or at once when 20 are cached; item ``time`` in ms;
+``price`` 0.5 % beyond the scenario price. Trades: pushed at once, negative size = taker sell,
+``create_time`` (s) and ``create_time_ms``. Ledger items use the Gate spelling (``BTC_USDT``);
+liquidation items carry ``multiplier`` = quanto_multiplier and ``qty_text`` the contracts.
+
+Tickers (market context; ``GateFeed(price_at)``, what the server builds with the scenario's price
+path): one ``update`` per contract on its scenario events (also those too small for a contract),
+at most every ``TICKER_PUSH_MS`` (1 s; Gate's real cadence is not documented, UNVERIFIED), with
+the values at the scenario time of the triggering event, ``time``/``time_ms`` its wall time, and
+the documented fields in the documented order (less the BTC-settled ``volume_24h_btc`` and
+``volume_24h_usd``): ``last`` the latest trade price (the mark before
+any trade), ``change_percentage`` vs. the start price, ``funding_rate`` 1 bp in the calm falling
+with the drawdown ``g`` (0 calm, 1 at the scenario's full drop) to -4 bp and
+``funding_rate_indicative`` its value a step further, ``mark_price`` the path rounded to the tick
+(without a path: the event's price), ``index_price`` the path plus a premium growing to
+``INDEX_PREMIUM`` with ``g`` (two more decimals), ``total_size`` the open interest in whole
+contracts (``OI_USD_START`` at the start price, drifting up ``OI_DRIFT_PER_S`` per scenario second
+and shrinking by ``OI_CRASH_DROP`` x ``g``), running 24 h volumes in contracts / base / quote
+since the start, ``low_24h``/``high_24h`` of ``last``, ``quanto_base_rate`` "". Tickers are not in
+the ledger.
 """
 
 from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -40,7 +56,16 @@ PATH: Final = "/v4/ws/usdt"
 CONTRACTS_PATH: Final = "/api/v4/futures/usdt/contracts"
 LIQUIDATES: Final = "futures.public_liquidates"
 TRADES: Final = "futures.trades"
+TICKERS: Final = "futures.tickers"
 ALL: Final = "!all"
+TICKER_PUSH_MS: Final = 1000
+FUNDING_CALM: Final = 0.0001
+FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
+FUNDING_INDICATIVE_STEP: Final = 0.1  # the indicative rate: g this much further into the crash
+INDEX_PREMIUM: Final = 0.0005
+OI_USD_START: Final = {"BTCUSDT": 1.0e9, "ETHUSDT": 4.0e8, "SOLUSDT": 1.2e8}
+OI_DRIFT_PER_S: Final = 2e-5
+OI_CRASH_DROP: Final = 0.2
 AGGREGATION_MS: Final = 1000
 FLUSH_AT: Final = 20
 PRICE_OFFSET: Final = 0.005
@@ -79,7 +104,11 @@ class GateSession:
         head: dict[str, Any] = {"channel": channel, "event": event or ""}
         if channel == "futures.ping":
             return _reply({"channel": "futures.pong", "event": ""}, now_s, None, result=None)
-        if event not in ("subscribe", "unsubscribe") or channel not in (LIQUIDATES, TRADES):
+        if event not in ("subscribe", "unsubscribe") or channel not in (
+            LIQUIDATES,
+            TRADES,
+            TICKERS,
+        ):
             return _reply(head, now_s, f"unknown channel {channel} or event {event}")
         payload = req.get("payload")
         head["payload"] = payload
@@ -114,28 +143,51 @@ def _reply(
     return Reply(frames=(orjson.dumps(body),), subscriptions_changed=changed)
 
 
-class GateFeed:
-    """Scenario events -> trades at once, liquidations aggregated per contract per second."""
+class _Ticker:
+    """A contract's running ticker state: last trade price, 24 h volumes, low/high of ``last``."""
+
+    __slots__ = ("high", "last", "low", "pushed_ms", "vol_base", "vol_contracts", "vol_quote")
 
     def __init__(self) -> None:
+        self.last: float | None = None
+        self.low = self.high = 0.0
+        self.vol_contracts = 0
+        self.vol_base = self.vol_quote = 0.0
+        self.pushed_ms: int | None = None
+
+
+class GateFeed:
+    """Scenario events -> trades at once, liquidations aggregated per contract per second, and
+    throttled ``futures.tickers`` pushes. ``price_at(venue_symbol, t)`` is the scenario's price
+    path (``Scenario.price_at``); without it the mark price is the event's own price."""
+
+    def __init__(self, price_at: Callable[[str, float], float] | None = None) -> None:
+        self._price_at = price_at
         self._keys = itertools.count()
         self._trade_id: dict[str, int] = {}
         # (contract, window) -> [(key, item, ledger item)]
         self._pending: dict[tuple[str, int], list[tuple[int, dict[str, Any], SentLiquidation]]] = {}
+        self._tickers: dict[str, _Ticker] = {}
 
     def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
         name, mult, decimals = _contract(event.venue_symbol)
         contracts = round(event.qty / mult)
+        out: list[Outgoing] = []
         if contracts <= 0:
-            return []
-        if isinstance(event, SimTrade):
-            return [self._trade(event, name, mult, decimals, contracts, now_ms)]
-        bucket = (name, now_ms // AGGREGATION_MS)
-        entries = self._pending.setdefault(bucket, [])
-        entries.append((next(self._keys), *self._liquidation(event, name, mult, contracts, now_ms)))
-        if len(entries) >= FLUSH_AT:
-            return [self._push(name, self._pending.pop(bucket), now_ms)]
-        return []
+            pass  # below one contract: no such order, but the ticker still moves
+        elif isinstance(event, SimTrade):
+            out.append(self._trade(event, name, mult, decimals, contracts, now_ms))
+        else:
+            bucket = (name, now_ms // AGGREGATION_MS)
+            entries = self._pending.setdefault(bucket, [])
+            liq = self._liquidation(event, name, mult, contracts, now_ms)
+            entries.append((next(self._keys), *liq))
+            if len(entries) >= FLUSH_AT:
+                out.append(self._push(name, self._pending.pop(bucket), now_ms))
+        ticker = self._ticker(event, name, mult, decimals, now_ms)
+        if ticker is not None:
+            out.append(ticker)
+        return out
 
     def next_deadline_ms(self) -> int | None:
         return min(((w + 1) * AGGREGATION_MS for _, w in self._pending), default=None)
@@ -188,7 +240,57 @@ class GateFeed:
                 "result": [item]}  # fmt: skip
         qty_text = fmt_decimal(contracts * mult, decimals)
         sent = SentTrade(VENUE, name, tr.taker_side, qty_text, price_text, now_ms, str(tid))
+        state = self._tickers.setdefault(name, _Ticker())
+        price = float(price_text)
+        state.low = price if state.last is None else min(state.low, price)
+        state.high = price if state.last is None else max(state.high, price)
+        state.last = price
+        state.vol_contracts += contracts
+        state.vol_base += float(qty_text)
+        state.vol_quote += float(qty_text) * price
         return Outgoing((stream(TRADES, name),), orjson.dumps(body), (next(self._keys),), (sent,))
+
+    def _ticker(
+        self, event: SimEvent, name: str, mult: float, decimals: int, now_ms: int
+    ) -> Outgoing | None:
+        state = self._tickers.setdefault(name, _Ticker())
+        if state.pushed_ms is not None and now_ms - state.pushed_ms < TICKER_PUSH_MS:
+            return None
+        state.pushed_ms = now_ms
+        sym = event.venue_symbol
+        spec = instrument(sym)
+        price = self._price_at(sym, event.t) if self._price_at is not None else event.price
+        g = max(0.0, 1.0 - price / spec.start_price) / spec.drop
+        mark = spec.round_price(price)
+        last = state.last if state.last is not None else mark
+        low = state.low if state.last is not None else mark
+        high = state.high if state.last is not None else mark
+        rate = round(FUNDING_CALM + FUNDING_CRASH * min(g, 1.0), 6) + 0.0
+        g_next = min(g + FUNDING_INDICATIVE_STEP, 1.0)
+        indicative = round(FUNDING_CALM + FUNDING_CRASH * g_next, 6) + 0.0
+        oi_base = (OI_USD_START[sym] / spec.start_price * (1.0 + OI_DRIFT_PER_S * event.t)
+                   * (1.0 - OI_CRASH_DROP * g))  # fmt: skip
+        total_size = max(0, round(oi_base / mult))
+        item = {
+            "contract": name,
+            "last": spec.price_text(last),
+            "change_percentage": f"{(last / spec.start_price - 1.0) * 100:.2f}",
+            "funding_rate": f"{rate:.6f}",
+            "funding_rate_indicative": f"{indicative:.6f}",
+            "mark_price": spec.price_text(mark),
+            "index_price": fmt_decimal(price * (1.0 + INDEX_PREMIUM * g), spec.price_decimals + 2),
+            "total_size": str(total_size),
+            "volume_24h": str(state.vol_contracts),
+            "quanto_base_rate": "",
+            "volume_24h_quote": f"{state.vol_quote:.0f}",
+            "volume_24h_settle": f"{state.vol_quote:.0f}",
+            "volume_24h_base": fmt_decimal(state.vol_base, decimals),
+            "low_24h": spec.price_text(low),
+            "high_24h": spec.price_text(high),
+        }
+        body = {"time": now_ms // 1000, "time_ms": now_ms, "channel": TICKERS, "event": "update",
+                "result": [item]}  # fmt: skip
+        return Outgoing((stream(TICKERS, name),), orjson.dumps(body), (), ())  # not in the ledger
 
 
 def _contract(venue_symbol: str) -> tuple[str, float, int]:
@@ -219,5 +321,11 @@ def rest(path: str) -> tuple[int, bytes] | None:
 
 
 SPEC: Final = VenueSpec(
-    name=VENUE, base_path=PATH, route=route, new_session=new_session, new_feed=GateFeed, rest=rest
+    name=VENUE,
+    base_path=PATH,
+    route=route,
+    new_session=new_session,
+    new_feed=GateFeed,
+    new_feed_for=lambda scenario: GateFeed(scenario.price_at),
+    rest=rest,
 )

@@ -4,6 +4,16 @@ The configured URL is the full socket URL (``wss://fx-ws.gateio.ws/v4/ws/usdt``)
 sends ``X-Gate-Size-Decimal: 1`` so sizes arrive as decimal strings (without it: integers, with
 fractional contracts rounded). Requests are ``{"time": <unix s>, "channel", "event", "payload"}``;
 the client pings with ``{"time": s, "channel": "futures.ping"}`` (answered on ``futures.pong``).
+
+``time`` is the request time in seconds. It enters the signature of private channels; for public
+channels Gate's own documented examples send a constant (``"time": 123456``), so a stale value is
+harmless there. The producer still sends the clock at plan time (subscriptions.py: ``restamp``
+sets it to the send time once the session can ask for it).
+
+Market context: ``futures.tickers`` (payload: contracts), one item per contract with
+``mark_price``, ``index_price``, ``funding_rate`` (the rate of the current period, applied at its
+settlement), ``funding_rate_indicative`` (next period, not kept) and ``total_size`` (open interest
+in contracts); no funding time and no USD open interest. Per-request cap as for trades.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ HEADERS: Final = (("X-Gate-Size-Decimal", "1"),)
 
 LIQUIDATES: Final = "futures.public_liquidates"
 TRADES: Final = "futures.trades"
+TICKERS: Final = "futures.tickers"
 PING: Final = "futures.ping"
 PONG: Final = "futures.pong"
 ALL_CONTRACTS: Final = "!all"

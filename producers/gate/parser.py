@@ -6,6 +6,8 @@ Frames handled (exchange-feeds.md s8), dispatched on exact keys (``channel``, th
   liquidation orders, since 2026-08-20 every order of a contract within ~1 s batched into one push
   (flushed early at 20): coverage ``aggregated``;
 * ``{"channel": "futures.trades", "event": "update", "result": [...]}``;
+* ``{"channel": "futures.tickers", "event": "update", "time": s, "time_ms": ms, "result": [...]}``
+  (market context; a ``result`` that is one object instead of an array is taken as one item);
 * ``{"event": "subscribe"|"unsubscribe", "error": null, "result": {"status": "success"}}``: control;
   an ``error`` or another status raises ParseError ``subscribe_failed``;
 * ``{"channel": "futures.pong", ...}``: control.
@@ -18,17 +20,35 @@ a negative size is a SELL order, i.e. a LONG was liquidated (inferred, UNVERIFIE
 (``unknown``). Item ``time`` is ms now, seconds in older payloads: values below 1e11 are seconds;
 ``time_ms`` wins when an item has it. Trades: negative size = taker sold; ``create_time_ms``
 (else ``create_time`` seconds); ``id`` the trade id.
+
+Market context: every ``futures.tickers`` item gives one ``MarketContext`` with ``mark_price``,
+``index_price``, ``funding_rate`` (a signed fraction: the current period's rate, applied at its
+settlement; ``funding_rate_indicative``, the next period's estimate, is not kept) and open interest
+``total_size`` (contracts, decimal string) x ``quanto_multiplier`` as base units; the USD open
+interest is not in the message (None: the consumer derives it from base x mark), nor is the next
+funding time (None). A field that is absent or ``""`` is None; an item carrying none of the four
+gives no event. Items carry no time: ``ts`` is the frame's ``time_ms``, else its ``time`` (seconds,
+or ms when at or above 1e11). ``last``, volumes and ``quanto_base_rate`` are ignored.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
@@ -38,7 +58,10 @@ from producers.events import (
     json_object,
     new_liquidation,
     new_trade,
+    non_negative,
+    optional,
     positive,
+    signed,
     timestamp_ms,
 )
 from producers.gate import instruments
@@ -48,9 +71,12 @@ from producers.gate.endpoints import (
     NEGATIVE_SIZE_IS_LONG_LIQUIDATED,
     PONG,
     SECONDS_BELOW,
+    TICKERS,
     TRADES,
 )
-from producers.gate.subscriptions import ping, plan_connections
+from producers.gate.subscriptions import ping, plan_connections, restamp
+
+_T = TypeVar("_T")
 
 _INF: Final = float("inf")
 
@@ -104,6 +130,10 @@ class GateAdapter:
     def heartbeat(self) -> str | None:
         return ping(self._clock())
 
+    def restamp(self, frame: str) -> str:
+        """A planned request with ``time`` set to now (see ``subscriptions.restamp``)."""
+        return restamp(frame, self._clock())
+
     def instrument_urls(self, rest_base: str) -> list[str]:
         return instruments.instrument_urls(rest_base)
 
@@ -125,6 +155,8 @@ class GateAdapter:
                     return self._items(self._trade, doc["result"], received_ns)
                 if channel == LIQUIDATES:
                     return self._items(self._liquidation, doc["result"], received_ns)
+                if channel == TICKERS:
+                    return self._tickers(doc, received_ns)
                 raise ParseError("unknown_channel", str(channel)[:60])
             if event in _SUB_EVENTS:
                 error = doc.get("error")
@@ -191,4 +223,42 @@ class GateAdapter:
             EXCHANGE, symbol, name, OrderSide.SELL if size < 0 else OrderSide.BUY, price,
             qty_raw, _CONTRACTS, mult, qty_base, qty_base * price, None, ts, received_ns,
             str(trade_id),
+        )  # fmt: skip
+
+    def _tickers(self, doc: dict[str, Any], received_ns: int) -> Parsed:
+        result = doc["result"]
+        items = [result] if type(result) is dict else result
+        if type(items) is not list:
+            raise ParseError("bad_shape", "result")
+        ts = item_ms(doc, "time_ms", "time")  # the items carry no time of their own
+        out = Parsed()
+        for item in items:
+            try:
+                ctx = self._ticker(item, ts, received_ns)
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
+                continue
+            if ctx is not None:
+                out.events.append(ctx)
+        return out
+
+    def _ticker(self, item: dict[str, Any], ts: int, received_ns: int) -> MarketContext | None:
+        name = item["contract"]
+        symbol, mult = self._instruments.get(name) or self._instrument(name)
+        get = item.get
+        mark = optional(get("mark_price"), positive, blank=True)
+        index = optional(get("index_price"), positive, blank=True)
+        funding = optional(get("funding_rate"), signed, blank=True)
+        size = optional(get("total_size"), non_negative, blank=True)
+        if mark is None and index is None and funding is None and size is None:
+            return None
+        oi_base = None
+        if size is not None:
+            oi_base = size * mult
+            if not oi_base < _INF:
+                raise ParseError("bad_number", "total_size")
+        return MarketContext(
+            exchange=EXCHANGE, symbol=symbol, venue_symbol=name, mark_price=mark,
+            index_price=index, funding_rate=funding, next_funding_ms=None,
+            open_interest_base=oi_base, open_interest_usd=None, ts_ms=ts, received_ns=received_ns,
         )  # fmt: skip

@@ -1,5 +1,7 @@
-"""HTX (Huobi) USDT-margined swaps: ``public.*.liquidation_orders`` liquidations on the notification
-endpoint and ``market.<CODE>.trade.detail`` trades on the market-data endpoint (gzip frames)."""
+"""HTX (Huobi) USDT-margined swaps: ``public.*.liquidation_orders`` liquidations and
+``public.<CODE>.funding_rate`` on the notification endpoint, ``market.<CODE>.trade.detail`` trades
+on the market-data endpoint, ``market.<CODE>.mark_price.1min`` / ``.index.1min`` klines on ws_index
+(gzip frames), open interest by REST polling (``swap_open_interest``)."""
 
 from producers.htx.parser import HtxAdapter
 

@@ -4,13 +4,16 @@ Every server frame is GZIP-compressed binary; ``parse`` inflates it (bounded, ``
 and decodes once with orjson. A text frame, or bytes that are not one complete gzip stream, raise
 ParseError ``bad_gzip``. Frames handled (exchange-feeds.md s6), dispatched on exact keys:
 
-* market data: ``{"ch": "market.<CODE>.trade.detail", "tick": {"data": [...]}}``;
-  ``{"ping": n}`` -> reply ``{"pong": n}``; sub acks ``{"id", "status": "ok", "subbed"}``
-  (control), ``"status": "error"`` -> ParseError ``subscribe_failed``;
-* notification: ``{"op": "notify", "topic": "public.<CODE>.liquidation_orders", "data": [...]}``;
-  ``{"op": "ping", "ts": "..."}`` -> reply ``{"op": "pong", "ts": "..."}``; sub acks
-  ``{"op": "sub", "err-code": 0}`` (control), a non-zero ``err-code`` -> ``subscribe_failed``;
-  ``{"op": "error"}`` / ``{"op": "close"}`` -> ``venue_error``.
+* market data and ws_index: ``{"ch": "market.<CODE>.trade.detail", "tick": {"data": [...]}}``,
+  ``{"ch": "market.<CODE>.mark_price.1min", "tick": {...}}`` and ``{"ch":
+  "market.<CODE>.index.1min", "tick": {...}}``; ``{"ping": n}`` -> reply ``{"pong": n}``; sub acks
+  ``{"id", "status": "ok", "subbed"}`` (control), ``"status": "error"`` -> ParseError
+  ``subscribe_failed``;
+* notification: ``{"op": "notify", "topic": "public.<CODE>.liquidation_orders" |
+  "public.<CODE>.funding_rate", "data": [...]}``; ``{"op": "ping", "ts": "..."}`` -> reply
+  ``{"op": "pong", "ts": "..."}``; sub acks ``{"op": "sub", "err-code": 0}`` (control), a non-zero
+  ``err-code`` -> ``subscribe_failed``; ``{"op": "error"}`` / ``{"op": "close"}`` ->
+  ``venue_error``.
 
 Liquidations: ``direction`` is the liquidation ORDER's side and ``offset`` must be ``close``: sell
 closes a long (long liquidated), buy closes a short. ``amount`` is base coin, ``volume`` contracts,
@@ -25,8 +28,24 @@ wildcard, low for the venue), so downstream must not treat it as a total.
 Trades: here ``amount`` = CONTRACTS and ``quantity`` = coin (swapped names vs. the liquidation
 topic). qty_raw = ``amount`` (unit contracts) x ``contract_size`` = qty_base (cross-checked against
 ``quantity`` the same way), notional = qty_base x price; ``direction`` is the taker side, ``id`` the
-trade id. Both topics need the instrument list (strict table): before it is loaded, items are
+trade id. Every topic needs the instrument list (strict table): before it is loaded, items are
 skipped as ``unknown_instrument``.
+
+Market context (one ``MarketContext`` per item, fields the topic does not carry are None):
+
+* ``market.<CODE>.mark_price.1min`` (ws_index; any documented period is parsed the same way):
+  the kline's ``close`` (a decimal string) is the latest mark price; the frame's ``ts`` (ms, a
+  JSON integer) is the event time (the kline ``id`` is its start in seconds, not the time of the
+  price). The tick is the item: a bad tick is skipped with its reason, the frame is not refused.
+* ``market.<CODE>.index.1min`` (ws_index): likewise ``close`` = the index price.
+* ``public.<CODE>.funding_rate`` (notification): per item ``funding_rate`` (decimal string, a
+  signed fraction per 8-hour period: the current period's rate, settled at its end) and
+  ``settlement_time`` (ms as a decimal string, or an integer) = ``next_funding_ms``; the frame's
+  ``ts`` is the event time (``funding_time``, "current funding time", and the deprecated
+  ``estimated_rate`` are not kept). ``contract_code`` must be the topic's contract
+  (``symbol_mismatch``).
+* open interest: REST polls (``PollSource``, ``producers.htx.open_interest``): base = ``amount``,
+  USD = ``value``.
 """
 
 from __future__ import annotations
@@ -38,7 +57,16 @@ import orjson
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
@@ -49,11 +77,20 @@ from producers.events import (
     new_trade,
     positive,
     qty_price,
+    signed,
     timestamp_ms,
 )
 from producers.htx import instruments
-from producers.htx.endpoints import EXCHANGE, MAX_JSON_BYTES
-from producers.htx.subscriptions import plan_connections
+from producers.htx.endpoints import (
+    EXCHANGE,
+    FUNDING_RATE,
+    INDEX,
+    KLINE_PERIODS,
+    MARK_PRICE,
+    MAX_JSON_BYTES,
+)
+from producers.htx.open_interest import open_interest_urls, parse_open_interest
+from producers.htx.subscriptions import contract_codes, plan_connections
 
 _dumps = orjson.dumps
 _decompressobj = zlib.decompressobj
@@ -73,6 +110,7 @@ _COVERAGE: Final = Coverage.PARTIAL
 _QTY_RTOL: Final = 1e-6  # venue amount vs. contracts x contract_size
 _SUB_OPS: Final = frozenset({"sub", "unsub"})
 _TOPIC_CACHE_MAX: Final = 8192
+_MAX_MS_DIGITS: Final = 16
 
 
 def inflate(frame: bytes | str) -> bytes:
@@ -102,7 +140,18 @@ class HtxAdapter:
             symbols if symbols is not None else SymbolTable(cfg.max_symbols, strict=True)
         )
         self._instruments: dict[str, tuple[str, float]] = {}  # code -> (canonical, contract_size)
-        self._topics: dict[str, tuple[Any, str]] = {}  # ch/topic -> (item handler, code)
+        # ch/topic -> (handler, code, per item): a per-item handler gets each element of the
+        # frame's list (``tick.data`` / ``data``), a whole-frame one (context) gets the frame.
+        self._topics: dict[str, tuple[Any, str, bool]] = {}
+        self._routes: dict[tuple[str, str], tuple[Any, bool]] = {
+            ("market", "trade.detail"): (self._trade, True),
+            ("public", "liquidation_orders"): (self._liquidation, True),
+            ("public", FUNDING_RATE): (self._funding_rate, False),
+        }
+        for period in KLINE_PERIODS:  # the close of the current kline of any period: the latest
+            self._routes["market", f"{MARK_PRICE}.{period}"] = (self._mark_price, False)
+            self._routes["market", f"{INDEX}.{period}"] = (self._index_price, False)
+        self._poll_codes = contract_codes(cfg.symbols)
 
     # ---- plan --------------------------------------------------------------------------------
 
@@ -121,6 +170,14 @@ class HtxAdapter:
         self._instruments.clear()
         return len(fresh)
 
+    # ---- REST polls (producers.poller.PollSource): open interest -------------------------------
+
+    def poll_urls(self, rest_base: str) -> list[str]:
+        return open_interest_urls(rest_base, self._poll_codes)
+
+    def parse_poll(self, url: str, body: bytes, received_ns: int) -> list[Event]:
+        return list(parse_open_interest(body, received_ns, self._symbols))
+
     # ---- parse -------------------------------------------------------------------------------
 
     def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
@@ -128,7 +185,9 @@ class HtxAdapter:
         try:
             ch = doc.get("ch")
             if ch is not None:
-                handler, code = self._topics.get(ch) or self._route(ch, "market", "trade.detail")
+                handler, code, per_item = self._topics.get(ch) or self._route(ch, "market")
+                if not per_item:
+                    return handler(doc, code, received_ns)  # type: ignore[no-any-return]
                 tick = doc["tick"]
                 return self._items(handler, code, tick["data"], received_ns)
             if "ping" in doc:
@@ -138,9 +197,9 @@ class HtxAdapter:
             op = doc.get("op")
             if op == "notify":
                 topic = doc["topic"]
-                handler, code = self._topics.get(topic) or self._route(
-                    topic, "public", "liquidation_orders"
-                )
+                handler, code, per_item = self._topics.get(topic) or self._route(topic, "public")
+                if not per_item:
+                    return handler(doc, code, received_ns)  # type: ignore[no-any-return]
                 return self._items(handler, code, doc["data"], received_ns)
             if op is not None:
                 return self._op(op, doc)
@@ -152,15 +211,17 @@ class HtxAdapter:
         except (TypeError, AttributeError, ValueError) as exc:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
-    def _route(self, topic: object, head: str, tail: str) -> tuple[Any, str]:
-        """``market.<CODE>.trade.detail`` / ``public.<CODE>.liquidation_orders`` -> handler."""
+    def _route(self, topic: object, head: str) -> tuple[Any, str, bool]:
+        """``market.<CODE>.trade.detail`` / ``.mark_price.1min`` / ``.index.1min`` (``ch``) and
+        ``public.<CODE>.liquidation_orders`` / ``.funding_rate`` (``topic``) -> handler."""
         if type(topic) is not str:
             raise ParseError("bad_type", "topic")
         first, _, rest = topic.partition(".")
         code, _, last = rest.partition(".")
-        if first != head or last != tail or not code or code == "*":
+        route = self._routes.get((first, last)) if first == head else None
+        if route is None or not code or code == "*":
             raise ParseError("unknown_topic", topic[:60])
-        entry = (self._trade if head == "market" else self._liquidation, code)
+        entry = (route[0], code, route[1])
         if len(self._topics) < _TOPIC_CACHE_MAX:
             self._topics[topic] = entry
         return entry
@@ -255,6 +316,77 @@ class HtxAdapter:
             EXCHANGE, inst[0], code, taker, price, qty_raw, _CONTRACTS, size, qty_base,
             qty_base * price, None, ts, received_ns, str(trade_id),
         )  # fmt: skip
+
+    # ---- market context: mark price and index klines, funding rate ----------------------------
+
+    def _context(
+        self,
+        code: str,
+        received_ns: int,
+        ts: int,
+        mark: float | None = None,
+        index: float | None = None,
+        funding: float | None = None,
+        next_funding: int | None = None,
+    ) -> MarketContext:
+        symbol = (self._instruments.get(code) or self._instrument(code))[0]
+        return MarketContext(
+            exchange=EXCHANGE, symbol=symbol, venue_symbol=code, mark_price=mark,
+            index_price=index, funding_rate=funding, next_funding_ms=next_funding,
+            open_interest_base=None, open_interest_usd=None, ts_ms=ts, received_ns=received_ns,
+        )  # fmt: skip
+
+    def _mark_price(self, doc: dict[str, Any], code: str, received_ns: int) -> Parsed:
+        """``market.<CODE>.mark_price.1min``: one tick, its ``close`` the mark price."""
+        return self._kline(doc, code, received_ns, mark=True)
+
+    def _index_price(self, doc: dict[str, Any], code: str, received_ns: int) -> Parsed:
+        """``market.<CODE>.index.1min``: one tick, its ``close`` the index price."""
+        return self._kline(doc, code, received_ns, mark=False)
+
+    def _kline(self, doc: dict[str, Any], code: str, received_ns: int, *, mark: bool) -> Parsed:
+        try:
+            close = positive(doc["tick"]["close"])
+            ts = timestamp_ms(doc["ts"])
+            ev = (
+                self._context(code, received_ns, ts, mark=close)
+                if mark
+                else self._context(code, received_ns, ts, index=close)
+            )
+        except ITEM_ERRORS as exc:
+            return Parsed(errors=[item_error(exc)])
+        return Parsed(events=[ev])
+
+    def _funding_rate(self, doc: dict[str, Any], code: str, received_ns: int) -> Parsed:
+        """``public.<CODE>.funding_rate``: every ``data`` item, stamped with the frame's ``ts``."""
+        data = doc["data"]
+        if type(data) is not list:
+            raise ParseError("bad_shape", "data")
+        ts = timestamp_ms(doc["ts"])
+        out = Parsed()
+        for item in data:
+            try:
+                if item["contract_code"] != code:
+                    raise ParseError("symbol_mismatch", str(item["contract_code"])[:40])
+                rate = signed(item["funding_rate"], "funding_rate")
+                settlement = ms_text(item["settlement_time"])
+                out.events.append(self._context(code, received_ns, ts, funding=rate,
+                                                next_funding=settlement))  # fmt: skip
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
+        return out
+
+
+def ms_text(value: object) -> int:
+    """An HTX time in ms that may come as a decimal string (``"1603785600000"``, as the funding
+    topic prints it) or a JSON integer; > 0 (``bool`` refused)."""
+    if type(value) is str:
+        if 0 < len(value) <= _MAX_MS_DIGITS and value.isascii() and value.isdigit():
+            ms = int(value)
+            if ms > 0:
+                return ms
+        raise ParseError("bad_ts", repr(value)[:40])
+    return timestamp_ms(value)
 
 
 def _token(value: object) -> object:

@@ -16,6 +16,7 @@ from monitor.schema import Event, Liquidation, Trade
 from producers.base import ConnectionPlan, VenueAdapter
 from producers.binance import BinanceAdapter
 from producers.bybit import BybitAdapter
+from producers.gate import GateAdapter
 from producers.session import Deduplicator, Session
 from tests.producers.wsvenue import Venue, closed_port_url, forever
 
@@ -444,3 +445,35 @@ async def test_plan_headers_are_sent_on_the_handshake() -> None:
             assert await asyncio.wait_for(seen, 10) == "1"
         finally:
             await session.stop()
+
+
+async def test_gate_requests_and_pings_carry_the_time_they_are_sent(bybit: Harness) -> None:
+    """Gate requests carry ``time``: the plan is built once, the frames are stamped at sending,
+    and every heartbeat is built when it is sent."""
+    now = [1_700_000_000.0]
+    ex = ExchangeConfig(symbols=("BTC_USDT",))
+    adapter = GateAdapter(ex, clock=lambda: now[0])
+
+    async def behave(v: Venue, ws: ServerConnection, i: int) -> None:
+        await forever()
+
+    async with Venue(behave) as venue:
+        plan = adapter.connections(ex, venue.url)[0]
+        assert {orjson.loads(f)["time"] for f in plan.subscribe} == {1_700_000_000}
+        now[0] += 3600.0  # the plan is an hour old when the socket opens
+        s = bybit.session(venue.url, adapter, plan, ping_interval_s=0.05)
+        await s.start()
+        try:
+            n = len(plan.subscribe)
+            await venue.wait_until(received(venue, 0, n + 1))
+            now[0] += 60.0
+            await venue.wait_until(lambda: any(
+                orjson.loads(f)["time"] == 1_700_003_660 for f in venue.received[0][n:]))  # fmt: skip
+        finally:
+            await s.stop()
+    sent = [orjson.loads(f) for f in venue.received[0]]
+    assert [d["time"] for d in sent[: len(plan.subscribe)]] == [1_700_003_600] * len(plan.subscribe)
+    assert [d["channel"] for d in sent[: len(plan.subscribe)]] == [
+        orjson.loads(f)["channel"] for f in plan.subscribe
+    ]
+    assert {d["channel"] for d in sent[len(plan.subscribe) :]} == {"futures.ping"}

@@ -1,5 +1,5 @@
-"""The Gate protocol module, sans-I/O: requests and replies, aggregation, sign convention, and the
-round trip through the real adapter."""
+"""The Gate protocol module, sans-I/O: requests and replies, aggregation, sign convention, ticker
+(market context) pushes, and the round trip through the real adapter."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation
+from monitor.schema import Liquidation, MarketContext
 from monitor.simulator import gate
+from monitor.simulator.instruments import instrument
 from monitor.simulator.ledger import Ledger, SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimLiquidation, SimTrade, crash_scenario
-from monitor.simulator.wire import Reply
+from monitor.simulator.wire import Outgoing, Reply
 from producers.gate import GateAdapter
 
 
@@ -25,6 +26,15 @@ def one(r: Reply) -> Any:
 
 def sub(channel: str, payload: Any, event: str = "subscribe") -> bytes:
     return orjson.dumps({"time": 1, "channel": channel, "event": event, "payload": payload})
+
+
+def market(outs: list[Outgoing]) -> list[Outgoing]:
+    """The trade and liquidation pushes, without the tickers (market context)."""
+    return [o for o in outs if not o.streams[0].startswith("futures.tickers|")]
+
+
+def tickers(outs: list[Outgoing]) -> list[Outgoing]:
+    return [o for o in outs if o.streams[0].startswith("futures.tickers|")]
 
 
 def test_spec_and_rest() -> None:
@@ -74,10 +84,10 @@ def liq(side: str, qty: float, sym: str = "BTCUSDT") -> SimLiquidation:
 
 def test_liquidations_aggregated_per_contract_per_second_with_sign() -> None:
     feed = gate.GateFeed()
-    assert feed.on_event(liq("long", 0.25), 1_000_100) == []
-    assert feed.on_event(liq("short", 0.00004), 1_000_200) == []  # rounds to 0 contracts: dropped
-    assert feed.on_event(liq("short", 0.0123), 1_000_999) == []
-    assert feed.on_event(liq("long", 0.5), 1_001_000) == []  # next window
+    assert market(feed.on_event(liq("long", 0.25), 1_000_100)) == []
+    assert market(feed.on_event(liq("short", 0.00004), 1_000_200)) == []  # 0 contracts: dropped
+    assert market(feed.on_event(liq("short", 0.0123), 1_000_999)) == []
+    assert market(feed.on_event(liq("long", 0.5), 1_001_000)) == []  # next window
     assert feed.next_deadline_ms() == 1_001_000
     (out,) = feed.flush(1_001_000)
     assert out.streams == ("futures.public_liquidates|BTC_USDT", "futures.public_liquidates|!all")
@@ -103,7 +113,7 @@ def test_liquidations_aggregated_per_contract_per_second_with_sign() -> None:
 def test_early_flush_at_20() -> None:
     feed = gate.GateFeed()
     outs = [o for i in range(21) for o in feed.on_event(liq("long", 1.0, "SOLUSDT"), 5_000 + i)]
-    (out,) = outs
+    (out,) = market(outs)
     assert len(orjson.loads(out.payload)["result"]) == 20 and len(out.keys) == 20
     (rest,) = feed.flush(6_000)
     assert len(orjson.loads(rest.payload)["result"]) == 1
@@ -111,7 +121,9 @@ def test_early_flush_at_20() -> None:
 
 def test_trades_pushed_at_once_negative_size_is_taker_sell() -> None:
     feed = gate.GateFeed()
-    (out,) = feed.on_event(SimTrade(0, "gate", "ETHUSDT", 3300.0, 0.5, "sell"), 1_700_000_000_123)
+    (out,) = market(
+        feed.on_event(SimTrade(0, "gate", "ETHUSDT", 3300.0, 0.5, "sell"), 1_700_000_000_123)
+    )
     (item,) = orjson.loads(out.payload)["result"]
     assert {k: item[k] for k in ("size", "create_time", "create_time_ms", "price", "contract")} == {
         "size": "-50", "create_time": 1_700_000_000, "create_time_ms": 1_700_000_000_123,
@@ -160,3 +172,86 @@ def test_round_trip_feed_to_adapter_matches_the_ledger() -> None:
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-6)
+
+
+def test_tickers_subscription_takes_contracts_not_all() -> None:
+    s = gate.GateSession("c")
+    assert one(s.handle(sub("futures.tickers", ["BTC_USDT", "SOL_USDT"]), 1.0))["error"] is None
+    bad = one(s.handle(sub("futures.tickers", ["!all"]), 1.0))
+    assert bad["error"] == {"code": 2, "message": "unknown contract !all"}
+    assert list(s.subscriptions) == ["futures.tickers|BTC_USDT", "futures.tickers|SOL_USDT"]
+    feed = gate.GateFeed()
+    (t,) = tickers(feed.on_event(liq("long", 0.25), 1_000))
+    assert s.frames_for(t) == [t.payload]
+    (eth,) = tickers(feed.on_event(liq("long", 0.25, "ETHUSDT"), 1_000))
+    assert s.frames_for(eth) == []
+
+
+def test_ticker_pushes_documented_shape_throttled_not_in_the_ledger() -> None:
+    feed = gate.GateFeed(lambda sym, t: 95_000.04)  # a flat path at the start price: calm
+    trade = SimTrade(10.0, "gate", "BTCUSDT", 95_010.0, 0.0123, "buy")
+    trade_out, ticker = feed.on_event(trade, 1_700_000_000_123)
+    assert trade_out.streams == ("futures.trades|BTC_USDT",)
+    assert ticker.streams == ("futures.tickers|BTC_USDT",)
+    assert ticker.keys == () and ticker.items == ()  # context: not in the ledger
+    doc = orjson.loads(ticker.payload)
+    assert list(doc) == ["time", "time_ms", "channel", "event", "result"]
+    assert (doc["time"], doc["time_ms"], doc["channel"], doc["event"]) == (
+        1_700_000_000, 1_700_000_000_123, "futures.tickers", "update",
+    )  # fmt: skip
+    (item,) = doc["result"]
+    # 1e9 USD at 95000 = 10526.3 BTC, +2e-5/s for 10 s: 105284211 contracts of 0.0001 BTC
+    assert item == {
+        "contract": "BTC_USDT", "last": "95010.0", "change_percentage": "0.01",
+        "funding_rate": "0.000100", "funding_rate_indicative": "0.000050",
+        "mark_price": "95000.0", "index_price": "95000.040", "total_size": "105284211",
+        "volume_24h": "123", "volume_24h_base": "0.0123", "volume_24h_quote": "1169",
+        "volume_24h_settle": "1169", "low_24h": "95010.0", "high_24h": "95010.0",
+        "quanto_base_rate": "",
+    }  # fmt: skip
+    assert list(item) == [  # the documented order, less the BTC-settled volume_24h_btc / _usd
+        "contract", "last", "change_percentage", "funding_rate", "funding_rate_indicative",
+        "mark_price", "index_price", "total_size", "volume_24h", "quanto_base_rate",
+        "volume_24h_quote", "volume_24h_settle", "volume_24h_base", "low_24h", "high_24h",
+    ]  # fmt: skip
+    assert tickers(feed.on_event(trade, 1_700_000_000_999)) == []  # within the second: none
+    assert len(tickers(feed.on_event(liq("long", 0.00001), 1_700_000_001_123))) == 1
+    assert len(tickers(feed.on_event(liq("long", 1.0, "SOLUSDT"), 1_700_000_001_123))) == 1
+    # only liquidations wait for a deadline: tickers never delay the end of playback
+    assert feed.next_deadline_ms() == 1_700_000_002_000
+
+
+def test_tickers_round_trip_on_the_scenario_path() -> None:
+    scenario = crash_scenario(duration_s=60.0, seed=11, venues=("gate",))
+    adapter = GateAdapter(ExchangeConfig())
+    adapter.load_instruments("u", gate.rest(gate.CONTRACTS_PATH)[1])  # type: ignore[index]
+    session = gate.GateSession("c")
+    session.handle(sub("futures.tickers", ["BTC_USDT", "ETH_USDT", "SOL_USDT"]), 0.0)
+    feed = gate.GateFeed(scenario.price_at)
+    t0 = 1_700_000_000_000
+    contexts: list[tuple[float, MarketContext]] = []
+    for ev in scenario.events:
+        now = t0 + round(ev.t * 1000)
+        for out in feed.on_event(ev, now):
+            for frame in session.frames_for(out):
+                parsed = adapter.parse(frame, 1)
+                assert parsed.errors == []
+                for e in parsed.events:
+                    assert isinstance(e, MarketContext) and e.ts_ms == now
+                    contexts.append((ev.t, e))
+    assert {e.symbol for _, e in contexts} == {"BTC-USDT-PERP", "ETH-USDT-PERP", "SOL-USDT-PERP"}
+    assert len(contexts) > 100  # about one per contract per (wall = scenario) second
+    for t, e in contexts:
+        sym = e.symbol.replace("-", "").removesuffix("PERP")
+        spec = instrument(sym)
+        path = scenario.price_at(sym, t)
+        assert e.mark_price == spec.round_price(path)  # the path, on the tick grid
+        half_unit = 0.5 * 10 ** -(spec.price_decimals + 2)  # the index has two more decimals
+        assert e.index_price is not None
+        assert path - half_unit <= e.index_price <= path * 1.0005 + half_unit
+        assert e.funding_rate is not None and -0.0004 - 1e-12 <= e.funding_rate <= 0.0001
+        assert e.open_interest_base is not None and e.open_interest_base > 0
+        assert e.open_interest_usd is None and e.next_funding_ms is None
+    btc = [e for _, e in contexts if e.symbol == "BTC-USDT-PERP"]
+    assert btc[-1].funding_rate is not None and btc[-1].funding_rate < 0  # the crash: negative
+    assert btc[-1].open_interest_base < btc[0].open_interest_base  # type: ignore[operator]

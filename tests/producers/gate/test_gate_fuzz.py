@@ -1,4 +1,5 @@
-"""Random and mutated frames: parse() returns Parsed or raises ParseError, nothing else."""
+"""Random and mutated frames: parse() returns Parsed or raises ParseError, nothing else; events
+carry finite numbers (trades and liquidations: positive ones)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
+from monitor.schema import MarketContext
 from producers.base import Parsed
 from producers.gate import GateAdapter
 
@@ -44,9 +46,14 @@ def check(raw: bytes) -> None:
         return
     assert isinstance(parsed, Parsed)
     for e in parsed.events:
+        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
+        if isinstance(e, MarketContext):  # every field it carries is a finite number
+            for y in (e.mark_price, e.index_price, e.funding_rate, e.open_interest_base,
+                      e.open_interest_usd):  # fmt: skip
+                assert y is None or (isinstance(y, float) and math.isfinite(y))
+            continue
         for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
             assert isinstance(x, float) and math.isfinite(x) and x > 0
-        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
 
 
 @SETTINGS

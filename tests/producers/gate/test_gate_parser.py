@@ -172,7 +172,7 @@ def test_heartbeat_is_the_futures_ping(adapter: GateAdapter) -> None:
         (b"", "bad_json"),
         (b"[1]", "bad_shape"),
         (b"{}", "unknown_event"),
-        (b'{"channel": "futures.tickers", "event": "update", "result": []}', "unknown_channel"),
+        (b'{"channel": "futures.book_ticker", "event": "update", "result": []}', "unknown_channel"),
         (b'{"channel": "futures.trades", "event": "update"}', "missing_field"),
         (b'{"channel": "futures.trades", "event": "update", "result": {}}', "bad_shape"),
         (
@@ -203,6 +203,8 @@ def test_plan_headers_and_requests() -> None:
         {"time": 1700000000, "channel": "futures.public_liquidates", "event": "subscribe",
          "payload": ["!all"]},
         {"time": 1700000000, "channel": "futures.trades", "event": "subscribe",
+         "payload": ["BTC_USDT", "ETH_USDT"]},
+        {"time": 1700000000, "channel": "futures.tickers", "event": "subscribe",
          "payload": ["BTC_USDT", "ETH_USDT"]},
     ]  # fmt: skip
     (bare,) = adapter.connections(ExchangeConfig(), "ws://x")

@@ -1,5 +1,6 @@
 """Random and mutated frames, gzip-compressed and not: parse() returns Parsed or raises
-ParseError, nothing else, and every event carries finite, positive numbers."""
+ParseError, nothing else, and every event carries finite, positive numbers (market context: finite
+ones). The open-interest poll answer likewise: parse_poll() returns events or raises ParseError."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ParseError
+from monitor.schema import MarketContext
 from producers.base import Parsed
 from tests.producers.htx.conftest import DATA, gz, loaded_adapter
 
@@ -40,9 +42,14 @@ def check(raw: bytes | str) -> None:
         return
     assert isinstance(parsed, Parsed)
     for e in parsed.events:
+        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
+        if isinstance(e, MarketContext):  # every field it carries is a finite number
+            for y in (e.mark_price, e.index_price, e.funding_rate, e.open_interest_base,
+                      e.open_interest_usd):  # fmt: skip
+                assert y is None or (isinstance(y, float) and math.isfinite(y))
+            continue
         for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
             assert isinstance(x, float) and math.isfinite(x) and x > 0
-        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
 
 
 @SETTINGS
@@ -88,3 +95,32 @@ def test_bit_flipped_compressed_frames(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 3))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     check(bytes(raw[: data.draw(st.integers(0, len(raw)))]))
+
+
+OI_ANSWER: Any = orjson.loads((DATA / "swap_open_interest.json").read_bytes())
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_open_interest_answers(data: st.DataObject) -> None:
+    doc = OI_ANSWER
+    for _ in range(data.draw(st.integers(1, 3))):
+        path: list[Any] = []
+        node = doc
+        while isinstance(node, dict | list) and node and data.draw(st.booleans()):
+            key = data.draw(
+                st.sampled_from(list(node) if isinstance(node, dict) else range(len(node)))
+            )
+            path.append(key)
+            node = node[key]
+        doc = _mutate(doc, path, data.draw(values), bool(path) and data.draw(st.booleans()))
+    try:
+        events = ADAPTER.parse_poll("u", orjson.dumps(doc), 1)
+    except ParseError as exc:
+        assert exc.reason and len(exc.reason) <= 20
+        return
+    for e in events:
+        assert isinstance(e, MarketContext)
+        assert e.ts_ms > 0 and e.symbol.endswith("-PERP")
+        for y in (e.open_interest_base, e.open_interest_usd):
+            assert isinstance(y, float) and math.isfinite(y) and y >= 0
