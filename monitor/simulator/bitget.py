@@ -22,12 +22,25 @@ Topics served for ``usdt-futures`` (``coin-futures``/``usdc-futures`` are accept
   notional with 6 decimals; ``price`` the scenario price on the tick grid.
 * publicTrade: the trades of one symbol in the same 100 ms tick, one ``update`` push at the end of
   the tick; ``S`` the taker side, ``v`` base size, ``i`` a per-symbol counter, ``T`` ms string.
+* ticker (market context; only with a price path, ``BitgetFeed(scenario.price_at)``): the UTA
+  futures ticker, one ``snapshot`` push (every field, as documented) with one item, sent on an event
+  of the symbol at least ``TICKER_PUSH_MS`` (300 ms; Bitget: every 300-400 ms on change) after the
+  symbol's previous push; push ``ts`` the wall clock (an integer, as documented), no ``ts`` nor
+  ``symbol`` in the item. Values at the event's scenario time ``t``: ``markPrice`` the path on the
+  tick grid; ``indexPrice`` the path plus a spot premium growing to ``INDEX_PREMIUM`` with the
+  drawdown ``g`` (0 calm, 1 at the scenario's full drop); ``fundingRate`` (6 decimals)
+  ``FUNDING_CALM`` falling by ``FUNDING_CRASH`` x ``g``; ``nextFundingTime`` the next 8-hour UTC
+  boundary (ms string); ``openInterest`` in base coin on the lot grid: ``OI_USD_START`` at the start
+  price, growing ``OI_DRIFT_PER_S`` per scenario second, shrinking by ``OI_CRASH_DROP`` x ``g``;
+  ``lastPrice`` the last trade (else the mark), ``bid1Price``/``ask1Price`` the ticks around the
+  path, 24 h fields from the start price, the marks pushed and the trades sent. Tickers are not
+  market items: not in the ledger.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -47,6 +60,14 @@ TRADE_TICK_MS: Final = 100
 MAX_ARGS_BYTES: Final = 4096  # UNVERIFIED for v3 (v2 docs)
 AMOUNT_DECIMALS: Final = 6
 LIQUIDATION_STREAM: Final = "liquidation:usdt-futures"
+TICKER_PUSH_MS: Final = 300
+INDEX_PREMIUM: Final = 0.0005  # index above the mark by up to 5 bp at the full drop
+FUNDING_CALM: Final = 0.0001
+FUNDING_CRASH: Final = -0.0004  # added at full drawdown (g = 1)
+FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
+OI_USD_START: Final = {"BTCUSDT": 1.5e9, "ETHUSDT": 6.0e8, "SOLUSDT": 2.0e8}
+OI_DRIFT_PER_S: Final = 2e-5
+OI_CRASH_DROP: Final = 0.2
 # The venue's UNVERIFIED liquidation semantics, as the producer reads them (see module docstring).
 SIDE_IS_ORDER_SIDE: Final = True
 AMOUNT_IS_QUOTE: Final = True
@@ -54,6 +75,10 @@ AMOUNT_IS_QUOTE: Final = True
 
 def trade_stream(symbol: str, inst_type: str = INST_TYPE) -> str:
     return f"publicTrade:{inst_type}:{symbol}"
+
+
+def ticker_stream(symbol: str, inst_type: str = INST_TYPE) -> str:
+    return f"ticker:{inst_type}:{symbol}"
 
 
 class BitgetSession:
@@ -123,6 +148,8 @@ def _stream(arg: dict[str, Any]) -> str | None:
     known = inst_type != INST_TYPE or symbol in INSTRUMENTS  # other segments: any symbol
     if topic == "publicTrade" and isinstance(symbol, str) and known:
         return trade_stream(symbol, inst_type)
+    if topic == "ticker" and isinstance(symbol, str) and known:
+        return ticker_stream(symbol, inst_type)
     return None
 
 
@@ -130,15 +157,29 @@ _Trade = tuple[int, dict[str, Any], SentTrade]
 _Liq = tuple[float, int, dict[str, Any], SentLiquidation]  # (base qty, key, record, ledger item)
 
 
-class BitgetFeed:
-    """Scenario events -> per-tick publicTrade pushes and the sampled 1 s liquidation push."""
+class _TickerState:
+    __slots__ = ("high", "last", "low", "pushed_ms", "turnover", "volume_lots")
 
-    def __init__(self) -> None:
+    def __init__(self, start: float) -> None:
+        self.pushed_ms: int | None = None
+        self.high = self.low = start
+        self.last: float | None = None  # last trade price
+        self.volume_lots = 0  # traded base quantity, in lots
+        self.turnover = 0.0  # USDT
+
+
+class BitgetFeed:
+    """Scenario events -> per-tick publicTrade pushes, the sampled 1 s liquidation push and, with a
+    price path (``Scenario.price_at``), throttled ticker pushes."""
+
+    def __init__(self, price_at: Callable[[str, float], float] | None = None) -> None:
+        self._price_at = price_at
         self._keys = itertools.count()
         self._trades: dict[tuple[str, int], list[_Trade]] = {}  # (symbol, tick end) -> trades
         # window end -> (symbol, liquidated side) -> the largest liquidation so far
         self._liqs: dict[int, dict[tuple[str, str], _Liq]] = {}
         self._trade_seq: dict[str, int] = {}
+        self._tickers: dict[str, _TickerState] = {}
 
     def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
         key = next(self._keys)
@@ -147,14 +188,14 @@ class BitgetFeed:
             self._trades.setdefault((event.venue_symbol, end), []).append(
                 (key, *self._trade(event, now_ms))
             )
-            return []
-        end = (now_ms // LIQUIDATION_WINDOW_MS + 1) * LIQUIDATION_WINDOW_MS
-        window = self._liqs.setdefault(end, {})
-        slot = (event.venue_symbol, event.liquidated_side)
-        kept = window.get(slot)
-        if kept is None or event.qty > kept[0]:  # largest quantity per pair and side; ties: first
-            window[slot] = (event.qty, key, *self._liquidation(event, now_ms))
-        return []
+        else:
+            end = (now_ms // LIQUIDATION_WINDOW_MS + 1) * LIQUIDATION_WINDOW_MS
+            window = self._liqs.setdefault(end, {})
+            slot = (event.venue_symbol, event.liquidated_side)
+            kept = window.get(slot)
+            if kept is None or event.qty > kept[0]:  # largest quantity per pair and side; ties: 1st
+                window[slot] = (event.qty, key, *self._liquidation(event, now_ms))
+        return self._ticker(event, now_ms) if self._price_at is not None else []
 
     def next_deadline_ms(self) -> int | None:
         return min([end for _, end in self._trades] + list(self._liqs), default=None)
@@ -185,6 +226,10 @@ class BitgetFeed:
         seq = self._trade_seq.get(sym, 0) + 1
         self._trade_seq[sym] = seq
         price, qty, trade_id = spec.price_text(tr.price), spec.qty_text(tr.qty), str(seq)
+        state = self._ticker_state(sym)
+        state.last = tr.price
+        state.volume_lots += round(float(qty) * 10**spec.qty_decimals)
+        state.turnover += float(qty) * tr.price
         item = {"i": trade_id, "p": price, "v": qty, "S": tr.taker_side, "T": str(now_ms),
                 "L": trade_id, "isRPI": "no"}  # fmt: skip
         return item, SentTrade(VENUE, sym, tr.taker_side, qty, price, now_ms, trade_id)
@@ -212,6 +257,52 @@ class BitgetFeed:
                   "ts": str(now_ms)}  # fmt: skip
         return record, sent
 
+    # ---- ticker (market context) ------------------------------------------------------------
+
+    def _ticker_state(self, sym: str) -> _TickerState:
+        state = self._tickers.get(sym)
+        if state is None:
+            state = self._tickers[sym] = _TickerState(instrument(sym).start_price)
+        return state
+
+    def _ticker(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
+        assert self._price_at is not None
+        sym = event.venue_symbol
+        state = self._ticker_state(sym)
+        if state.pushed_ms is not None and now_ms - state.pushed_ms < TICKER_PUSH_MS:
+            return []
+        state.pushed_ms = now_ms
+        spec = instrument(sym)
+        path = self._price_at(sym, event.t)
+        mark = spec.round_price(path)
+        state.high, state.low = max(state.high, mark), min(state.low, mark)
+        g = max(0.0, 1.0 - path / spec.start_price) / spec.drop
+        bid = spec.round_price(path, "floor")
+        oi = (OI_USD_START[sym] / spec.start_price * (1.0 + OI_DRIFT_PER_S * event.t)
+              * (1.0 - OI_CRASH_DROP * g))  # fmt: skip
+        depth = spec.qty_text(spec.round_qty(spec.trade_notional_usd / spec.start_price))
+        item = {
+            "highPrice24h": spec.price_text(state.high),
+            "lowPrice24h": spec.price_text(state.low),
+            "openPrice24h": spec.price_text(spec.start_price),
+            "lastPrice": spec.price_text(mark if state.last is None else state.last),
+            "turnover24h": fmt_decimal(state.turnover, AMOUNT_DECIMALS),
+            "volume24h": spec.qty_text(state.volume_lots / 10**spec.qty_decimals),
+            "bid1Price": spec.price_text(bid),
+            "ask1Price": spec.price_text(bid + spec.tick),
+            "bid1Size": depth,
+            "ask1Size": depth,
+            "price24hPcnt": f"{mark / spec.start_price - 1.0 + 0.0:.5f}",
+            "indexPrice": spec.price_text(spec.round_price(path * (1.0 + INDEX_PREMIUM * g))),
+            "markPrice": spec.price_text(mark),
+            "fundingRate": f"{round(FUNDING_CALM + FUNDING_CRASH * g, 6) + 0.0:.6f}",
+            "nextFundingTime": str((now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS),
+            "openInterest": spec.qty_text(spec.round_qty(oi)),
+        }
+        payload = {"data": [item], "arg": {"instType": INST_TYPE, "symbol": sym, "topic": "ticker"},
+                   "action": "snapshot", "ts": now_ms}  # fmt: skip
+        return [Outgoing((ticker_stream(sym),), orjson.dumps(payload), (), ())]
+
 
 def _route(path: str) -> tuple[int, str] | None:
     return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
@@ -223,4 +314,5 @@ SPEC: Final = VenueSpec(
     route=_route,
     new_session=lambda path, conn_id: BitgetSession(conn_id),
     new_feed=BitgetFeed,
+    new_feed_for=lambda scenario: BitgetFeed(scenario.price_at),  # tickers from its price path
 )

@@ -1,4 +1,5 @@
-"""Bitget UTA (v3) public: ``liquidation`` per instType (sampled) and ``publicTrade`` per symbol."""
+"""Bitget UTA (v3) public: ``liquidation`` per instType (sampled), ``publicTrade`` and ``ticker``
+(market context) per symbol."""
 
 from producers.bitget.parser import BitgetAdapter
 

@@ -3,7 +3,7 @@
 Frames handled (exchange-feeds.md s7), dispatched on exact keys:
 
 * pushes ``{"arg": {"instType": ..., "topic": ...}, "action": ..., "data": [...], "ts": ...}``;
-  ``arg.topic`` is matched exactly against ``liquidation`` and ``publicTrade``;
+  ``arg.topic`` is matched exactly against ``liquidation``, ``publicTrade`` and ``ticker``;
 * ``{"event": "subscribe"|"unsubscribe", "arg": ...}`` acks: control frames; ``{"event": "error",
   "code": ..., "msg": ...}`` raises ParseError ``subscribe_failed`` when it names an ``arg`` or
   ``op`` subscribe/unsubscribe, else ``venue_error``;
@@ -20,37 +20,65 @@ Trades (v3 ``publicTrade``, shape of the current v3 payload as used by several o
 clients, 2026): items ``{"i": id, "p": price, "v": size in base coin, "S": taker side buy/sell,
 "T": ms string, "L", "isRPI"}``; the symbol is the push's ``arg.symbol``. The push sent right after
 subscribing is a ``snapshot`` of recent trades; the session's duplicate filter drops repeats.
+
+Market context: ``ticker`` (UTA Tickers Channel, futures push, every 300-400 ms on change; the
+symbol is ``arg.symbol``, which an item's own ``symbol``, when present, must match). Each item gives
+one ``MarketContext`` with the fields it carries, the others None (absent, null or "": not
+applicable): ``markPrice``, ``indexPrice``, ``fundingRate`` (a fraction per funding interval, any
+sign), ``nextFundingTime`` (ms, a decimal string or an integer; "0" for delivery contracts: None)
+and ``openInterest``, read as BASE coin (as Bitget sizes USDT futures, and as v2's
+``holdingAmount``; the v3 page says only "open interest": UNVERIFIED unit) times the multiplier
+(1); its USD value is left to the consumer (base x mark). ``ts`` is the item's ``ts`` when it has
+one, else the push's ``ts`` (ms, a JSON integer or a decimal string). An item carrying none of these
+fields (bid/ask or last-price only) gives no event. Only ``usdt-futures`` tickers are read (another
+``arg.instType`` fails the frame: its units differ).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bitget.endpoints import (
     EXCHANGE,
+    INST_TYPE,
     LIQUIDATION,
     LIQUIDATION_AMOUNT_UNIT,
     LIQUIDATION_SIDE_IS_ORDER_SIDE,
     PING_FRAME,
     PONG_FRAME,
     PUBLIC_TRADE,
+    TICKER,
 )
 from producers.bitget.subscriptions import plan_connections
 from producers.events import (
     ITEM_ERRORS,
+    MAX_MS,
     item_error,
     json_object,
     new_liquidation,
     new_trade,
+    non_negative,
+    optional,
     positive,
     qty_price,
+    signed,
 )
 
+_T = TypeVar("_T")
 _INF: Final = float("inf")
 _PONG_BYTES: Final = PONG_FRAME.encode()
 _MAX_TS_DIGITS: Final = 16
@@ -87,6 +115,13 @@ def timestamp_text(value: object) -> int:
     raise ParseError("bad_ts", repr(value)[:40])
 
 
+def timestamp_any(value: object) -> int:
+    """A push timestamp: ms since the epoch as a JSON integer or a decimal string, > 0."""
+    if type(value) is int and 0 < value < MAX_MS:
+        return value
+    return timestamp_text(value)
+
+
 class BitgetAdapter:
     """Venue adapter for Bitget UTA v3 public (see ``producers.base.VenueAdapter``)."""
 
@@ -94,7 +129,11 @@ class BitgetAdapter:
 
     def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
         self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
-        self._topics: dict[str, Any] = {LIQUIDATION: self._liquidation, PUBLIC_TRADE: self._trade}
+        self._topics: dict[str, Any] = {
+            LIQUIDATION: self._liquidation,
+            PUBLIC_TRADE: self._trade,
+            TICKER: self._tickers,  # whole push: its ``ts`` dates the items
+        }
 
     def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
         return plan_connections(cfg, base_url)
@@ -118,6 +157,8 @@ class BitgetAdapter:
                     raise ParseError("unknown_topic", str(topic)[:40])
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
+                if topic == TICKER:
+                    return handler(doc, arg, data, received_ns)  # type: ignore[no-any-return]
                 return self._items(handler, arg, data, received_ns)
             event = doc.get("event")
             if event is not None:
@@ -197,3 +238,71 @@ class BitgetAdapter:
             EXCHANGE, symbol, venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base, usd,
             None, ts, received_ns, trade_id,
         )  # fmt: skip
+
+    # ---- market context: ticker ---------------------------------------------------------------
+
+    def _tickers(
+        self, doc: dict[str, Any], arg: dict[str, Any], data: list[Any], received_ns: int
+    ) -> Parsed:
+        if arg.get("instType") != INST_TYPE:  # coin-/usdc-futures: other units, not subscribed
+            raise ParseError("unknown_inst_type", str(arg.get("instType"))[:40])
+        push_ts = doc.get("ts")
+        out = Parsed()
+        for item in data:
+            try:
+                ctx = self._ticker(item, arg, received_ns, push_ts)
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
+                continue
+            if ctx is not None:
+                out.events.append(ctx)
+        return out
+
+    def _ticker(
+        self, item: Any, arg: dict[str, Any], received_ns: int, push_ts: object
+    ) -> MarketContext | None:
+        venue_symbol = arg["symbol"]
+        get = item.get
+        own = get("symbol")
+        if own is not None and own != venue_symbol:
+            raise ParseError("bad_shape", "symbol")
+        mark = optional(get("markPrice"), positive, blank=True)
+        index = optional(get("indexPrice"), positive, blank=True)
+        funding = optional(get("fundingRate"), signed, blank=True)
+        next_funding = optional(get("nextFundingTime"), _funding_time, blank=True)
+        oi = optional(get("openInterest"), non_negative, blank=True)
+        if (mark is None and index is None and funding is None and next_funding is None
+                and oi is None):  # fmt: skip
+            return None
+        item_ts = get("ts")
+        ts = timestamp_any(push_ts if item_ts is None else item_ts)
+        symbol, mult = self._resolve(venue_symbol)
+        oi_base = None if oi is None else oi * mult
+        if oi_base is not None and not oi_base < _INF:
+            raise ParseError("bad_number", "conversion")
+        return MarketContext(
+            exchange=EXCHANGE,
+            symbol=symbol,
+            venue_symbol=venue_symbol,
+            mark_price=mark,
+            index_price=index,
+            funding_rate=funding,
+            next_funding_ms=next_funding,
+            open_interest_base=oi_base,
+            open_interest_usd=None,  # base x mark, derived by the consumer
+            ts_ms=ts,
+            received_ns=received_ns,
+        )
+
+
+def _funding_time(value: object) -> int | None:
+    """``nextFundingTime``: ms since the epoch, a decimal string or an integer; 0: none."""
+    if type(value) is str and value.isascii() and value.isdecimal() and len(value) <= 16:
+        ms = int(value)
+    elif type(value) is int:
+        ms = value
+    else:
+        raise ParseError("bad_ts", repr(value)[:40])
+    if not 0 <= ms < MAX_MS:
+        raise ParseError("bad_ts", repr(value)[:40])
+    return ms or None

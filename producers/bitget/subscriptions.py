@@ -1,9 +1,9 @@
-"""Bitget subscribe requests: ``liquidation`` for the whole usdt-futures segment, ``publicTrade``
-per configured symbol.
+"""Bitget subscribe requests: ``liquidation`` for the whole usdt-futures segment, then per
+configured symbol ``publicTrade`` and ``ticker`` (market context).
 
 Sockets carry at most ``MAX_CHANNELS_PER_CONNECTION`` channels: ``public`` (the liquidation topic
-first, then trades), then ``public-2``, ... for further trades. Each request's ``args`` stays within
-``MAX_ARGS_BYTES``.
+first, then the per-symbol topics), then ``public-2``, ... for further ones. Each request's
+``args`` stays within ``MAX_ARGS_BYTES``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from producers.bitget.endpoints import (
     LIQUIDATION,
     MAX_ARGS_BYTES,
     MAX_CHANNELS_PER_CONNECTION,
-    PUBLIC_TRADE,
+    PER_SYMBOL_TOPICS,
 )
 
 
 def channel_args(symbols: tuple[str, ...]) -> list[dict[str, str]]:
+    """The liquidation topic first, then for each symbol (upper-case, deduplicated, in configured
+    order) its ``publicTrade`` and ``ticker`` args."""
     syms = dict.fromkeys(s.upper() for s in symbols)
     return [{"instType": INST_TYPE, "topic": LIQUIDATION}] + [
-        {"instType": INST_TYPE, "topic": PUBLIC_TRADE, "symbol": s} for s in syms
+        {"instType": INST_TYPE, "topic": t, "symbol": s} for s in syms for t in PER_SYMBOL_TOPICS
     ]
 
 

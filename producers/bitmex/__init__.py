@@ -1,4 +1,5 @@
-"""BitMEX: the ``liquidation`` table (forced-order lifecycle) and ``trade:<SYMBOL>`` trades."""
+"""BitMEX: the ``liquidation`` table (forced-order lifecycle), ``trade:<SYMBOL>`` trades and
+``instrument:<SYMBOL>`` market context (mark, index, funding, open interest)."""
 
 from producers.bitmex.parser import BitmexAdapter
 

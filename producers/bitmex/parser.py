@@ -3,7 +3,7 @@
 Frames handled (exchange-feeds.md s4), dispatched on exact keys:
 
 * the text frame ``pong`` (answer to the client's ``ping``): control;
-* ``{"table": "trade" | "liquidation", "action": ..., "data": [...]}``;
+* ``{"table": "trade" | "liquidation" | "instrument", "action": ..., "data": [...]}``;
 * ``{"success": true, "subscribe": ...}`` (control), ``{"error": ..., "status": ...}`` (ParseError
   ``request_failed``), the welcome ``{"info": ...}`` (control).
 
@@ -27,22 +27,46 @@ Trades: ``side`` is the taker side; ``homeNotional`` (base) and ``foreignNotiona
 at par with USD) are used as given, so no multiplier math; ``size`` (contracts) is ``qty_raw``.
 Partials of the trade table (recent history) are skipped. Every event needs the instrument
 metadata (``InstrumentSource``); until it is loaded, items are skipped as ``unknown_instrument``.
+
+Market context: the ``instrument:<SYMBOL>`` table, a ``partial`` (the whole row) then ``update``
+deltas carrying ``symbol``, ``timestamp`` and only the fields that changed (``insert`` is read like
+a partial, ``delete`` is control). Each row gives one ``MarketContext`` with the fields it carries,
+the others None (absent: unchanged; null: not applicable, e.g. funding of a dated future):
+``markPrice``; ``indicativeSettlePrice`` as the index price (the reference index, ``.BXBT`` for
+XBTUSD); ``fundingRate`` (the rate of the coming settlement, a fraction per interval, any sign;
+``indicativeFundingRate``, the one after, is not kept) and ``fundingTimestamp`` (ISO, that
+settlement) as ``next_funding_ms``; ``openInterest`` in contracts, sized by the instrument: inverse
+(XBTUSD, 1 USD per contract) -> ``open_interest_usd`` (base None: no price needed), linear
+(ETHUSDT) -> ``open_interest_base`` (USD derived by the consumer from the mark). ``openValue``
+(in satoshis or micro-USDT of the settlement currency) is not used. ``ts`` is the row's
+``timestamp`` (ISO), else the receipt time. A row carrying none of these fields (last price, volume
+only) gives no event.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bitmex.endpoints import (
     DEFAULT_REST_URL,
     EXCHANGE,
+    INSTRUMENT,
     INSTRUMENTS_PATH,
     LIQUIDATION,
     PING_FRAME,
@@ -58,10 +82,13 @@ from producers.events import (
     new_liquidation,
     new_trade,
     non_negative,
+    optional,
     positive,
     qty_price,
+    signed,
 )
 
+_T = TypeVar("_T")
 MAX_OPEN_ORDERS: Final = 10_000
 _ORDER_SIDES: Final = {  # forced-order side -> (liquidated position, order side)
     "Sell": (Side.LONG, OrderSide.SELL),
@@ -72,6 +99,8 @@ _PONGS: Final = frozenset({PONG_FRAME, PONG_FRAME.encode()})
 _CONTRACTS: Final = QtyUnit.CONTRACTS
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
+_INF: Final = float("inf")
+_ROW_ACTIONS: Final = ("partial", "update", "insert")
 
 
 def iso_ms(value: object) -> int:
@@ -145,6 +174,12 @@ class BitmexAdapter:
                     raise ParseError("unknown_action", str(action)[:20])
                 if table == LIQUIDATION:
                     return self._liquidations(action, data, received_ns)
+                if table == INSTRUMENT:
+                    if action == "delete":  # an instrument removed: no market data
+                        return Parsed(control=True)
+                    if action not in _ROW_ACTIONS:
+                        raise ParseError("unknown_action", str(action)[:20])
+                    return self._contexts(data, received_ns)
                 raise ParseError("unknown_table", str(table)[:40])
             if "subscribe" in doc and "success" in doc:
                 if doc["success"] is True:
@@ -192,6 +227,59 @@ class BitmexAdapter:
         if type(venue_symbol) is not str:
             raise ParseError("bad_type", "symbol")
         return self._symbols.resolve(venue_symbol)
+
+    # ---- market context: the instrument table ----------------------------------------------------
+
+    def _contexts(self, data: list[Any], received_ns: int) -> Parsed:
+        out = Parsed()
+        for row in data:
+            try:
+                ctx = self._context(row, received_ns)
+            except ITEM_ERRORS as exc:
+                out.errors.append(item_error(exc))
+                continue
+            if ctx is not None:
+                out.events.append(ctx)
+        return out
+
+    def _context(self, row: Any, received_ns: int) -> MarketContext | None:
+        venue_symbol = row["symbol"]
+        get = row.get
+        mark = optional(get("markPrice"), positive)
+        index = optional(get("indicativeSettlePrice"), positive)
+        funding = optional(get("fundingRate"), signed)
+        next_funding = optional(get("fundingTimestamp"), iso_ms)
+        contracts = optional(get("openInterest"), non_negative)
+        if (mark is None and index is None and funding is None and next_funding is None
+                and contracts is None):  # fmt: skip
+            return None
+        stamp = get("timestamp")
+        ts = received_ns // 1_000_000 if stamp is None else iso_ms(stamp)
+        if ts <= 0:
+            raise ParseError("bad_ts", "received")
+        inst = self._resolve(venue_symbol)
+        oi_base = oi_usd = None
+        if contracts is not None:
+            amount = contracts * inst.contract_multiplier  # inverse: USD; linear: base
+            if not amount < _INF:
+                raise ParseError("bad_number", "conversion")
+            if inst.inverse:
+                oi_usd = amount
+            else:
+                oi_base = amount
+        return MarketContext(
+            exchange=EXCHANGE,
+            symbol=inst.symbol,
+            venue_symbol=venue_symbol,
+            mark_price=mark,
+            index_price=index,
+            funding_rate=funding,
+            next_funding_ms=next_funding,
+            open_interest_base=oi_base,
+            open_interest_usd=oi_usd,
+            ts_ms=ts,
+            received_ns=received_ns,
+        )
 
     # ---- the liquidation lifecycle -------------------------------------------------------------
 

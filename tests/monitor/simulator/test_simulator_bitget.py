@@ -1,9 +1,10 @@
 """The Bitget v3 protocol module, sans-I/O: replies, 1 s largest-per-side sampling, trade ticks,
-and a round trip through the real Bitget adapter. The liquidation ``side``/``amount`` readings are
+ticker (market context) pushes, and a round trip through the real Bitget adapter. The liquidation ``side``/``amount`` readings are
 UNVERIFIED; the simulator must speak exactly what the producer reads."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -11,9 +12,10 @@ import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation, QtyUnit
+from monitor.schema import Liquidation, MarketContext, QtyUnit
 from monitor.simulator import bitget
 from monitor.simulator.bitget import BitgetFeed, BitgetSession
+from monitor.simulator.instruments import instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimLiquidation, SimTrade, crash_scenario
 from producers.bitget import BitgetAdapter
@@ -187,3 +189,103 @@ def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
     assert set(parsed_usd) == set(sent_usd) and len(sent_usd) >= 4
     for k, v in sent_usd.items():
         assert parsed_usd[k] == pytest.approx(v, abs=1e-6)
+
+
+# ---- ticker (market context) ----------------------------------------------------------------------
+
+TCK = {"instType": "usdt-futures", "topic": "ticker", "symbol": "BTCUSDT"}
+W = 1_700_000_000_000  # wall ms
+
+
+def test_ticker_subscriptions() -> None:
+    s = BitgetSession("c")
+    assert replies(s, {"op": "subscribe", "args": [TCK, {**TCK, "symbol": "SOLUSDT"}]}) == [
+        {"event": "subscribe", "arg": TCK, "connId": "c"},
+        {"event": "subscribe", "arg": {**TCK, "symbol": "SOLUSDT"}, "connId": "c"},
+    ]
+    assert list(s.subscriptions) == ["ticker:usdt-futures:BTCUSDT", "ticker:usdt-futures:SOLUSDT"]
+    (err,) = replies(s, {"op": "subscribe", "args": [{**TCK, "symbol": "NOPEUSDT"}]})
+    assert (err["event"], err["code"]) == ("error", 30001)
+    feed = BitgetFeed(lambda sym, t: 95000.0)
+    (btc,) = feed.on_event(SimTrade(0.0, "bitget", "BTCUSDT", 95000.0, 0.01, "buy"), W)
+    (eth,) = feed.on_event(SimTrade(0.0, "bitget", "ETHUSDT", 3300.0, 0.01, "buy"), W)
+    assert s.frames_for(btc) == [btc.payload] and s.frames_for(eth) == []
+
+
+def test_ticker_pushes_from_the_path_throttled_per_symbol() -> None:
+    feed = BitgetFeed(lambda sym, t: 95000.04 if t < 1.0 else 89300.0)  # the path: a 6 % fall
+    (first,) = feed.on_event(SimTrade(0.0, "bitget", "BTCUSDT", 95000.1, 0.05, "buy"), W)
+    assert first.streams == ("ticker:usdt-futures:BTCUSDT",)
+    assert (first.keys, first.items) == ((), ())  # tickers are not in the ledger
+    assert orjson.loads(first.payload) == {
+        "data": [{
+            "highPrice24h": "95000.0", "lowPrice24h": "95000.0", "openPrice24h": "95000.0",
+            "lastPrice": "95000.1", "turnover24h": "4750.005000", "volume24h": "0.050",
+            "bid1Price": "95000.0", "ask1Price": "95000.1", "bid1Size": "0.063",
+            "ask1Size": "0.063", "price24hPcnt": "0.00000", "indexPrice": "95000.0",
+            "markPrice": "95000.0", "fundingRate": "0.000100",
+            # 1_700_000_000_000 is 22:13:20 UTC: the next 8-hour settlement is 00:00 UTC
+            "nextFundingTime": "1700006400000",
+            "openInterest": "15789.474",  # 1.5e9 USD / 95000
+        }],
+        "arg": TCK,
+        "action": "snapshot",
+        "ts": W,
+    }  # fmt: skip
+    # 299 ms later: throttled; another symbol is not
+    assert feed.on_event(SimTrade(0.2, "bitget", "BTCUSDT", 95000.1, 0.05, "buy"), W + 299) == []
+    assert len(feed.on_event(SimTrade(0.2, "bitget", "SOLUSDT", 190.0, 1.0, "buy"), W + 299)) == 1
+    crash_liq = SimLiquidation(1.0, "bitget", "BTCUSDT", "long", 89300.0, 0.5)
+    (crash,) = feed.on_event(crash_liq, W + 300)  # a liquidation moves it too
+    item = orjson.loads(crash.payload)["data"][0]
+    assert {k: item[k] for k in ("markPrice", "indexPrice", "fundingRate", "openInterest",
+                                 "lowPrice24h", "price24hPcnt")} == {
+        "markPrice": "89300.0",
+        "indexPrice": "89344.6",  # + 5 bp at the full drop
+        "fundingRate": "-0.000300",
+        # x (1 + 2e-5 x 1 s) x (1 - 0.2) at the full drop, on the 0.001 BTC lot grid
+        "openInterest": "12631.832",
+        "lowPrice24h": "89300.0",
+        "price24hPcnt": "-0.06000",
+    }  # fmt: skip
+    ctx = BitgetAdapter(ExchangeConfig()).parse(crash.payload, 7).events
+    assert ctx == [
+        MarketContext("bitget", "BTC-USDT-PERP", "BTCUSDT", 89300.0, 89344.6, -0.0003,
+                      1700006400000, 12631.832, None, W + 300, 7)
+    ]  # fmt: skip
+    # only trades and liquidations wait for a deadline: tickers never delay the end of playback
+    assert feed.next_deadline_ms() == W + 100
+
+
+def test_no_ticker_without_a_price_path() -> None:
+    assert BitgetFeed().on_event(SimTrade(0.0, "bitget", "BTCUSDT", 95000.0, 1.0, "buy"), W) == []
+    assert bitget.SPEC.new_feed_for is not None
+
+
+def test_parsed_tickers_follow_the_scenario() -> None:
+    adapter = BitgetAdapter(ExchangeConfig())
+    scenario = crash_scenario(duration_s=60, seed=7, venues=("bitget",))
+    feed = bitget.SPEC.new_feed_for(scenario)  # type: ignore[misc]
+    series: dict[str, list[MarketContext]] = defaultdict(list)
+    for ev in scenario.events:
+        now = W + round(ev.t * 1000)
+        for out in feed.on_event(ev, now):
+            if not out.streams[0].startswith("ticker:"):
+                continue
+            parsed = adapter.parse(out.payload, 1)
+            (ctx,) = parsed.events
+            assert parsed.errors == [] and isinstance(ctx, MarketContext) and ctx.ts_ms == now
+            spec = instrument(ev.venue_symbol)
+            assert ctx.mark_price == spec.round_price(scenario.price_at(ev.venue_symbol, ev.t))
+            series[ctx.symbol].append(ctx)
+    assert set(series) == {"BTC-USDT-PERP", "ETH-USDT-PERP", "SOL-USDT-PERP"}
+    for symbol, ctxs in series.items():
+        gaps = sorted(b.ts_ms - a.ts_ms for a, b in itertools.pairwise(ctxs))
+        assert gaps[0] >= 300 and gaps[len(gaps) // 2] <= 1000, symbol
+        first, end = ctxs[0], ctxs[-1]
+        assert first.mark_price and end.mark_price and end.mark_price < first.mark_price * 0.95
+        assert first.open_interest_base and end.open_interest_base
+        assert end.open_interest_base < first.open_interest_base * 0.85  # falls in the crash
+        assert first.funding_rate == pytest.approx(1e-4, abs=2e-5)
+        assert end.funding_rate is not None and end.funding_rate < -2e-4
+        assert all(c.index_price and c.next_funding_ms for c in ctxs)

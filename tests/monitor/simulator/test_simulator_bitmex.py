@@ -1,16 +1,20 @@
 """The BitMEX protocol module, sans-I/O: subscribe replies, the forced-order lifecycle, the REST
-instrument list, and the round trip through the BitMEX adapter."""
+instrument list, instrument rows (market context: partial then deltas), and the round trip through
+the BitMEX adapter."""
 
 from __future__ import annotations
+
+import itertools
+from collections import defaultdict
 
 import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation, Trade
-from monitor.simulator.bitmex import SPEC, BitmexFeed, BitmexSession, iso
+from monitor.schema import Liquidation, MarketContext, Trade
+from monitor.simulator.bitmex import SPEC, BitmexFeed, BitmexSession, InstrumentOutgoing, iso
 from monitor.simulator.ledger import Ledger, SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade, crash_scenario
 from producers.bitmex import BitmexAdapter
 from producers.bitmex.parser import iso_ms
 
@@ -138,3 +142,123 @@ def test_round_trip_notional_matches_ledger() -> None:
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-6)
     assert a.open_orders == {}  # every lifecycle ended with its delete
+
+
+# ---- instrument rows (market context) -------------------------------------------------------------
+
+W = 1_700_000_000_000  # wall ms: 2023-11-14T22:13:20Z
+
+
+def loaded_adapter() -> BitmexAdapter:
+    a = BitmexAdapter(ExchangeConfig())
+    assert SPEC.rest is not None
+    rest = SPEC.rest("/api/v1/instrument/active")
+    assert rest is not None
+    a.load_instruments("u", rest[1])
+    return a
+
+
+def test_instrument_subscription_acks_then_partial_with_the_first_push() -> None:
+    s = BitmexSession("c")
+    req = {"op": "subscribe", "args": ["instrument:XBTUSD"]}
+    r = s.handle(orjson.dumps(req), 0.0)
+    assert [orjson.loads(f) for f in r.frames] == [
+        {"success": True, "subscribe": "instrument:XBTUSD", "request": req}
+    ]
+    bad = orjson.loads(s.handle(b'{"op":"subscribe","args":["instrument:NOPE"]}', 0.0).frames[0])
+    assert bad["error"] == "Unknown table: instrument:NOPE"
+    feed = BitmexFeed(lambda sym, t: 95000.04 if t < 1.0 else 89300.0)
+    trade, first = feed.on_event(SimTrade(0.0, "bitmex", "BTCUSDT", 95000.0, 0.01, "buy"), W)
+    assert isinstance(first, InstrumentOutgoing) and first.streams == ("instrument:XBTUSD",)
+    assert (first.keys, first.items) == ((), ())  # not in the ledger
+    assert s.frames_for(trade) == [] and s.frames_for(first) == [first.snapshot]
+    assert orjson.loads(first.snapshot)["data"][0] == {
+        **SPEC_ROW, "fundingInterval": "2000-01-01T08:00:00.000Z",
+        "fundingTimestamp": "2023-11-15T04:00:00.000Z",  # next of 04:00/12:00/20:00 UTC
+        "fundingRate": 0.0001, "indicativeFundingRate": 0.0001,
+        "openInterest": 400000000,  # 4e8 USD of 1 USD contracts
+        "openValue": 421052454294,  # XBt: 4e8 / 95000.04 BTC
+        "fairPrice": 95000.04, "markPrice": 95000.04, "indicativeSettlePrice": 95000.04,
+        "lastPrice": 95000.0, "fairMethod": "FundingRate", "markMethod": "FairPrice",
+        "timestamp": "2023-11-14T22:13:20.000Z",
+    }  # fmt: skip
+    assert orjson.loads(first.snapshot)["action"] == "partial"
+    # within the second: nothing; after it, a delta of the changed fields only
+    assert feed.on_event(liq_at(0.5), W + 999)[1:] == []
+    (_, nxt) = feed.on_event(liq_at(1.0), W + 1000)
+    assert s.frames_for(nxt) == [nxt.payload]
+    assert orjson.loads(nxt.payload) == {"table": "instrument", "action": "update", "data": [{
+        "symbol": "XBTUSD", "indicativeFundingRate": -0.0003,
+        "openInterest": 320006400,  # x (1 + 2e-5 x 1 s) x (1 - 0.2) at the full drop
+        "openValue": 358349832027, "fairPrice": 89300.0, "markPrice": 89300.0,
+        "indicativeSettlePrice": 89344.65, "timestamp": "2023-11-14T22:13:21.000Z",
+    }]}  # fmt: skip
+    s.handle(b'{"op":"unsubscribe","args":["instrument:XBTUSD"]}', 0.0)
+    assert s.frames_for(nxt) == []
+    s.handle(orjson.dumps(req), 0.0)
+    assert isinstance(nxt, InstrumentOutgoing)
+    assert s.frames_for(nxt) == [nxt.snapshot]  # a new subscription starts with a partial
+    # an unchanged state sends nothing
+    assert feed.on_event(liq_at(1.0), W + 2000)[1:] == []
+
+
+SPEC_ROW = {"symbol": "XBTUSD", "rootSymbol": "XBT", "state": "Open", "typ": "FFWCSX",
+            "quoteCurrency": "USD", "settlCurrency": "XBt", "isQuanto": False, "isInverse": True,
+            "multiplier": -100000000, "underlyingToSettleMultiplier": -100000000,
+            "quoteToSettleMultiplier": None, "lotSize": 100, "tickSize": 0.5}  # fmt: skip
+
+
+def liq_at(t: float) -> SimLiquidation:
+    return SimLiquidation(t, "bitmex", "BTCUSDT", "long", 89300.0, 0.01)
+
+
+def test_adapter_reads_partial_and_update() -> None:
+    a = loaded_adapter()
+    feed = BitmexFeed(lambda sym, t: 3300.0 if t < 1.0 else 3036.0)
+    (_, first) = feed.on_event(SimTrade(0.0, "bitmex", "ETHUSDT", 3300.0, 1.0, "buy"), W)
+    (_, nxt) = feed.on_event(SimTrade(1.0, "bitmex", "ETHUSDT", 3036.0, 1.0, "sell"), W + 1000)
+    assert isinstance(first, InstrumentOutgoing)
+    (p,) = a.parse(first.snapshot, 5).events
+    (u,) = a.parse(nxt.payload, 5).events
+    # 6e7 USD / 3300 = 18181.818 ETH = 18181818182 contracts of 0.000001 ETH
+    assert p == MarketContext("bitmex", "ETH-USDT-PERP", "ETHUSDT", 3300.0, 3300.0, 0.0001,
+                              1700020800000, 18181818182 * 1e-6, None, W, 5)  # fmt: skip
+    assert u == MarketContext("bitmex", "ETH-USDT-PERP", "ETHUSDT", 3036.0, 3037.52, None,
+                              None, 14545745455 * 1e-6, None, W + 1000, 5)  # fmt: skip
+
+
+def test_no_instrument_rows_without_a_price_path() -> None:
+    (out,) = BitmexFeed().on_event(SimTrade(0, "bitmex", "BTCUSDT", 95000.0, 1.0, "buy"), W)
+    assert out.streams == ("trade", "trade:XBTUSD")
+    assert SPEC.new_feed_for is not None
+
+
+def test_parsed_instrument_rows_follow_the_scenario() -> None:
+    adapter = loaded_adapter()
+    scenario = crash_scenario(duration_s=60, seed=7, venues=("bitmex",))
+    feed = SPEC.new_feed_for(scenario)  # type: ignore[misc]
+    series: dict[str, list[MarketContext]] = defaultdict(list)
+    for ev in scenario.events:
+        now = W + round(ev.t * 1000)
+        for out in feed.on_event(ev, now):
+            if isinstance(out, InstrumentOutgoing):
+                for raw in (out.payload, out.snapshot):
+                    parsed = adapter.parse(raw, 1)
+                    (ctx,) = parsed.events
+                    assert parsed.errors == [] and isinstance(ctx, MarketContext)
+                    assert ctx.ts_ms == now
+                    if ctx.mark_price is not None:
+                        path = scenario.price_at(ev.venue_symbol, ev.t)
+                        assert ctx.mark_price == round(path, 2)
+                    if raw is out.snapshot:  # the partial: every field
+                        series[ctx.symbol].append(ctx)
+    assert set(series) == {"BTC-USD-PERP", "ETH-USDT-PERP", "SOL-USDT-PERP"}
+    for symbol, ctxs in series.items():
+        gaps = sorted(b.ts_ms - a.ts_ms for a, b in itertools.pairwise(ctxs))
+        assert gaps[0] >= 1000 and gaps[len(gaps) // 2] <= 2000, symbol
+        first, end = ctxs[0], ctxs[-1]
+        assert first.mark_price and end.mark_price and end.mark_price < first.mark_price * 0.95
+        oi = "open_interest_usd" if symbol == "BTC-USD-PERP" else "open_interest_base"
+        assert getattr(end, oi) < getattr(first, oi) * 0.85  # positions closed in the crash
+        assert first.funding_rate == end.funding_rate == 0.0001
+        assert all(c.index_price and c.next_funding_ms for c in ctxs)

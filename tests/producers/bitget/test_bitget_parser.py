@@ -1,6 +1,7 @@
 """Bitget v3 parser. The liquidation ``side`` and ``amount`` readings are UNVERIFIED
 (exchange-feeds.md s7); these tests pin the chosen reading: ``side`` is the forced ORDER's side
-("buy" => a short was liquidated) and ``amount`` is the USDT notional."""
+("buy" => a short was liquidated) and ``amount`` is the USDT notional. Market context: the futures
+``ticker`` push (``openInterest`` read as base coin)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -185,3 +187,96 @@ def test_frame_level_failures(adapter: BitgetAdapter, raw: bytes, reason: str) -
     with pytest.raises(ParseError) as err:
         adapter.parse(raw, RECV)
     assert err.value.reason == reason
+
+
+# ---- market context: ticker ---------------------------------------------------------------------
+
+
+def ticker_frame(*items: Any, ts: Any = 1736371332162, inst_type: str = "usdt-futures") -> bytes:
+    doc: dict[str, Any] = {
+        "data": list(items),
+        "arg": {"instType": inst_type, "symbol": "BTCUSDT", "topic": "ticker"},
+        "action": "snapshot",
+    }
+    if ts is not None:
+        doc["ts"] = ts
+    return orjson.dumps(doc)
+
+
+def test_documented_futures_ticker(adapter: BitgetAdapter) -> None:
+    parsed = adapter.parse(frame("ticker.json"), RECV)
+    assert parsed.errors == [] and not parsed.control
+    assert parsed.events == [
+        MarketContext(
+            exchange="bitget",
+            symbol="BTC-USDT-PERP",
+            venue_symbol="BTCUSDT",
+            mark_price=99101.7,
+            index_price=99142.61,
+            funding_rate=0.000071,
+            next_funding_ms=1736380800000,  # 2025-01-09 00:00 UTC
+            open_interest_base=52741.0621,  # base coin x multiplier 1
+            open_interest_usd=None,  # derived by the consumer: base x mark
+            ts_ms=1736371332162,  # the push's ts (the item has none)
+            received_ns=RECV,
+        )
+    ]
+
+
+def test_ticker_partial_fields_and_timestamp_forms(adapter: BitgetAdapter) -> None:
+    doc = orjson.loads(frame("ticker.json"))
+    full = doc["data"][0]
+    items = [
+        {"markPrice": "95000.1", "fundingRate": "-0.000125", "nextFundingTime": 1736380800000},
+        {"markPrice": "95000.2", "indexPrice": "", "nextFundingTime": "0", "openInterest": "0"},
+        {"symbol": "BTCUSDT", "openInterest": "12.5", "ts": "1736371332999"},  # own ts first
+        {"bid1Price": "1", "ask1Price": "2", "lastPrice": "1.5"},  # nothing of the context
+        {**full, "fundingRate": None, "openInterest": None},
+    ]
+    parsed = adapter.parse(ticker_frame(*items, ts="1736371332500"), RECV)
+    assert parsed.errors == []
+    got = [(e.mark_price, e.index_price, e.funding_rate, e.next_funding_ms, e.open_interest_base,
+            e.ts_ms) for e in parsed.events if isinstance(e, MarketContext)]  # fmt: skip
+    assert got == [
+        (95000.1, None, -0.000125, 1736380800000, None, 1736371332500),
+        (95000.2, None, None, None, 0.0, 1736371332500),
+        (None, None, None, None, 12.5, 1736371332999),
+        (99101.7, 99142.61, None, 1736380800000, None, 1736371332500),
+    ]
+    assert adapter.parse(ticker_frame({"lastPrice": "1"}), RECV).events == []
+
+
+def test_bad_ticker_items_are_skipped(adapter: BitgetAdapter) -> None:
+    good = {"markPrice": "95000.1", "openInterest": "10"}
+    parsed = adapter.parse(
+        ticker_frame(
+            good,
+            {**good, "markPrice": "-1"},
+            {**good, "markPrice": "nan"},
+            {**good, "fundingRate": "1e400"},
+            {**good, "fundingRate": True},
+            {**good, "nextFundingTime": "soon"},
+            {**good, "nextFundingTime": -5},
+            {**good, "openInterest": "-3"},
+            {**good, "symbol": "ETHUSDT"},  # not the push's symbol
+            {**good, "ts": "0"},
+            "x",
+        ),
+        RECV,
+    )
+    assert len(parsed.events) == 1
+    assert parsed.errors == ["bad_number", "bad_number", "bad_number", "bad_type", "bad_ts",
+                             "bad_ts", "bad_number", "bad_shape", "bad_ts", "bad_shape"]  # fmt: skip
+    assert adapter.parse(ticker_frame(good, ts=None), RECV).errors == ["bad_ts"]
+    assert adapter.parse(ticker_frame(good, ts=-1), RECV).errors == ["bad_ts"]
+    doc = orjson.loads(ticker_frame(good))
+    doc["arg"]["symbol"] = "ETHEUR"
+    assert adapter.parse(orjson.dumps(doc), RECV).errors == ["unknown_symbol"]
+    del doc["arg"]["symbol"]
+    assert adapter.parse(orjson.dumps(doc), RECV).errors == ["missing_field"]
+
+
+def test_ticker_of_another_segment_fails_the_frame(adapter: BitgetAdapter) -> None:
+    with pytest.raises(ParseError) as err:
+        adapter.parse(ticker_frame({"markPrice": "1"}, inst_type="coin-futures"), RECV)
+    assert err.value.reason == "unknown_inst_type"

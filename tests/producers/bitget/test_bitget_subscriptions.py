@@ -16,7 +16,9 @@ def test_default_symbols_one_request() -> None:
     assert plan.subscribe == (
         '{"op":"subscribe","args":[{"instType":"usdt-futures","topic":"liquidation"},'
         '{"instType":"usdt-futures","topic":"publicTrade","symbol":"BTCUSDT"},'
-        '{"instType":"usdt-futures","topic":"publicTrade","symbol":"ETHUSDT"}]}',
+        '{"instType":"usdt-futures","topic":"ticker","symbol":"BTCUSDT"},'
+        '{"instType":"usdt-futures","topic":"publicTrade","symbol":"ETHUSDT"},'
+        '{"instType":"usdt-futures","topic":"ticker","symbol":"ETHUSDT"}]}',
     )
 
 
@@ -26,11 +28,11 @@ def test_liquidations_without_trade_symbols() -> None:
 
 
 def test_connections_of_50_channels_and_requests_within_4096_bytes() -> None:
-    syms = tuple(f"LONGCOINNAME{i:03d}XYZUSDT" for i in range(120))
+    syms = tuple(f"LONGERCOINNAME{i:03d}XYZUSDT" for i in range(60))
     plans = plan_connections(ExchangeConfig(symbols=syms), URL)
     assert [p.name for p in plans] == ["public", "public-2", "public-3"]
     per_plan = [[a for f in p.subscribe for a in orjson.loads(f)["args"]] for p in plans]
-    assert [len(a) for a in per_plan] == [50, 50, 21]
+    assert [len(a) for a in per_plan] == [50, 50, 21]  # 1 + 60 x (publicTrade, ticker)
     assert per_plan[0][0] == LIQ and LIQ not in per_plan[1] + per_plan[2]
     assert [a for args in per_plan for a in args] == channel_args(syms)
     for p in plans:
@@ -40,8 +42,18 @@ def test_connections_of_50_channels_and_requests_within_4096_bytes() -> None:
     assert [len(p.subscribe) for p in plans] == [2, 2, 1]
 
 
+def test_trades_and_ticker_per_symbol() -> None:
+    assert channel_args(("btcusdt", "ETHUSDT", "BTCUSDT")) == [
+        LIQ,
+        {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"},
+        {"instType": "usdt-futures", "topic": "ticker", "symbol": "BTCUSDT"},
+        {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "ETHUSDT"},
+        {"instType": "usdt-futures", "topic": "ticker", "symbol": "ETHUSDT"},
+    ]
+
+
 def test_small_limit() -> None:
     args = channel_args(("AUSDT", "BUSDT"))
-    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, 10)] == [1, 1, 1]
+    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, 10)] == [1, 1, 1, 1, 1]
     two = len(orjson.dumps(args[:2]))
-    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, two)] == [2, 1]
+    assert [len(orjson.loads(f)["args"]) for f in subscribe_frames(args, two)] == [2, 1, 1, 1]

@@ -14,6 +14,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -21,6 +22,7 @@ from monitor.schema import (
     Trade,
     liquidation_id,
 )
+from producers.base import Parsed
 from producers.bitmex import BitmexAdapter
 from producers.bitmex.parser import MAX_OPEN_ORDERS, iso_ms
 from tests.producers.test_fuzz_parsers import _mutate, _paths, check, json_values
@@ -190,6 +192,100 @@ def test_instrument_metadata() -> None:
 def test_iso_ms() -> None:
     assert iso_ms("2018-05-19T12:25:26.632Z") == 1526732726632
     assert iso_ms("1970-01-01T00:00:00.001Z") == 1
+
+
+# ---- market context: the instrument table -------------------------------------------------------
+
+
+def inst(action: str, *rows: Any) -> bytes:
+    return orjson.dumps({"table": "instrument", "action": action, "data": list(rows)})
+
+
+def test_instrument_partial_of_an_inverse_perpetual() -> None:
+    parsed = loaded().parse(frame("instrument_partial.json"), RECV)
+    assert parsed.errors == [] and not parsed.control
+    assert parsed.events == [
+        MarketContext(
+            exchange="bitmex",
+            symbol="BTC-USD-PERP",
+            venue_symbol="XBTUSD",
+            mark_price=101246.88,
+            index_price=101242.58,  # indicativeSettlePrice: the .BXBT index
+            funding_rate=0.0001,
+            next_funding_ms=1737979200000,  # fundingTimestamp 2025-01-27T12:00:00.000Z
+            open_interest_base=None,  # inverse: contracts are USD, no base without a price
+            open_interest_usd=395123400.0,  # 395123400 contracts x 1 USD
+            ts_ms=1737970200000,  # timestamp 2025-01-27T09:30:00.000Z
+            received_ns=RECV,
+        )
+    ]
+
+
+def test_instrument_update_of_a_linear_perpetual() -> None:
+    (ctx,) = loaded().parse(frame("instrument_update.json"), RECV).events
+    assert ctx == MarketContext(
+        exchange="bitmex", symbol="BTC-USDT-PERP", venue_symbol="XBTUSDT", mark_price=101198.4,
+        index_price=None, funding_rate=None, next_funding_ms=None,
+        open_interest_base=412500000 * 1e-6,  # contracts x 0.000001 XBT (= 412.5)
+        open_interest_usd=None,  # the consumer derives it: base x mark
+        ts_ms=1737970200500, received_ns=RECV,
+    )  # fmt: skip
+
+
+def test_instrument_deltas_nulls_and_timestamps() -> None:
+    a = loaded()
+    rows = [
+        {"symbol": "XBTUSD", "indicativeSettlePrice": 101250.1},  # no timestamp: receipt time
+        {"symbol": "XBTUSD", "lastPrice": 101251, "timestamp": "2025-01-27T09:30:01.000Z"},
+        {"symbol": "XBTM25", "fundingRate": None, "fundingTimestamp": None, "markPrice": 1e5,
+         "openInterest": 0, "timestamp": None},  # a dated future: no funding
+        {"symbol": "XBTUSD", "fundingRate": -0.000375, "timestamp": "2025-01-27T12:00:00Z"},
+    ]  # fmt: skip
+    parsed = a.parse(inst("update", *rows), RECV)
+    assert parsed.errors == [] and not parsed.control
+    got = [(e.symbol, e.mark_price, e.index_price, e.funding_rate, e.open_interest_usd, e.ts_ms)
+           for e in parsed.events if isinstance(e, MarketContext)]  # fmt: skip
+    assert got == [
+        ("BTC-USD-PERP", None, 101250.1, None, None, RECV // 1_000_000),
+        ("BTC-USD-250627", 1e5, None, None, 0.0, RECV // 1_000_000),
+        ("BTC-USD-PERP", None, None, -0.000375, None, 1737979200000),
+    ]
+    (inserted,) = a.parse(inst("insert", rows[0]), RECV).events
+    assert isinstance(inserted, MarketContext) and inserted.index_price == 101250.1
+    assert a.parse(inst("update", rows[1]), RECV) == Parsed()  # last price only: no event
+    assert a.parse(inst("delete", {"symbol": "XBTUSD"}), RECV).control
+    assert a.open_orders == {}  # the liquidation lifecycle is untouched
+
+
+def test_bad_instrument_rows_are_skipped() -> None:
+    good = {"symbol": "XBTUSD", "markPrice": 101246.88, "timestamp": "2025-01-27T09:30:00.000Z"}
+    rows = [
+        {**good, "markPrice": 0},
+        {**good, "markPrice": "abc"},
+        {**good, "indicativeSettlePrice": -1.0},
+        {**good, "fundingRate": True},
+        {**good, "fundingTimestamp": "2025-01-27T12:00:00"},  # no zone
+        {**good, "fundingTimestamp": 1737979200000},
+        {**good, "openInterest": -5},
+        {**good, "timestamp": "yesterday"},
+        {**good, "symbol": "ETHUSD"},  # the quanto: refused by the metadata
+        {**good, "symbol": 7},
+        {"markPrice": 1.0},
+        "x",
+        good,
+    ]
+    parsed = loaded().parse(inst("partial", *rows), RECV)
+    assert parsed.errors == ["bad_number", "bad_number", "bad_number", "bad_type", "bad_ts",
+                             "bad_ts", "bad_number", "bad_ts", "unknown_instrument", "bad_type",
+                             "missing_field", "bad_shape"]  # fmt: skip
+    assert len(parsed.events) == 1
+    assert BitmexAdapter(ExchangeConfig()).parse(inst("partial", good), RECV).errors == [
+        "unknown_instrument"  # before the metadata is loaded
+    ]
+    assert loaded().parse(inst("update", {**good, "timestamp": None}), 1).errors == ["bad_ts"]
+    with pytest.raises(ParseError) as exc:
+        loaded().parse(inst("upsert", good), RECV)
+    assert exc.value.reason == "unknown_action"
 
 
 VALID = [
