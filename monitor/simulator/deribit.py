@@ -5,7 +5,8 @@ answered ``{"jsonrpc":"2.0","id":<id>,"result":...}`` or ``{"jsonrpc":"2.0","id"
 {"code":..,"message":..}}``:
 
 * ``public/subscribe`` ``{"channels": [...]}``: result = the channels subscribed. Served channels:
-  ``trades.<INSTRUMENT>.100ms`` and ``.agg2``; ``raw`` is refused whole with code 13778
+  ``trades.<INSTRUMENT>.100ms`` and ``ticker.<INSTRUMENT>.100ms`` (``.agg2`` is accepted but
+  carries nothing); ``raw`` is refused whole with code 13778
   ``raw_subscriptions_not_available_for_unauthorized`` (public clients are not authorized); a
   malformed channel with -32602 ``Invalid params`` (simulator choice).
 * ``public/unsubscribe``: result = the channels removed.
@@ -25,13 +26,35 @@ A scenario liquidation is a trade carrying ``liquidation``: alternately ``T`` (t
 party took: direction sell for a long) and ``M`` (it was the maker: direction buy for a long),
 per instrument. Such a trade is in the ledger as a SentTrade and a SentLiquidation (USD notional:
 ``amount`` for inverse instruments, ``amount * price`` for linear).
+
+Market context (``ticker.<INSTRUMENT>.100ms``; only with a price path, ``DeribitFeed(price_at)``, as
+the server builds it from the scenario): pushed on an instrument's scenario event when at least
+``TICKER_PUSH_MS`` (100 ms, the channel's aggregation) passed since its previous ticker, as one
+notification whose ``data`` is the full ticker object (Deribit sends every field each time, in the
+documented ``incremental_ticker`` snapshot layout, keys sorted), valued at the event's scenario
+time ``t``, ``timestamp`` its wall time. With ``g`` the drawdown (0 calm, 1 at the scenario's full
+drop):
+
+* ``mark_price``: the path at ``t`` to one decimal more than the tick (Deribit's marks are not on
+  the tick grid); ``index_price`` (and ``estimated_delivery_price``) the path plus a spot premium
+  of ``INDEX_PREMIUM`` x ``g`` (the perpetual trades at a discount in the fall);
+* ``current_funding``: ``FUNDING_CALM`` falling by ``FUNDING_CRASH`` x ``g`` (per 8 hours, 8
+  decimals); ``funding_8h`` (trailing) lags it at ``g / 2``;
+* ``open_interest``: ``OI_USD_START`` growing ``OI_DRIFT_PER_S`` per scenario second, shrinking by
+  ``OI_CRASH_DROP`` x ``g``; in USD (whole multiples of the contract size) for the inverse
+  perpetuals, in SOL on the lot grid for ``SOL_USDC-PERPETUAL``;
+* ``best_bid/ask_price`` the mark floored/ceiled to the tick, ``last_price`` the last trade sent
+  (null before one), ``stats`` the high, low, change and volume (base and USD) of the trades sent,
+  ``min_price``/``max_price`` a 2 % band, ``settlement_price`` the start price, ``state`` open.
+
+Tickers are not market items: they are not in the ledger.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -48,7 +71,19 @@ PATH: Final = "/ws/api/v2"
 WINDOW_MS: Final = 100
 MIN_HEARTBEAT_S: Final = 10
 VERSION: Final = "1.2.26"
-_CHANNEL_RE: Final = re.compile(r"^trades\.[A-Z0-9]+(?:_[A-Z]+)?-[A-Z0-9]+\.(100ms|agg2|raw)$")
+_CHANNEL_RE: Final = re.compile(
+    r"^(?:trades|ticker)\.[A-Z0-9]+(?:_[A-Z]+)?-[A-Z0-9]+\.(100ms|agg2|raw)$"
+)
+TICKER_PUSH_MS: Final = 100
+INDEX_PREMIUM: Final = 0.0015  # index above the mark by up to 15 bp at the scenario's full drop
+FUNDING_CALM: Final = 0.0001  # per 8 hours
+FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
+OI_USD_START: Final = {"BTCUSDT": 9.0e8, "ETHUSDT": 2.5e8, "SOLUSDT": 1.5e7}
+OI_DRIFT_PER_S: Final = 2e-5
+OI_CRASH_DROP: Final = 0.2
+PRICE_BAND: Final = 0.02  # min_price / max_price around the mark
+BOOK_AMOUNT_INVERSE: Final = 25_000  # USD at the best bid and ask
+BOOK_AMOUNT_LINEAR: Final = 50.0  # base coin at the best bid and ask
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +204,23 @@ def _error(rid: Any, code: int, message: str) -> Reply:
     return Reply((_dumps(rid, "error", {"message": message, "code": code}),))
 
 
-class DeribitFeed:
-    """Scenario events -> 100 ms trade notifications, liquidations flagged on their trades."""
+class _Stats:
+    __slots__ = ("first", "high", "last", "low", "volume", "volume_usd")
 
-    def __init__(self) -> None:
+    def __init__(self, price: float) -> None:
+        self.first = self.high = self.low = self.last = price
+        self.volume = 0.0  # base coin
+        self.volume_usd = 0.0
+
+
+class DeribitFeed:
+    """Scenario events -> 100 ms trade notifications, liquidations flagged on their trades; with a
+    price path (``price_at(venue_symbol, t)``, ``Scenario.price_at``) also ticker notifications."""
+
+    def __init__(self, price_at: Callable[[str, float], float] | None = None) -> None:
+        self._price_at = price_at
+        self._stats: dict[str, _Stats] = {}  # instrument -> its trades so far
+        self._ticker_ms: dict[str, int] = {}  # instrument -> wall ms of its last ticker
         self._keys = itertools.count()
         self._trade_ids = itertools.count(1)
         self._seq: dict[str, int] = {}
@@ -185,7 +233,9 @@ class DeribitFeed:
         inst = instrument(event.venue_symbol)
         end = (now_ms // WINDOW_MS + 1) * WINDOW_MS
         self._pending.setdefault((inst.name, end), []).append(self._item(inst, event, now_ms))
-        return []
+        if self._price_at is None:
+            return []
+        return self._ticker(inst, event, now_ms)
 
     def next_deadline_ms(self) -> int | None:
         return min((end for _, end in self._pending), default=None)
@@ -224,6 +274,7 @@ class DeribitFeed:
             direction = "sell" if liquidated_sells == (flag == "T") else "buy"
         seq = self._seq.get(name, 0) + 1
         self._seq[name] = seq
+        self._count(name, price, amount / price if inst.inverse else amount)
         trade_id = str(next(self._trade_ids))
         item: dict[str, Any] = {
             "trade_seq": seq, "trade_id": trade_id, "timestamp": now_ms, "tick_direction": 0,
@@ -243,6 +294,74 @@ class DeribitFeed:
         keys = tuple(next(self._keys) for _ in sent)
         return keys, item, sent
 
+    def _count(self, name: str, price: float, base: float) -> None:
+        st = self._stats.get(name)
+        if st is None:
+            st = self._stats[name] = _Stats(price)
+        st.high, st.low, st.last = max(st.high, price), min(st.low, price), price
+        st.volume += base
+        st.volume_usd += base * price
+
+    # ---- ticker --------------------------------------------------------------------------------
+
+    def _ticker(self, inst: DeribitInstrument, ev: SimEvent, now_ms: int) -> list[Outgoing]:
+        last = self._ticker_ms.get(inst.name)
+        if last is not None and now_ms - last < TICKER_PUSH_MS:
+            return []
+        self._ticker_ms[inst.name] = now_ms
+        channel = f"ticker.{inst.name}.100ms"
+        payload = {"jsonrpc": "2.0", "method": "subscription",
+                   "params": {"channel": channel, "data": self.ticker_data(inst, ev, now_ms)}}  # fmt: skip
+        return [Outgoing((channel,), orjson.dumps(payload), (), ())]  # not in the ledger
+
+    def ticker_data(self, inst: DeribitInstrument, ev: SimEvent, now_ms: int) -> dict[str, Any]:
+        """The ticker object of ``inst`` at the scenario time of ``ev`` (see the module doc)."""
+        assert self._price_at is not None
+        spec = inst.spec
+        path = self._price_at(ev.venue_symbol, ev.t)
+        g = max(0.0, 1.0 - path / spec.start_price) / spec.drop
+        decimals = spec.price_decimals + 1
+        mark = round(path, decimals)
+        index = round(path * (1.0 + INDEX_PREMIUM * g), decimals)
+        oi_usd = (
+            OI_USD_START[ev.venue_symbol]
+            * (1.0 + OI_DRIFT_PER_S * ev.t)
+            * (1.0 - OI_CRASH_DROP * g)
+        )
+        if inst.inverse:
+            oi: float = max(1, round(oi_usd / inst.contract_usd)) * inst.contract_usd
+            book: float = BOOK_AMOUNT_INVERSE
+        else:
+            oi = spec.round_qty(oi_usd / path)
+            book = BOOK_AMOUNT_LINEAR
+        st = self._stats.get(inst.name)
+        stats: dict[str, Any] = {"high": None, "low": None, "price_change": None, "volume": 0.0,
+                                 "volume_usd": 0.0}  # fmt: skip
+        if st is not None:
+            stats = {"high": st.high, "low": st.low,
+                     "price_change": round((st.last / st.first - 1.0) * 100.0, 4) + 0.0,
+                     "volume": round(st.volume, 8), "volume_usd": round(st.volume_usd, 2)}  # fmt: skip
+        return {
+            "best_ask_amount": book,
+            "best_ask_price": spec.round_price(mark, "ceil"),
+            "best_bid_amount": book,
+            "best_bid_price": spec.round_price(mark, "floor"),
+            "current_funding": round(FUNDING_CALM + FUNDING_CRASH * g, 8) + 0.0,
+            "estimated_delivery_price": index,
+            "funding_8h": round(FUNDING_CALM + FUNDING_CRASH * g / 2.0, 8) + 0.0,
+            "index_price": index,
+            "instrument_name": inst.name,
+            "last_price": None if st is None else st.last,
+            "mark_price": mark,
+            "max_price": spec.round_price(mark * (1.0 + PRICE_BAND), "floor"),
+            "min_price": spec.round_price(mark * (1.0 - PRICE_BAND), "ceil"),
+            "open_interest": oi,
+            "settlement_price": spec.start_price,
+            "state": "open",
+            "stats": stats,
+            "timestamp": now_ms,
+        }
+
 
 def _new_session(path: str, conn_id: str) -> DeribitSession:
     return DeribitSession(conn_id)
@@ -254,5 +373,6 @@ SPEC: Final = VenueSpec(
     route=route,
     new_session=_new_session,
     new_feed=DeribitFeed,
+    new_feed_for=lambda scenario: DeribitFeed(scenario.price_at),  # tickers from its price path
     tick_s=1.0,
 )

@@ -2,7 +2,10 @@
 
 The configured URL is the full socket URL (``wss://www.deribit.com/ws/api/v2``). Everything is a
 JSON-RPC 2.0 request over the socket. Unauthenticated clients may only subscribe the aggregated
-trade channels (``100ms``, ``agg2``); ``raw`` needs an authorized session.
+channels (``100ms``, ``agg2``); ``raw`` needs an authorized session. Per configured instrument the
+producer subscribes ``trades.<NAME>.100ms`` (trades and liquidation flags) and the market context
+channel ``ticker.<NAME>.100ms`` (mark and index price, funding, open interest: the full ticker,
+pushed at most every 100 ms while it changes).
 
 Heartbeats: right after connecting the client sends ``public/set_heartbeat`` (``interval`` >= 10 s).
 The server then sends ``{"method": "heartbeat", "params": {"type": "heartbeat" | "test_request"}}``
@@ -20,6 +23,8 @@ DEFAULT_WS_URL: Final = "wss://www.deribit.com/ws/api/v2"
 
 TRADES: Final = "trades"
 TRADE_INTERVAL: Final = "100ms"  # public interval; "raw" needs auth
+TICKER: Final = "ticker"  # market context: ticker.<NAME>.<interval>, one full ticker object
+TICKER_INTERVAL: Final = "100ms"
 INTERVALS: Final = frozenset({"raw", "100ms", "agg2"})
 HEARTBEAT_INTERVAL_S: Final = 30  # public/set_heartbeat; Deribit's minimum is 10
 MAX_CHANNELS_PER_SUBSCRIBE: Final = 64  # our batching choice; no documented limit

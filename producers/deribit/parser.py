@@ -2,7 +2,8 @@
 
 Frames handled (exchange-feeds.md s5), dispatched on exact keys:
 
-* ``{"method": "subscription", "params": {"channel": "trades.<NAME>.<interval>", "data": [...]}}``;
+* ``{"method": "subscription", "params": {"channel": "trades.<NAME>.<interval>", "data": [...]}}``
+  and ``{"method": "subscription", "params": {"channel": "ticker.<NAME>.<interval>", "data": {...}}}``;
   the channel is split on dots and matched exactly (cached per channel);
 * ``{"method": "heartbeat", "params": {"type": "test_request"}}``: a control frame whose
   ``Parsed.replies`` carries the ``public/test`` request Deribit requires (unanswered, the server
@@ -26,12 +27,25 @@ trades but drops none, so a jump of more than one within the same instrument cou
 in between as missed (``Parsed.gaps``); a lower or repeated number (a replay after a reconnect)
 is not a gap. The first trade of an instrument only sets the baseline. The state is one int per
 instrument, bounded by the instrument cap.
+
+Market context: ``ticker.<NAME>.100ms`` carries ONE ticker object (``data`` is a dict), every
+field each time; it gives one ``MarketContext`` (``ts`` its ``timestamp``, ms; an integral float
+is accepted). ``mark_price`` and ``index_price``; ``current_funding`` as ``funding_rate``: the
+perpetual's current funding rate, a signed fraction per 8 hours (Deribit's quoting period; funding
+accrues continuously, so there is no settlement time: ``next_funding_ms`` None). ``funding_8h``
+(the rate realised over the trailing 8 hours) is not kept. ``open_interest`` is in the
+instrument's amount unit: USD for perpetuals and inverse futures (``open_interest_usd``; the base
+amount is derived as USD / ``mark_price`` of the same ticker), base coin for linear ``_USDC``
+instruments (``open_interest_base``; the consumer values it at the mark). A field absent or null
+(``current_funding`` on dated futures) is None; a ticker carrying none of them gives no event. The
+ticker's ``instrument_name`` must be the channel's. A bad ticker is skipped with its reason in
+``Parsed.errors`` (the frame itself was a well-formed notification).
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
@@ -39,6 +53,7 @@ from monitor.schema import (
     Coverage,
     Event,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -47,7 +62,7 @@ from monitor.schema import (
 )
 from monitor.symbols import Instrument
 from producers.base import ConnectionPlan, Parsed
-from producers.deribit.endpoints import EXCHANGE, FIRST_TEST_REPLY_ID, INTERVALS, TRADES
+from producers.deribit.endpoints import EXCHANGE, FIRST_TEST_REPLY_ID, INTERVALS, TICKER, TRADES
 from producers.deribit.instruments import instrument_for
 from producers.deribit.subscriptions import CLIENT_PING_FRAME, plan_connections, test_frame
 from producers.events import (
@@ -56,17 +71,26 @@ from producers.events import (
     json_object,
     new_liquidation,
     new_trade,
+    non_negative,
+    optional,
+    positive,
     qty_price,
+    signed,
+    timestamp_integral,
 )
+
+_T = TypeVar("_T")
 
 _DIRECTIONS: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
 _OPPOSITE: Final = {OrderSide.BUY: OrderSide.SELL, OrderSide.SELL: OrderSide.BUY}
 # Order side of the liquidated party -> the position that was liquidated.
 _LIQUIDATED: Final = {OrderSide.SELL: Side.LONG, OrderSide.BUY: Side.SHORT}
 _FLAGS: Final = frozenset({"T", "M", "MT"})
+_KINDS: Final = frozenset({TRADES, TICKER})
 _TRADE: Final = PriceKind.TRADE
 _TRADE_FLAG: Final = Coverage.TRADE_FLAG
 _CHANNEL_CACHE_MAX: Final = 8192
+_INF: Final = float("inf")
 
 
 class DeribitAdapter:
@@ -77,7 +101,8 @@ class DeribitAdapter:
     def __init__(self, cfg: ExchangeConfig) -> None:
         self._max_instruments = cfg.max_symbols
         self._instruments: dict[str, tuple[Instrument, QtyUnit]] = {}
-        self._channels: set[str] = set()  # validated subscription channels
+        # validated subscription channel -> (is a ticker channel, instrument name)
+        self._channels: dict[str, tuple[bool, str]] = {}
         self._last_seq: dict[str, int] = {}  # instrument -> highest trade_seq seen
         self._test_ids = itertools.count(FIRST_TEST_REPLY_ID)
 
@@ -98,9 +123,14 @@ class DeribitAdapter:
             if method == "subscription":
                 params = doc["params"]
                 channel = params["channel"]
-                if channel not in self._channels:
-                    self._check_channel(channel)
+                entry = self._channels.get(channel) if type(channel) is str else None
+                if entry is None:
+                    entry = self._check_channel(channel)
                 data = params["data"]
+                if entry[0]:
+                    if type(data) is not dict:
+                        raise ParseError("bad_shape", "data")
+                    return self._ticker(entry[1], data, received_ns)
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
                 return self._trades(data, received_ns)
@@ -123,14 +153,16 @@ class DeribitAdapter:
         except (TypeError, AttributeError, ValueError) as exc:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
-    def _check_channel(self, channel: object) -> None:
+    def _check_channel(self, channel: object) -> tuple[bool, str]:
         if type(channel) is not str:
             raise ParseError("bad_type", "channel")
         parts = channel.split(".")
-        if len(parts) != 3 or parts[0] != TRADES or parts[2] not in INTERVALS:
+        if len(parts) != 3 or parts[0] not in _KINDS or parts[2] not in INTERVALS or not parts[1]:
             raise ParseError("unknown_channel", channel[:60])
+        entry = (parts[0] == TICKER, parts[1])
         if len(self._channels) < _CHANNEL_CACHE_MAX:
-            self._channels.add(channel)
+            self._channels[channel] = entry
+        return entry
 
     def _instrument(self, name: object) -> tuple[Instrument, QtyUnit]:
         if type(name) is not str:
@@ -205,3 +237,55 @@ class DeribitAdapter:
             inst.contract_multiplier, qty_base, notional, _TRADE_FLAG, ts, received_ns,
             liquidation_id(EXCHANGE, name, ts, f"{side.value}|{trade_id}", qty_raw, price),
         )  # fmt: skip
+
+    # ---- market context: ticker.<NAME>.<interval> ----------------------------------------------
+
+    def _ticker(self, channel_name: str, data: dict[str, Any], received_ns: int) -> Parsed:
+        try:
+            ctx = self._context(channel_name, data, received_ns)
+        except ITEM_ERRORS as exc:
+            return Parsed(errors=[item_error(exc)])
+        return Parsed() if ctx is None else Parsed(events=[ctx])
+
+    def _context(
+        self, channel_name: str, data: dict[str, Any], received_ns: int
+    ) -> MarketContext | None:
+        name = data["instrument_name"]
+        if name != channel_name:
+            raise ParseError("bad_shape", "instrument_name")
+        ts = timestamp_integral(data["timestamp"])
+        get = data.get
+        mark = optional(get("mark_price"), positive)
+        index = optional(get("index_price"), positive)
+        funding = optional(get("current_funding"), signed)
+        oi = optional(get("open_interest"), non_negative)
+        if mark is None and index is None and funding is None and oi is None:
+            return None
+        inst, _ = self._instruments.get(name) or self._instrument(name)
+        oi_base: float | None = None
+        oi_usd: float | None = None
+        if oi is not None:
+            if inst.inverse:  # USD amount; the base amount at this ticker's mark
+                oi_usd = _finite(oi * inst.contract_multiplier)
+                oi_base = None if mark is None else _finite(oi_usd / mark)
+            else:  # base coin
+                oi_base = _finite(oi * inst.contract_multiplier)
+        return MarketContext(
+            exchange=EXCHANGE,
+            symbol=inst.symbol,
+            venue_symbol=name,
+            mark_price=mark,
+            index_price=index,
+            funding_rate=funding,
+            next_funding_ms=None,  # continuous funding: no settlement time in the ticker
+            open_interest_base=oi_base,
+            open_interest_usd=oi_usd,
+            ts_ms=ts,
+            received_ns=received_ns,
+        )
+
+
+def _finite(x: float) -> float:
+    if not x < _INF:  # overflow of a conversion
+        raise ParseError("bad_number", "conversion")
+    return x

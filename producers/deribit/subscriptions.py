@@ -1,4 +1,8 @@
-"""Deribit subscribe requests: ``public/set_heartbeat`` first, then ``public/subscribe`` batches."""
+"""Deribit subscribe requests: ``public/set_heartbeat`` first, then ``public/subscribe`` batches.
+
+The trade channels of every instrument come first (liquidations ride on them), then the market
+context ``ticker`` channels; at most ``MAX_CHANNELS_PER_SUBSCRIBE`` channels per request.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,20 @@ from producers.deribit.endpoints import (
     HEARTBEAT_INTERVAL_S,
     MAX_CHANNELS_PER_SUBSCRIBE,
     SET_HEARTBEAT_ID,
+    TICKER,
+    TICKER_INTERVAL,
     TRADE_INTERVAL,
     TRADES,
 )
 
 
 def channels(symbols: tuple[str, ...]) -> list[str]:
-    """``BTC-PERPETUAL`` -> ``trades.BTC-PERPETUAL.100ms``, in order, duplicates dropped."""
-    return [f"{TRADES}.{s}.{TRADE_INTERVAL}" for s in dict.fromkeys(s.upper() for s in symbols)]
+    """``BTC-PERPETUAL`` -> ``trades.BTC-PERPETUAL.100ms``, in order, duplicates dropped; then
+    ``ticker.BTC-PERPETUAL.100ms`` for the same instruments."""
+    names = list(dict.fromkeys(s.upper() for s in symbols))
+    return [f"{TRADES}.{s}.{TRADE_INTERVAL}" for s in names] + [
+        f"{TICKER}.{s}.{TICKER_INTERVAL}" for s in names
+    ]
 
 
 def _request(rid: int, method: str, params: dict[str, object]) -> str:
@@ -49,7 +59,8 @@ def subscribe_frames(
 
 
 def plan_connections(cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
-    """One socket: set_heartbeat, then every trade channel; none when no symbol is configured."""
+    """One socket: set_heartbeat, then every trade and ticker channel; none when no symbol is
+    configured."""
     chans = channels(cfg.symbols)
     if not chans:
         return []

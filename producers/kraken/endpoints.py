@@ -1,7 +1,9 @@
 """Kraken Futures websocket endpoint and connection rules (exchange-feeds.md s10).
 
 The configured URL is the full socket URL (``wss://futures.kraken.com/ws/v1``). Feeds are
-subscribed with ``{"event": "subscribe", "feed": ..., "product_ids": [...]}``. Kraken requires "a
+subscribed with ``{"event": "subscribe", "feed": ..., "product_ids": [...]}``: ``trade`` (trades and
+liquidations) and ``ticker`` (market context: every field in each message, published at most once a
+second per product), one request each for every product. Kraken requires "a
 ping at least every 60 seconds" without documenting a JSON ping for this API: the session's
 websocket protocol pings (every ``ping_interval_s``, 20 s by default) are taken to satisfy it
 (UNVERIFIED), so the adapter has no JSON heartbeat. It also subscribes the ``heartbeat`` feed,
@@ -17,4 +19,5 @@ DEFAULT_WS_URL: Final = "wss://futures.kraken.com/ws/v1"
 
 TRADE: Final = "trade"
 TRADE_SNAPSHOT: Final = "trade_snapshot"
+TICKER: Final = "ticker"
 HEARTBEAT: Final = "heartbeat"

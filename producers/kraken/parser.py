@@ -8,6 +8,8 @@ Frames handled (exchange-feeds.md s10), dispatched on exact keys:
   first after subscribing. They happened before we subscribed, some were probably already
   emitted before a reconnect, and their ``uid`` cannot be matched without unbounded state, so
   NOTHING is emitted from a snapshot: it only sets the product's sequence baseline (control);
+* ``{"feed": "ticker", "product_id": ..., "time": ..., "markPrice": ..., ...}``: market context,
+  one product per message (below);
 * ``{"feed": "heartbeat", ...}``, ``{"event": "info" | "subscribed" | "unsubscribed", ...}``:
   control; ``{"event": "error" | "subscribed_failed", ...}``: ParseError ``subscribe_failed``.
 
@@ -21,19 +23,60 @@ Sequence gaps: ``seq`` is assumed to number the trade messages of one product (U
 docs call it the subscription's message sequence number); a jump of more than one counts the
 messages in between (``Parsed.gaps``); a lower number is a replay, not a gap. The snapshot's
 highest ``seq`` is the baseline, so nothing missed between snapshot and stream goes uncounted.
+
+Market context: every ``ticker`` message carries all its fields ("even if the value of only a
+single field has changed") and gives one ``MarketContext``; ``time`` (ms, an integer or integral
+float) is its ``ts``. ``markPrice`` and ``index``; ``relative_funding_rate`` as ``funding_rate``:
+the fraction of the price paid per funding interval (one hour: Kraken perpetuals settle funding
+hourly; older documentation examples of ``PI_`` show 4-hour intervals). ``funding_rate`` in the
+message is NOT a fraction but an absolute amount per contract (``PF_``: USD per base unit, about
+``relative_funding_rate`` x the index; ``PI_``: base coin per 1-USD contract, about
+``relative_funding_rate`` / the index) and is not kept, nor are the ``*_prediction`` estimates. Kraken leaves a funding field out when it is zero, so a perpetual's
+ticker without ``relative_funding_rate`` means 0.0; for a dated future it is None.
+``next_funding_rate_time`` is documented as "the time until next funding rate in milliseconds"
+but the venue sends the absolute epoch ms of the next settlement: a value of at least
+``_ABSOLUTE_MS`` (1e11, March 1973) is taken as epoch ms, a smaller one as a duration added to
+``time``, 0 or absent as None; non-integral values are rounded to the ms. ``openInterest`` is in
+contracts: base units for ``PF_``/``FF_`` (x the multiplier: ``open_interest_base``; the consumer
+values it at the mark), USD for ``PI_``/``FI_`` (``open_interest_usd``; the base amount derived as
+USD / ``markPrice`` of the same message). Bid/ask, volume, ``premium``, ``change`` are ignored. A
+bad ticker is skipped with its reason in ``Parsed.errors``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import math
+from typing import Any, Final, TypeVar
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.schema import (
+    Coverage,
+    Event,
+    MarketContext,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    liquidation_id,
+)
 from monitor.symbols import Instrument
 from producers.base import ConnectionPlan, Parsed
-from producers.events import json_object, new_liquidation, new_trade, qty_price
-from producers.kraken.endpoints import EXCHANGE, HEARTBEAT, TRADE, TRADE_SNAPSHOT
+from producers.events import (
+    ITEM_ERRORS,
+    MAX_MS,
+    item_error,
+    json_object,
+    new_liquidation,
+    new_trade,
+    non_negative,
+    optional,
+    positive,
+    qty_price,
+    signed,
+    timestamp_integral,
+)
+from producers.kraken.endpoints import EXCHANGE, HEARTBEAT, TICKER, TRADE, TRADE_SNAPSHOT
 from producers.kraken.instruments import instrument_for
 from producers.kraken.subscriptions import plan_connections
 
@@ -41,6 +84,10 @@ _SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
 _TYPES: Final = frozenset({"fill", "liquidation", "termination", "block"})
 _CONTROL_EVENTS: Final = frozenset({"info", "subscribed", "unsubscribed", "alert"})
 _FAILED_EVENTS: Final = frozenset({"error", "subscribed_failed", "unsubscribed_failed"})
+_INF: Final = float("inf")
+_ABSOLUTE_MS: Final = 10**11  # next_funding_rate_time at or above this: epoch ms, else a duration
+
+_T = TypeVar("_T")
 
 
 class KrakenAdapter:
@@ -67,6 +114,8 @@ class KrakenAdapter:
             if event is None:
                 if feed == TRADE:
                     return self._trade(doc, received_ns)
+                if feed == TICKER:
+                    return self._ticker(doc, received_ns)
                 if feed == TRADE_SNAPSHOT:
                     return self._snapshot(doc)
                 if feed == HEARTBEAT:
@@ -145,3 +194,68 @@ class KrakenAdapter:
                 out.gaps = seq - last - 1
             self._last_seq[pid] = seq
         return out
+
+    # ---- market context: ticker ----------------------------------------------------------------
+
+    def _ticker(self, doc: dict[str, Any], received_ns: int) -> Parsed:
+        try:
+            return Parsed(events=[self._context(doc, received_ns)])
+        except ITEM_ERRORS as exc:
+            return Parsed(errors=[item_error(exc)])
+
+    def _context(self, doc: dict[str, Any], received_ns: int) -> MarketContext:
+        inst, _ = self._instrument(doc["product_id"])
+        ts = timestamp_integral(doc["time"])
+        get = doc.get
+        mark = optional(get("markPrice"), positive)
+        index = optional(get("index"), positive)
+        funding = optional(get("relative_funding_rate"), signed)
+        if funding is None and inst.symbol.endswith("-PERP"):
+            funding = 0.0  # "If zero, field is not populated. (Perpetuals only)"
+        next_funding = _next_funding(get("next_funding_rate_time"), ts)
+        oi = optional(get("openInterest"), non_negative)
+        oi_base: float | None = None
+        oi_usd: float | None = None
+        if oi is not None:
+            if inst.inverse:  # contracts of 1 USD; the base amount at this ticker's mark
+                oi_usd = _finite(oi * inst.contract_multiplier)
+                oi_base = None if mark is None else _finite(oi_usd / mark)
+            else:  # contracts of one base unit
+                oi_base = _finite(oi * inst.contract_multiplier)
+        return MarketContext(
+            exchange=EXCHANGE,
+            symbol=inst.symbol,
+            venue_symbol=inst.venue_symbol,
+            mark_price=mark,
+            index_price=index,
+            funding_rate=funding,
+            next_funding_ms=next_funding,
+            open_interest_base=oi_base,
+            open_interest_usd=oi_usd,
+            ts_ms=ts,
+            received_ns=received_ns,
+        )
+
+
+def _next_funding(value: object, now_ms: int) -> int | None:
+    """``next_funding_rate_time``: epoch ms, or (below ``_ABSOLUTE_MS``) ms from ``now_ms``."""
+    if value is None:
+        return None
+    if type(value) is not int and type(value) is not float:
+        raise ParseError("bad_ts", repr(value)[:40])
+    if not (math.isfinite(value) and 0 <= value < MAX_MS):
+        raise ParseError("bad_ts", repr(value)[:40])
+    ms = round(value)
+    if ms == 0:
+        return None
+    if ms < _ABSOLUTE_MS:  # the documented form: a duration
+        ms += now_ms
+        if ms >= MAX_MS:
+            raise ParseError("bad_ts", repr(value)[:40])
+    return ms
+
+
+def _finite(x: float) -> float:
+    if not x < _INF:  # overflow of a conversion
+        raise ParseError("bad_number", "conversion")
+    return x

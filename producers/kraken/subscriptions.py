@@ -1,4 +1,5 @@
-"""Kraken Futures subscribe requests: one ``trade`` request for every product, then ``heartbeat``."""
+"""Kraken Futures subscribe requests: one ``trade`` request for every product, then one ``ticker``
+request (market context) for the same products, then ``heartbeat``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import orjson
 
 from monitor.config import ExchangeConfig
 from producers.base import ConnectionPlan
-from producers.kraken.endpoints import HEARTBEAT, TRADE
+from producers.kraken.endpoints import HEARTBEAT, TICKER, TRADE
 
 
 def subscribe_frames(symbols: tuple[str, ...]) -> tuple[str, ...]:
@@ -14,8 +15,9 @@ def subscribe_frames(symbols: tuple[str, ...]) -> tuple[str, ...]:
     if not products:
         return ()
     trade = {"event": "subscribe", "feed": TRADE, "product_ids": products}
+    ticker = {"event": "subscribe", "feed": TICKER, "product_ids": products}
     beat = {"event": "subscribe", "feed": HEARTBEAT}
-    return (orjson.dumps(trade).decode(), orjson.dumps(beat).decode())
+    return tuple(orjson.dumps(r).decode() for r in (trade, ticker, beat))
 
 
 def plan_connections(cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation, Trade
+from monitor.schema import Liquidation, MarketContext, Trade
 from monitor.simulator.deribit import SPEC, DeribitFeed, DeribitSession
 from monitor.simulator.ledger import Ledger, SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
@@ -173,3 +173,87 @@ def test_round_trip_notional_matches_ledger() -> None:
                                      for side in ("long", "short")}  # fmt: skip
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-6)
+
+
+# ---- market context: ticker.<INSTRUMENT>.100ms -----------------------------------------------
+
+
+def flat_path(prices: dict[str, float]) -> Any:
+    return lambda venue_symbol, t: prices[venue_symbol]
+
+
+def test_ticker_frames_follow_the_price_path_and_are_throttled() -> None:
+    # BTC 3 % below its start: half the scenario's 6 % drop (g = 0.5)
+    feed = DeribitFeed(flat_path({"BTCUSDT": 92150.0, "SOLUSDT": 190.0}))
+    btc = SimTrade(12.5, "deribit", "BTCUSDT", 92150.5, 0.01, "buy")
+    (out,) = feed.on_event(btc, 1_000_050)
+    assert out.streams == ("ticker.BTC-PERPETUAL.100ms",)
+    assert out.keys == () and out.items == ()  # context: not in the ledger
+    body = orjson.loads(out.payload)
+    assert (body["method"], body["params"]["channel"]) == ("subscription", out.streams[0])
+    data = body["params"]["data"]
+    assert list(data) == sorted(data)  # the documented layout, keys sorted
+    assert {k: data[k] for k in ("instrument_name", "timestamp", "mark_price", "index_price",
+                                 "current_funding", "funding_8h", "open_interest",
+                                 "best_bid_price", "best_ask_price", "last_price", "state")} == {
+        "instrument_name": "BTC-PERPETUAL", "timestamp": 1_000_050, "mark_price": 92150.0,
+        "index_price": 92219.11, "current_funding": -0.00015, "funding_8h": -0.000025,
+        "open_interest": round(9.0e8 * (1 + 2e-5 * 12.5) * 0.9 / 10) * 10,
+        "best_bid_price": 92150.0, "best_ask_price": 92150.0, "last_price": 92150.5,
+        "state": "open",
+    }  # fmt: skip
+    assert data["stats"]["volume_usd"] == 920.0  # the one trade sent: 920 USD
+    # throttled to one ticker per instrument per 100 ms, instruments independent
+    assert feed.on_event(btc, 1_000_149) == []
+    assert len(feed.on_event(SimTrade(12.6, "deribit", "SOLUSDT", 190.0, 1.0, "sell"),
+                             1_000_149)) == 1  # fmt: skip
+    assert len(feed.on_event(btc, 1_000_150)) == 1
+
+
+def test_ticker_round_trip_through_the_adapter() -> None:
+    feed = DeribitFeed(flat_path({"BTCUSDT": 95000.0, "ETHUSDT": 3300.0, "SOLUSDT": 167.2}))
+    adapter = DeribitAdapter(ExchangeConfig())
+    contexts = []
+    for k, sym in enumerate(("BTCUSDT", "ETHUSDT", "SOLUSDT")):
+        for out in feed.on_event(SimTrade(1.0, "deribit", sym, 100.0, 1.0, "buy"), 5_000 + k):
+            parsed = adapter.parse(out.payload, 7)
+            assert parsed.errors == []
+            contexts += parsed.events
+    btc, eth, sol = contexts
+    assert btc == MarketContext("deribit", "BTC-USD-PERP", "BTC-PERPETUAL", 95000.0, 95000.0,
+                                0.0001, None, 900018000.0 / 95000.0, 900018000.0, 5_000, 7)  # fmt: skip
+    assert isinstance(eth, MarketContext) and eth.open_interest_usd == 250005000.0
+    # linear SOL_USDC: base coin on the 0.1 lot grid, 12 % down = the full 11 % drop (g > 1)
+    assert isinstance(sol, MarketContext) and sol.symbol == "SOL-USDC-PERP"
+    assert sol.open_interest_usd is None and sol.open_interest_base == pytest.approx(
+        1.5e7 * (1 + 2e-5) * (1 - 0.2 * 0.12 / 0.11) / 167.2, abs=0.05
+    )
+    assert sol.funding_rate == pytest.approx(0.0001 - 0.0005 * 0.12 / 0.11, abs=1e-8)
+
+
+def test_no_ticker_without_a_price_path_and_only_to_subscribers() -> None:
+    ev = SimTrade(0, "deribit", "ETHUSDT", 3300.0, 1.0, "buy")
+    assert DeribitFeed().on_event(ev, 0) == []
+    (out,) = DeribitFeed(flat_path({"ETHUSDT": 3300.0})).on_event(ev, 0)
+    s = DeribitSession("c")
+    rpc(s, {"id": 2, "method": "public/subscribe",
+            "params": {"channels": ["trades.ETH-PERPETUAL.100ms"]}})  # fmt: skip
+    assert s.frames_for(out) == []
+    assert rpc(s, {"id": 3, "method": "public/subscribe",
+                   "params": {"channels": ["ticker.ETH-PERPETUAL.100ms"]}})["result"] == [
+        "ticker.ETH-PERPETUAL.100ms"]  # fmt: skip
+    assert s.frames_for(out) == [out.payload]
+    assert rpc(s, {"id": 4, "method": "public/subscribe",
+                   "params": {"channels": ["ticker.ETH-PERPETUAL.raw"]}})["error"]["code"] == 13778  # fmt: skip
+
+
+def test_adapter_plan_is_accepted_whole() -> None:
+    cfg = ExchangeConfig(symbols=("BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL"))
+    s = DeribitSession("c")
+    for frame in DeribitAdapter(cfg).connections(cfg, "ws://x")[0].subscribe:
+        assert "error" not in orjson.loads(s.handle(frame, 0.0).frames[0])
+    assert sorted(s.subscriptions) == sorted(
+        f"{kind}.{name}.100ms" for kind in ("trades", "ticker")
+        for name in ("BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL")
+    )  # fmt: skip
+    assert SPEC.new_feed_for is not None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation, Side, Trade
+from monitor.schema import Liquidation, MarketContext, Side, Trade
 from monitor.simulator.kraken import SPEC, KrakenFeed, KrakenSession
 from monitor.simulator.ledger import Ledger, SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
@@ -41,7 +43,8 @@ def test_adapter_plan_is_accepted_and_replies_are_control() -> None:
     for f in a.connections(cfg, "ws://x")[0].subscribe:
         for reply in s.handle(f, 0.0).frames:
             assert a.parse(reply, 1).control
-    assert sorted(s.subscriptions) == ["heartbeat", "trade:PF_ETHUSD", "trade:PF_XBTUSD"]
+    assert sorted(s.subscriptions) == ["heartbeat", "ticker:PF_ETHUSD", "ticker:PF_XBTUSD",
+                                       "trade:PF_ETHUSD", "trade:PF_XBTUSD"]  # fmt: skip
 
 
 def test_spec_and_route() -> None:
@@ -103,3 +106,96 @@ def test_round_trip_notional_matches_ledger() -> None:
     assert set(got) == set(want) and len(want) == 3
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-6)
+
+
+# ---- market context: ticker --------------------------------------------------------------------
+
+
+def flat_path(prices: dict[str, float]) -> Any:
+    return lambda venue_symbol, t: prices[venue_symbol]
+
+
+def test_ticker_subscription() -> None:
+    s = KrakenSession("c")
+    r = s.handle(
+        b'{"event":"subscribe","feed":"ticker","product_ids":["PF_XBTUSD","PF_SOLUSD"]}', 0
+    )
+    assert r.frames == (
+        b'{"event":"subscribed","feed":"ticker","product_ids":["PF_XBTUSD","PF_SOLUSD"]}',
+    )
+    assert r.subscriptions_changed and list(s.subscriptions) == ["ticker:PF_XBTUSD",
+                                                                 "ticker:PF_SOLUSD"]  # fmt: skip
+    assert s.handle(
+        b'{"event":"subscribe","feed":"ticker","product_ids":["PI_XBTUSD"]}', 0
+    ).frames == (b'{"event":"error","message":"Invalid product id"}',)
+
+
+def test_ticker_message_follows_the_price_path_once_a_second() -> None:
+    # BTC 3 % below its start: half the scenario's 6 % drop (g = 0.5)
+    feed = KrakenFeed(flat_path({"BTCUSDT": 92150.0, "ETHUSDT": 3300.0}))
+    trade, ticker = feed.on_event(SimTrade(12.5, "kraken", "BTCUSDT", 92150.5, 0.25, "buy"),
+                                  1_700_000_000_123)  # fmt: skip
+    assert trade.streams == ("trade:PF_XBTUSD",) and ticker.streams == ("ticker:PF_XBTUSD",)
+    assert ticker.keys == () and ticker.items == ()  # context: not in the ledger
+    body = orjson.loads(ticker.payload)
+    assert list(body)[:7] == ["time", "product_id", "funding_rate", "funding_rate_prediction",
+                              "relative_funding_rate", "relative_funding_rate_prediction",
+                              "next_funding_rate_time"]  # fmt: skip
+    assert {k: body[k] for k in ("time", "feed", "product_id", "markPrice", "index",
+                                 "relative_funding_rate", "relative_funding_rate_prediction",
+                                 "funding_rate", "next_funding_rate_time", "openInterest",
+                                 "last", "volume", "tag")} == {
+        "time": 1_700_000_000_123, "feed": "ticker", "product_id": "PF_XBTUSD",
+        "markPrice": 92150.0, "index": 92219.11, "relative_funding_rate": -0.0000125,
+        "relative_funding_rate_prediction": -0.0000375,
+        "funding_rate": round(-0.0000125 * 92219.11, 10), "next_funding_rate_time": 1700002800000,
+        "openInterest": round(2.5e8 / 95000 * (1 + 2e-5 * 12.5) * 0.9, 4), "last": 92150.5,
+        "volume": 0.25, "tag": "perpetual",
+    }  # fmt: skip
+    # one ticker per product per second; products independent
+    assert len(feed.on_event(SimTrade(13, "kraken", "BTCUSDT", 92150.5, 0.1, "buy"),
+                             1_700_000_001_122)) == 1  # fmt: skip
+    assert len(feed.on_event(SimTrade(13, "kraken", "ETHUSDT", 3300.0, 0.1, "buy"),
+                             1_700_000_001_122)) == 2  # fmt: skip
+    assert len(feed.on_event(SimTrade(13, "kraken", "BTCUSDT", 92150.5, 0.1, "buy"),
+                             1_700_000_001_123)) == 2  # fmt: skip
+
+
+def test_zero_funding_is_left_out_as_kraken_does() -> None:
+    # 1.5 % down on BTC (g = 0.25): the running hour's rate 1.25e-5 - 1e-4 * g / 2 is 0
+    feed = KrakenFeed(flat_path({"BTCUSDT": 95000.0 * (1 - 0.015)}))
+    _, ticker = feed.on_event(SimTrade(1, "kraken", "BTCUSDT", 93575.0, 0.1, "sell"), 5)
+    body = orjson.loads(ticker.payload)
+    assert "relative_funding_rate" not in body and "funding_rate" not in body
+    assert body["relative_funding_rate_prediction"] == -0.0000125
+    (ctx,) = KrakenAdapter(ExchangeConfig()).parse(ticker.payload, 1).events
+    assert isinstance(ctx, MarketContext) and ctx.funding_rate == 0.0
+
+
+def test_ticker_round_trip_through_the_adapter_and_a_subscribed_session() -> None:
+    prices = {"BTCUSDT": 95000.0, "ETHUSDT": 3300.0, "SOLUSDT": 190.0}
+    feed, a = KrakenFeed(flat_path(prices)), KrakenAdapter(ExchangeConfig())
+    cfg = ExchangeConfig(symbols=("PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"))
+    s = KrakenSession("c")
+    for f in a.connections(cfg, "ws://x")[0].subscribe:
+        s.handle(f, 0.0)
+    contexts = []
+    for k, sym in enumerate(prices):
+        ev = SimTrade(0, "kraken", sym, prices[sym], 1.0, "buy")
+        for out in feed.on_event(ev, 1_699_999_200_000 + k):  # 22:00 UTC
+            (frame,) = s.frames_for(out)
+            parsed = a.parse(frame, 9)
+            assert parsed.errors == []
+            contexts += [e for e in parsed.events if isinstance(e, MarketContext)]
+    assert [c.venue_symbol for c in contexts] == ["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]
+    btc = contexts[0]
+    assert btc == MarketContext("kraken", "BTC-USD-PERP", "PF_XBTUSD", 95000.0, 95000.0, 0.0000125,
+                                1_700_002_800_000, round(2.5e8 / 95000, 4), None,
+                                1_699_999_200_000, 9)  # fmt: skip
+    assert all(c.open_interest_base and c.mark_price for c in contexts)
+
+
+def test_no_ticker_without_a_price_path() -> None:
+    outs = KrakenFeed().on_event(SimTrade(0, "kraken", "SOLUSDT", 190.0, 1.0, "buy"), 0)
+    assert [o.streams for o in outs] == [("trade:PF_SOLUSD",)]
+    assert SPEC.new_feed_for is not None

@@ -13,6 +13,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -20,6 +21,7 @@ from monitor.schema import (
     Trade,
     liquidation_id,
 )
+from producers.base import Parsed
 from producers.deribit import DeribitAdapter
 from producers.deribit.instruments import instrument_for
 from tests.producers.test_fuzz_parsers import _mutate, _paths, check, json_values
@@ -203,6 +205,142 @@ def test_malformed_frames(adapter: DeribitAdapter, raw: bytes, reason: str) -> N
 def test_instrument_names(name: str, expected: tuple[str, bool] | None) -> None:
     inst = instrument_for(name)
     assert (None if inst is None else (inst.symbol, inst.inverse)) == expected
+
+
+# ---- market context: ticker.<NAME>.100ms -------------------------------------------------------
+
+DOC_TICKER: dict[str, Any] = orjson.loads((DATA / "ticker.json").read_bytes())["params"]["data"]
+
+
+def ticker_frame(data: Any, channel: str = "ticker.BTC-PERPETUAL.100ms") -> bytes:
+    return orjson.dumps(
+        {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
+    )
+
+
+def ticker(**kw: Any) -> dict[str, Any]:
+    return {**DOC_TICKER, **kw}
+
+
+def test_documented_ticker_of_an_inverse_perpetual(adapter: DeribitAdapter) -> None:
+    # The documented BTC-PERPETUAL ticker (incremental_ticker snapshot layout; exchange docs).
+    parsed = adapter.parse((DATA / "ticker.json").read_bytes(), RECV)
+    assert parsed.errors == [] and parsed.gaps == 0 and not parsed.control
+    assert parsed.events == [
+        MarketContext(
+            exchange="deribit",
+            symbol="BTC-USD-PERP",
+            venue_symbol="BTC-PERPETUAL",
+            mark_price=36446.51,
+            index_price=36441.64,
+            funding_rate=0.0,  # current_funding; funding_8h (trailing) is not kept
+            next_funding_ms=None,  # continuous funding
+            open_interest_base=502097590 / 36446.51,  # USD open interest at the ticker's mark
+            open_interest_usd=502097590.0,  # inverse: open_interest is in USD
+            ts_ms=1623060194301,
+            received_ns=RECV,
+        )
+    ]
+
+
+def test_ticker_of_a_linear_usdc_perpetual_is_in_base_coin() -> None:
+    a = DeribitAdapter(ExchangeConfig())
+    data = ticker(instrument_name="SOL_USDC-PERPETUAL", mark_price=150.1234, index_price=150.2,
+                  current_funding=-0.00012345, open_interest=81234.5, timestamp=1700000000123)  # fmt: skip
+    (ev,) = a.parse(ticker_frame(data, "ticker.SOL_USDC-PERPETUAL.100ms"), RECV).events
+    assert ev == MarketContext("deribit", "SOL-USDC-PERP", "SOL_USDC-PERPETUAL", 150.1234, 150.2,
+                               -0.00012345, None, 81234.5, None, 1700000000123, RECV)  # fmt: skip
+
+
+def test_ticker_of_a_dated_future_has_no_funding(adapter: DeribitAdapter) -> None:
+    data = {k: v for k, v in DOC_TICKER.items() if k not in ("current_funding", "funding_8h")}
+    data.update(instrument_name="ETH-27JUN25", mark_price=3500.5, index_price=3490.0,
+                open_interest=1234560, timestamp=1700000000000)  # fmt: skip
+    (ev,) = adapter.parse(ticker_frame(data, "ticker.ETH-27JUN25.agg2"), RECV).events
+    assert ev == MarketContext("deribit", "ETH-USD-250627", "ETH-27JUN25", 3500.5, 3490.0, None,
+                               None, 1234560 / 3500.5, 1234560.0, 1700000000000, RECV)  # fmt: skip
+
+
+def test_ticker_null_and_absent_fields_are_none(adapter: DeribitAdapter) -> None:
+    data = ticker(mark_price=None, current_funding=None, index_price=None)
+    (ev,) = adapter.parse(ticker_frame(data), RECV).events
+    assert isinstance(ev, MarketContext)
+    # no mark in this ticker: the USD open interest has no base amount
+    assert (ev.mark_price, ev.index_price, ev.funding_rate) == (None, None, None)
+    assert (ev.open_interest_usd, ev.open_interest_base) == (502097590.0, None)
+    bare = {"instrument_name": "BTC-PERPETUAL", "timestamp": 1623060194301, "state": "open"}
+    assert adapter.parse(ticker_frame(bare), RECV) == Parsed()  # nothing to say: no event
+
+
+@pytest.mark.parametrize("ts", [1623060194301, 1623060194301.0])
+def test_ticker_timestamp_forms(adapter: DeribitAdapter, ts: float) -> None:
+    (ev,) = adapter.parse(ticker_frame(ticker(timestamp=ts)), RECV).events
+    assert ev.ts_ms == 1623060194301 and type(ev.ts_ms) is int
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (ticker(timestamp=1623060194301.5), "bad_ts"),
+        (ticker(timestamp="1623060194301"), "bad_ts"),
+        (ticker(timestamp=True), "bad_ts"),
+        (ticker(timestamp=0), "bad_ts"),
+        (ticker(timestamp=2**53), "bad_ts"),
+        (ticker(mark_price=0), "bad_number"),
+        (ticker(mark_price=-1.5), "bad_number"),
+        (ticker(mark_price="abc"), "bad_number"),
+        (ticker(index_price=True), "bad_type"),
+        (ticker(current_funding="nan"), "bad_number"),
+        (ticker(current_funding=[]), "bad_type"),
+        (ticker(open_interest=-1), "bad_number"),
+        (ticker(open_interest=1e308, mark_price=1e-300), "bad_number"),  # base overflows
+        (ticker(instrument_name="ETH-PERPETUAL"), "bad_shape"),  # not the channel's instrument
+        ({k: v for k, v in DOC_TICKER.items() if k != "timestamp"}, "missing_field"),
+        ({k: v for k, v in DOC_TICKER.items() if k != "instrument_name"}, "missing_field"),
+    ],
+)  # fmt: skip
+def test_bad_tickers_are_skipped_with_a_reason(
+    adapter: DeribitAdapter, data: dict[str, Any], reason: str
+) -> None:
+    parsed = adapter.parse(ticker_frame(data), RECV)
+    assert parsed.events == [] and parsed.errors == [reason]
+
+
+def test_tickers_of_unknown_instruments_are_skipped(adapter: DeribitAdapter) -> None:
+    option = "BTC-27JUN25-100000-C"
+    parsed = adapter.parse(
+        ticker_frame(ticker(instrument_name=option), f"ticker.{option}.100ms"), 1
+    )
+    assert parsed.errors == ["unknown_instrument"] and parsed.events == []
+    capped = DeribitAdapter(ExchangeConfig(max_symbols=1))
+    assert capped.parse((DATA / "ticker.json").read_bytes(), 1).events  # BTC-PERPETUAL: 1 of 1
+    eth = ticker_frame(ticker(instrument_name="ETH-PERPETUAL"), "ticker.ETH-PERPETUAL.100ms")
+    assert capped.parse(eth, 1).errors == ["symbol_cap"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (ticker_frame([DOC_TICKER]), "bad_shape"),  # a ticker's data is one object
+        (ticker_frame(DOC_TICKER, "ticker.BTC-PERPETUAL.1s"), "unknown_channel"),
+        (ticker_frame(DOC_TICKER, "incremental_ticker.BTC-PERPETUAL"), "unknown_channel"),
+        (ticker_frame(DOC_TICKER, "ticker..100ms"), "unknown_channel"),
+        (b'{"method":"subscription","params":{"channel":["ticker"],"data":{}}}', "bad_type"),
+        (b'{"method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms"}}', "missing_field"),
+    ],
+)  # fmt: skip
+def test_malformed_ticker_frames(adapter: DeribitAdapter, raw: bytes, reason: str) -> None:
+    with pytest.raises(ParseError) as exc:
+        adapter.parse(raw, RECV)
+    assert exc.value.reason == reason
+
+
+def test_tickers_and_trades_share_the_socket(adapter: DeribitAdapter) -> None:
+    assert adapter.parse(trades_frame(trade(trade_seq=10)), RECV).gaps == 0
+    (ctx,) = adapter.parse((DATA / "ticker.json").read_bytes(), RECV).events
+    assert isinstance(ctx, MarketContext)
+    assert adapter.parse(trades_frame(trade(trade_seq=11)), RECV).gaps == 0  # no seq consumed
+    assert adapter.parse((DATA / "ticker.json").read_bytes(), RECV).events == [ctx]  # cached
 
 
 VALID = [orjson.loads(p.read_bytes()) for p in sorted(DATA.glob("*.json"))]

@@ -12,6 +12,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Liquidation,
+    MarketContext,
     OrderSide,
     PriceKind,
     QtyUnit,
@@ -123,13 +124,149 @@ def test_subscriptions() -> None:
     (plan,) = KrakenAdapter(cfg).connections(cfg, "wss://futures.kraken.com/ws/v1")
     assert [orjson.loads(f) for f in plan.subscribe] == [
         {"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD", "PF_ETHUSD"]},
+        {"event": "subscribe", "feed": "ticker", "product_ids": ["PF_XBTUSD", "PF_ETHUSD"]},
         {"event": "subscribe", "feed": "heartbeat"},
     ]
     assert KrakenAdapter(ExchangeConfig()).connections(ExchangeConfig(), "ws://x") == []
 
 
+# ---- market context: ticker ----------------------------------------------------------------------
+
+# The documented ticker example (PI_XBTUSD; docs.kraken.com futures websocket "ticker"); its
+# time/bid/ask/sizes/volume are placeholders in the docs, filled in here.
+DOC_TICKER: dict[str, Any] = {
+    "time": 1612270825253, "feed": "ticker", "product_id": "PI_XBTUSD", "bid": 34832.5,
+    "ask": 34847.5, "bid_size": 42864.0, "ask_size": 2300.0, "volume": 262306237.0, "dtm": 0,
+    "leverage": "50x", "index": 34803.45, "premium": 0.1, "last": 34852.0,
+    "change": 2.995109121267192, "funding_rate": 3.891007752e-9,
+    "funding_rate_prediction": 4.2233756e-9, "suspended": False, "tag": "perpetual",
+    "pair": "XBT:USD", "openInterest": 107706940, "markPrice": 34844.25, "maturityTime": 0,
+    "relative_funding_rate": 0.000135046879166667,
+    "relative_funding_rate_prediction": 0.000146960125, "next_funding_rate_time": 1612281600000,
+}  # fmt: skip
+# A multi-collateral (linear) perpetual in the same layout: openInterest in BTC.
+PF_TICKER: dict[str, Any] = {
+    "time": 1700000000123, "product_id": "PF_XBTUSD", "funding_rate": 0.4612,
+    "funding_rate_prediction": 0.52, "relative_funding_rate": 1.25e-05,
+    "relative_funding_rate_prediction": 1.4e-05, "next_funding_rate_time": 1700002800000,
+    "feed": "ticker", "bid": 36899.5, "ask": 36900.0, "bid_size": 0.5, "ask_size": 1.2,
+    "volume": 4237.2723, "dtm": 0, "leverage": "50x", "index": 36895.12, "premium": 0.0,
+    "last": 36900.0, "change": -0.22, "suspended": False, "tag": "perpetual", "pair": "XBT:USD",
+    "openInterest": 2189.7813, "markPrice": 36901.25, "maturityTime": 0, "post_only": False,
+    "volumeQuote": 156349282.1,
+}  # fmt: skip
+
+
+def test_documented_ticker_of_an_inverse_perpetual() -> None:
+    parsed = adapter().parse(orjson.dumps(DOC_TICKER), RECV)
+    assert parsed.errors == [] and not parsed.control
+    assert parsed.events == [
+        MarketContext(
+            exchange="kraken",
+            symbol="BTC-USD-PERP",
+            venue_symbol="PI_XBTUSD",
+            mark_price=34844.25,
+            index_price=34803.45,
+            funding_rate=0.000135046879166667,  # relative_funding_rate, not funding_rate
+            next_funding_ms=1612281600000,
+            open_interest_base=107706940 / 34844.25,  # USD contracts at the ticker's mark
+            open_interest_usd=107706940.0,  # PI_: contracts of 1 USD
+            ts_ms=1612270825253,
+            received_ns=RECV,
+        )
+    ]
+
+
+def test_ticker_of_a_linear_perpetual_is_in_base_units() -> None:
+    (ev,) = adapter().parse(orjson.dumps(PF_TICKER), RECV).events
+    assert ev == MarketContext("kraken", "BTC-USD-PERP", "PF_XBTUSD", 36901.25, 36895.12, 1.25e-05,
+                               1700002800000, 2189.7813, None, 1700000000123, RECV)  # fmt: skip
+
+
+def test_zero_funding_is_left_out_on_perpetuals_and_absent_on_futures() -> None:
+    # "If zero, field is not populated": a perpetual without its funding fields pays 0.
+    zero = {k: v for k, v in PF_TICKER.items() if "funding_rate" not in k}
+    (ev,) = adapter().parse(orjson.dumps(zero), RECV).events
+    assert isinstance(ev, MarketContext) and ev.funding_rate == 0.0 and ev.next_funding_ms is None
+    dated = {**zero, "product_id": "FI_XBTUSD_250627", "tag": "quarter", "openInterest": 5000}
+    (fut,) = adapter().parse(orjson.dumps(dated), RECV).events
+    assert isinstance(fut, MarketContext)
+    assert (fut.symbol, fut.funding_rate, fut.open_interest_usd) == ("BTC-USD-250627", None, 5000.0)
+    assert fut.open_interest_base == 5000 / 36901.25
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1700002800000, 1700002800000),  # epoch ms: what the venue sends
+        (1700002800000.0, 1700002800000),
+        (2799877, 1700002800000),  # the documented form: ms until the next funding
+        (2799877.4, 1700002800000),
+        (0, None),
+        (None, None),
+    ],
+)
+def test_next_funding_time_forms(value: float | None, expected: int | None) -> None:
+    (ev,) = adapter().parse(orjson.dumps({**PF_TICKER, "next_funding_rate_time": value}), 1).events
+    assert isinstance(ev, MarketContext) and ev.next_funding_ms == expected
+
+
+@pytest.mark.parametrize("ts", [1700000000123, 1700000000123.0])
+def test_ticker_time_forms(ts: float) -> None:
+    (ev,) = adapter().parse(orjson.dumps({**PF_TICKER, "time": ts}), RECV).events
+    assert ev.ts_ms == 1700000000123 and type(ev.ts_ms) is int
+
+
+def _without(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ({**PF_TICKER, "time": 1.5}, "bad_ts"),
+        ({**PF_TICKER, "time": "1700000000123"}, "bad_ts"),
+        ({**PF_TICKER, "time": 0}, "bad_ts"),
+        ({**PF_TICKER, "time": True}, "bad_ts"),
+        ({**PF_TICKER, "next_funding_rate_time": -1}, "bad_ts"),
+        ({**PF_TICKER, "next_funding_rate_time": "soon"}, "bad_ts"),
+        ({**PF_TICKER, "next_funding_rate_time": 2**53}, "bad_ts"),
+        ({**PF_TICKER, "markPrice": 0}, "bad_number"),
+        ({**PF_TICKER, "markPrice": "x"}, "bad_number"),
+        ({**PF_TICKER, "index": False}, "bad_type"),
+        ({**PF_TICKER, "relative_funding_rate": "inf"}, "bad_number"),
+        ({**PF_TICKER, "openInterest": -3}, "bad_number"),
+        ({**DOC_TICKER, "openInterest": 1e308, "markPrice": 1e-300}, "bad_number"),
+        ({**PF_TICKER, "product_id": "PF_XBTEUR"}, "unknown_instrument"),
+        ({**PF_TICKER, "product_id": 7}, "bad_type"),
+        (_without(PF_TICKER, "time"), "missing_field"),
+        (_without(PF_TICKER, "product_id"), "missing_field"),
+    ],
+)  # fmt: skip
+def test_bad_tickers_are_skipped_with_a_reason(doc: dict[str, Any], reason: str) -> None:
+    parsed = adapter().parse(orjson.dumps(doc), RECV)
+    assert parsed.events == [] and parsed.errors == [reason]
+
+
+def test_ticker_fields_missing_are_none() -> None:
+    bare = {"feed": "ticker", "product_id": "PF_ETHUSD", "time": 1700000000000}
+    (ev,) = adapter().parse(orjson.dumps(bare), RECV).events
+    assert ev == MarketContext("kraken", "ETH-USD-PERP", "PF_ETHUSD", None, None, 0.0, None, None,
+                               None, 1700000000000, RECV)  # fmt: skip
+
+
+def test_ticker_ack_is_control_and_tickers_leave_trade_sequences_alone() -> None:
+    a = adapter()
+    ack = b'{"event":"subscribed","feed":"ticker","product_ids":["PF_XBTUSD"]}'
+    assert a.parse(ack, RECV).control
+    assert a.parse(orjson.dumps(PF), RECV).gaps == 0
+    assert len(a.parse(orjson.dumps(PF_TICKER), RECV).events) == 1
+    assert a.parse(orjson.dumps({**PF, "seq": 11}), RECV).gaps == 0
+
+
 VALID: list[Any] = [DOC, {**PF, "type": "liquidation"},
-                    {"feed": "trade_snapshot", "product_id": "PF_XBTUSD", "trades": [PF]}]  # fmt: skip
+                    {"feed": "trade_snapshot", "product_id": "PF_XBTUSD", "trades": [PF]},
+                    DOC_TICKER, PF_TICKER]  # fmt: skip
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
