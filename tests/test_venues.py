@@ -14,9 +14,11 @@ from monitor.pipeline import Pipeline
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 
-# venues whose market context (mark price; open interest in USD) the producers collect
-WITH_MARK = {"binance", "bybit", "okx"}
-WITH_OPEN_INTEREST = {"binance", "bybit", "okx"}  # Binance: REST poll, USD derived from the mark
+# venues whose market context (mark price; open interest in USD) the producers collect: every one.
+# Open interest by REST polling on Binance and HTX; in base units (USD derived from the mark by the
+# consumer) on Binance, Gate, Bitget and linear BitMEX.
+WITH_MARK = set(KNOWN_EXCHANGES)
+WITH_OPEN_INTEREST = WITH_MARK
 
 
 @pytest.mark.parametrize("venue", KNOWN_EXCHANGES)

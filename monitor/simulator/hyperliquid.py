@@ -2,10 +2,11 @@
 
 Path ``/ws`` (anything else: HTTP 404). Client messages (exchange-feeds.md s9):
 
-* ``{"method":"subscribe","subscription":{"type":"trades","coin":"BTC"}}`` ->
-  ``{"channel":"subscriptionResponse","data":<the request>}``; ``unsubscribe`` likewise. Another
-  subscription type or an unknown coin: ``{"channel":"error","data":"Invalid subscription: ..."}``
-  (simulator wording); a repeated subscription: ``"Already subscribed: ..."``.
+* ``{"method":"subscribe","subscription":{"type":"trades","coin":"BTC"}}`` and
+  ``{"type":"activeAssetCtx","coin":"BTC"}`` -> ``{"channel":"subscriptionResponse","data":<the
+  request>}``; ``unsubscribe`` likewise. Another subscription type or an unknown coin:
+  ``{"channel":"error","data":"Invalid subscription: ..."}`` (simulator wording); a repeated
+  subscription: ``"Already subscribed: ..."``.
 * ``{"method":"ping"}`` -> ``{"channel":"pong"}``.
 
 Coins: BTCUSDT -> ``BTC`` (price tick 1, size 0.00001), ETHUSDT -> ``ETH`` (0.1, 0.0001),
@@ -14,20 +15,40 @@ SOLUSDT -> ``SOL`` (0.001, 0.01); prices and sizes are decimal strings.
 Trades: one ``trades`` message per scenario event; ``side`` is the aggressor (``B``/``A``).
 Hyperliquid has no public liquidation feed, so a scenario liquidation is sent as a plain trade
 (the aggressor is the liquidated position's closing order) and recorded as a SentTrade only.
+
+Market context (``activeAssetCtx``): ``{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":
+{...}}}``, pushed on a coin's scenario events at most once every ``CTX_PUSH_MS`` (1 s; the real
+venue pushes on change, about every second: **UNVERIFIED** cadence) and carrying the whole context
+at the scenario time of the event that triggered it (the real venue also sends the current context
+right after subscribing: not modelled). Every value is a decimal string, in the venue's field
+order; the message has no timestamp. Contexts are not market items: not in the ledger.
+
+* ``markPx``: the scenario price path (``price_at``, when the feed is given one) rounded to the
+  tick; without it, the event's own price; ``midPx`` the same, ``impactPxs`` one tick either side;
+* ``oraclePx``: the path plus a spot premium growing to ``ORACLE_PREMIUM`` with the drawdown ``g``
+  (0 calm, 1 at the scenario's full drop): the perp trades at a discount in the crash;
+  ``premium`` = markPx / oraclePx - 1 (8 decimals);
+* ``funding`` (per hour: Hyperliquid settles hourly): ``FUNDING_CALM`` (0.00125 %/h, the 0.01 %
+  per 8 h interest rate) falling linearly with ``g`` by ``FUNDING_CRASH``, within the 4 %/h cap;
+* ``openInterest`` (coin): ``OI_USD_START`` at the start price, growing ``OI_DRIFT_PER_S`` per
+  scenario second and shrinking by ``OI_CRASH_DROP`` x ``g``, on the size grid;
+* ``prevDayPx`` the start price; ``dayNtlVlm``/``dayBaseVlm`` the exact sums of the trades sent so
+  far (px x sz, sz).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
-from monitor.simulator.instruments import InstrumentSpec
+from monitor.simulator.instruments import InstrumentSpec, fmt_decimal
 from monitor.simulator.ledger import SentTrade
-from monitor.simulator.scenario import SimEvent, SimTrade
+from monitor.simulator.scenario import Scenario, SimEvent, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "hyperliquid"
@@ -37,6 +58,17 @@ COINS: Final = {
     "ETHUSDT": InstrumentSpec("ETH", 3300.0, 0.08, 1, 1, 4, 1, 0.0, 0.0),
     "SOLUSDT": InstrumentSpec("SOL", 190.0, 0.11, 3, 1, 2, 1, 0.0, 0.0),
 }
+TRADES: Final = "trades"
+ACTIVE_ASSET_CTX: Final = "activeAssetCtx"
+SUBSCRIPTION_TYPES: Final = frozenset({TRADES, ACTIVE_ASSET_CTX})
+CTX_PUSH_MS: Final = 1000
+ORACLE_PREMIUM: Final = 0.002  # oracle above the mark by this fraction at full drawdown
+FUNDING_CALM: Final = 0.0000125  # per hour
+FUNDING_CRASH: Final = -0.0000625  # added at full drawdown (g = 1)
+FUNDING_CAP: Final = 0.04  # Hyperliquid's funding cap: 4 % per hour
+OI_USD_START: Final = {"BTCUSDT": 3.0e9, "ETHUSDT": 1.2e9, "SOLUSDT": 4.0e8}
+OI_DRIFT_PER_S: Final = 2e-5
+OI_CRASH_DROP: Final = 0.2
 _NAMES: Final = frozenset(c.venue_symbol for c in COINS.values())
 _PONG: Final = b'{"channel":"pong"}'
 
@@ -48,6 +80,11 @@ def coin(venue_symbol: str) -> InstrumentSpec:
         raise ValueError(f"no Hyperliquid coin for {venue_symbol!r}") from None
 
 
+def stream(kind: str, name: str) -> str:
+    """The stream of a subscription: ``trades:BTC``, ``activeAssetCtx:BTC``."""
+    return f"{kind}:{name}"
+
+
 def route(path: str) -> tuple[int, str] | None:
     return None if urlsplit(path).path == PATH else (404, "Not Found")
 
@@ -55,14 +92,14 @@ def route(path: str) -> tuple[int, str] | None:
 class HyperliquidSession:
     def __init__(self, conn_id: str) -> None:
         self.conn_id = conn_id
-        self._coins: dict[str, None] = {}
+        self._streams: dict[str, None] = {}  # ordered set of "<type>:<coin>"
 
     @property
     def subscriptions(self) -> Collection[str]:
-        return self._coins.keys()
+        return self._streams.keys()
 
     def frames_for(self, out: Outgoing) -> list[bytes]:
-        return [out.payload] if any(s in self._coins for s in out.streams) else []
+        return [out.payload] if any(s in self._streams for s in out.streams) else []
 
     def handle(self, message: str | bytes, now_s: float) -> Reply:
         try:
@@ -79,17 +116,17 @@ class HyperliquidSession:
         text = orjson.dumps(sub).decode()
         if (
             not isinstance(sub, dict)
-            or sub.get("type") != "trades"
+            or sub.get("type") not in SUBSCRIPTION_TYPES
             or sub.get("coin") not in _NAMES
         ):
             return _error(f"Invalid subscription: {text}")
-        name = sub["coin"]
+        key = stream(sub["type"], sub["coin"])
         if method == "subscribe":
-            if name in self._coins:
+            if key in self._streams:
                 return _error(f"Already subscribed: {text}")
-            self._coins[name] = None
+            self._streams[key] = None
         else:
-            self._coins.pop(name, None)
+            self._streams.pop(key, None)
         body = {"channel": "subscriptionResponse", "data": {"method": method, "subscription": sub}}
         return Reply((orjson.dumps(body),), None, True)
 
@@ -98,29 +135,51 @@ def _error(msg: str) -> Reply:
     return Reply((orjson.dumps({"channel": "error", "data": msg}),))
 
 
-class HyperliquidFeed:
-    """Scenario events -> one ``trades`` message each (liquidations too, as plain trades)."""
+class _CoinState:
+    __slots__ = ("base_volume", "notional_volume", "pushed_ms")
 
     def __init__(self) -> None:
+        self.pushed_ms: int | None = None
+        self.notional_volume = Decimal(0)  # exact sums of the trades sent
+        self.base_volume = Decimal(0)
+
+
+class HyperliquidFeed:
+    """Scenario events -> one ``trades`` message each (liquidations too, as plain trades), and
+    throttled ``activeAssetCtx`` pushes. ``price_at(venue_symbol, t)`` is the scenario's price
+    path (``Scenario.price_at``); without it the mark price is the event's own price."""
+
+    def __init__(self, price_at: Callable[[str, float], float] | None = None) -> None:
+        self._price_at = price_at
         self._keys = itertools.count()
         self._tids = itertools.count(1)
+        self._coins: dict[str, _CoinState] = {}  # scenario symbol -> state
 
     def on_event(self, event: SimEvent, now_ms: int) -> list[Outgoing]:
         spec = coin(event.venue_symbol)
         name = spec.venue_symbol
+        state = self._coins.get(event.venue_symbol)
+        if state is None:
+            state = self._coins[event.venue_symbol] = _CoinState()
         if isinstance(event, SimTrade):
             taker = event.taker_side
         else:
             taker = "sell" if event.liquidated_side == "long" else "buy"
         px = spec.price_text(spec.round_price(event.price), strip=True)
         sz = spec.qty_text(spec.round_qty(event.qty), strip=True)
+        state.notional_volume += Decimal(px) * Decimal(sz)
+        state.base_volume += Decimal(sz)
         tid = next(self._tids) * 7_919  # any 50-bit id
         item: dict[str, Any] = {"coin": name, "side": "A" if taker == "sell" else "B", "px": px,
                                 "sz": sz, "hash": f"0x{tid:064x}", "time": now_ms, "tid": tid,
                                 "users": ["0x" + "1" * 40, "0x" + "2" * 40]}  # fmt: skip
-        payload = orjson.dumps({"channel": "trades", "data": [item]})
+        payload = orjson.dumps({"channel": TRADES, "data": [item]})
         sent = SentTrade(VENUE, name, taker, sz, px, now_ms, f"{now_ms}-{tid}")
-        return [Outgoing((name,), payload, (next(self._keys),), (sent,))]
+        out = [Outgoing((stream(TRADES, name),), payload, (next(self._keys),), (sent,))]
+        if state.pushed_ms is None or now_ms - state.pushed_ms >= CTX_PUSH_MS:
+            state.pushed_ms = now_ms
+            out.append(self._context(event, spec, state))
+        return out
 
     def next_deadline_ms(self) -> int | None:
         return None
@@ -128,11 +187,49 @@ class HyperliquidFeed:
     def flush(self, now_ms: int) -> list[Outgoing]:
         return []
 
+    def _context(self, event: SimEvent, spec: InstrumentSpec, state: _CoinState) -> Outgoing:
+        """The whole perps context of the event's coin at the event's scenario time."""
+        sym, name = event.venue_symbol, spec.venue_symbol
+        path = self._price_at(sym, event.t) if self._price_at is not None else event.price
+        mark = spec.round_price(path)
+        g = max(0.0, 1.0 - path / spec.start_price) / spec.drop
+        oracle = spec.round_price(path * (1.0 + ORACLE_PREMIUM * g))
+        rate = min(max(FUNDING_CALM + FUNDING_CRASH * g, -FUNDING_CAP), FUNDING_CAP)
+        oi = spec.round_qty(
+            OI_USD_START[sym] / spec.start_price * (1.0 + OI_DRIFT_PER_S * event.t)
+            * (1.0 - OI_CRASH_DROP * g)
+        )  # fmt: skip
+        mark_text = spec.price_text(mark, strip=True)
+        ctx = {
+            "funding": fmt_decimal(round(rate, 10) + 0.0, 10, strip=True),
+            "openInterest": spec.qty_text(oi, strip=True),
+            "prevDayPx": spec.price_text(spec.start_price, strip=True),
+            "dayNtlVlm": f"{state.notional_volume:f}",
+            "premium": fmt_decimal(round(mark / oracle - 1.0, 8) + 0.0, 8, strip=True),
+            "oraclePx": spec.price_text(oracle, strip=True),
+            "markPx": mark_text,
+            "midPx": mark_text,
+            "impactPxs": [spec.price_text(mark - spec.tick, strip=True),
+                          spec.price_text(mark + spec.tick, strip=True)],
+            "dayBaseVlm": f"{state.base_volume:f}",
+        }  # fmt: skip
+        payload = orjson.dumps({"channel": ACTIVE_ASSET_CTX, "data": {"coin": name, "ctx": ctx}})
+        return Outgoing((stream(ACTIVE_ASSET_CTX, name),), payload, (), ())
+
 
 def _new_session(path: str, conn_id: str) -> HyperliquidSession:
     return HyperliquidSession(conn_id)
 
 
+def _new_feed_for(scenario: Scenario) -> HyperliquidFeed:
+    return HyperliquidFeed(scenario.price_at)
+
+
 SPEC: Final = VenueSpec(
-    name=VENUE, base_path=PATH, route=route, new_session=_new_session, new_feed=HyperliquidFeed
+    name=VENUE,
+    base_path=PATH,
+    route=route,
+    new_session=_new_session,
+    new_feed=HyperliquidFeed,
+    new_feed_for=_new_feed_for,
 )

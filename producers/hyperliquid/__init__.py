@@ -1,4 +1,5 @@
-"""Hyperliquid perpetuals: ``trades`` only. Hyperliquid has NO public liquidation feed."""
+"""Hyperliquid perpetuals: ``trades`` and the market context ``activeAssetCtx`` per coin.
+Hyperliquid has NO public liquidation feed."""
 
 from producers.hyperliquid.parser import HyperliquidAdapter
 

@@ -1,16 +1,33 @@
 """Hyperliquid frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
 Hyperliquid publishes NO liquidations on public feeds (liquidations appear only in per-user fills,
-exchange-feeds.md s9): this adapter emits TRADES ONLY, with ``is_liquidation`` None (the trades
-feed does not say). Liquidation metrics for Hyperliquid stay empty by design.
+exchange-feeds.md s9): this adapter emits trades, with ``is_liquidation`` None (the trades feed
+does not say), and market context. Liquidation metrics for Hyperliquid stay empty by design.
 
 Frames handled, dispatched on the exact ``channel``:
 
 * ``{"channel": "trades", "data": [WsTrade, ...]}``; ``side`` is the aggressor (``B`` buy, ``A``
   sell), ``sz`` base coin, ``px`` price, ``time`` ms, ``tid`` a 50-bit hash unique only together
   with coin and time, so ``trade_id`` is ``"<time>-<tid>"``;
+* ``{"channel": "activeAssetCtx", "data": {"coin": "BTC", "ctx": PerpsAssetCtx}}``: one
+  ``MarketContext`` per message (``data`` is one object, the item);
 * ``{"channel": "pong"}``, ``{"channel": "subscriptionResponse", ...}``: control;
   ``{"channel": "error", "data": ...}``: ParseError ``request_failed``.
+
+Market context (``activeAssetCtx``, perpetuals; the spot variant ``activeSpotAssetCtx`` is not
+subscribed and is an ``unknown_channel``). Every message carries the whole context, as decimal
+strings (the docs type them as numbers: both are accepted): ``markPx`` -> ``mark_price``;
+``oraclePx`` (the oracle, Hyperliquid's index of spot prices) -> ``index_price``; ``funding`` ->
+``funding_rate``, the current (predicted) rate of the running hour as a signed fraction: funding
+is settled **hourly**, so this is the rate per 1-hour interval, not per 8 hours; ``openInterest``
+(coin units, one coin per unit: multiplier 1) -> ``open_interest_base``, and
+``open_interest_usd`` = ``openInterest`` x ``markPx`` (USDC taken at par). These four fields are
+in every documented context: absent is ``missing_field``, null ``bad_type``. ``midPx``,
+``premium``, ``impactPxs``, ``dayNtlVlm``, ``prevDayPx``, ``dayBaseVlm`` are not kept. The
+message has no settlement time (funding is paid on every hour, not stated in the message):
+``next_funding_ms`` None. It has no timestamp either: ``ts_ms`` is the receive time
+(``received_ns`` in ms; not > 0: ``bad_ts``). A bad context is skipped with its reason in
+``Parsed.errors``, like a bad trade.
 
 Symbols: perpetual coin ``BTC`` -> ``BTC-USD-PERP``. Hyperliquid perps are quoted and settled in
 USDC; the canonical quote is USD (USDC taken at par, as ``monitor.symbols`` does). Spot pairs
@@ -25,16 +42,27 @@ from typing import Any, Final
 
 from monitor.config import ExchangeConfig
 from monitor.errors import ParseError
-from monitor.schema import Event, OrderSide, QtyUnit
+from monitor.schema import Event, MarketContext, OrderSide, QtyUnit
 from producers.base import ConnectionPlan, Parsed
-from producers.events import ITEM_ERRORS, item_error, json_object, new_trade, qty_price
-from producers.hyperliquid.endpoints import EXCHANGE, PING_FRAME, TRADES
+from producers.events import (
+    ITEM_ERRORS,
+    item_error,
+    json_object,
+    new_trade,
+    non_negative,
+    positive,
+    qty_price,
+    signed,
+)
+from producers.hyperliquid.endpoints import ACTIVE_ASSET_CTX, EXCHANGE, PING_FRAME, TRADES
 from producers.hyperliquid.subscriptions import plan_connections
 
+_INF: Final = float("inf")
 _SIDES: Final = {"B": OrderSide.BUY, "A": OrderSide.SELL}
 _COIN_RE: Final = re.compile(r"^[A-Za-z0-9]{1,20}$")
 _CONTROL: Final = frozenset({"pong", "subscriptionResponse"})
 _BASE: Final = QtyUnit.BASE
+_NS_PER_MS: Final = 1_000_000
 
 
 class HyperliquidAdapter:
@@ -61,6 +89,11 @@ class HyperliquidAdapter:
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
                 return self._trades(data, received_ns)
+            if channel == ACTIVE_ASSET_CTX:
+                data = doc["data"]
+                if type(data) is not dict:
+                    raise ParseError("bad_shape", "data")
+                return self._asset_ctx(data, received_ns)
             if channel in _CONTROL:
                 return Parsed(control=True)
             if channel == "error":
@@ -110,3 +143,42 @@ class HyperliquidAdapter:
             EXCHANGE, symbol, coin, taker, price, qty, _BASE, 1.0, qty, qty * price, None, ts,
             received_ns, f"{ts}-{tid}",
         )  # fmt: skip
+
+    # ---- market context: activeAssetCtx ------------------------------------------------------
+
+    def _asset_ctx(self, data: dict[str, Any], received_ns: int) -> Parsed:
+        """One ``activeAssetCtx`` message -> one MarketContext, or its reason in ``errors``."""
+        try:
+            return Parsed(events=[self._context(data, received_ns)])
+        except ITEM_ERRORS as exc:
+            return Parsed(errors=[item_error(exc)])
+
+    def _context(self, data: dict[str, Any], received_ns: int) -> MarketContext:
+        coin = data["coin"]
+        ctx = data["ctx"]
+        if type(ctx) is not dict:
+            raise ParseError("bad_shape", "ctx")
+        symbol = self._symbols.get(coin) or self._symbol(coin)
+        mark = positive(ctx["markPx"])
+        oracle = positive(ctx["oraclePx"])
+        funding = signed(ctx["funding"], "funding")
+        oi = non_negative(ctx["openInterest"])
+        oi_usd = oi * mark
+        if not oi_usd < _INF:
+            raise ParseError("bad_number", "conversion")
+        ts = received_ns // _NS_PER_MS
+        if ts <= 0:
+            raise ParseError("bad_ts", "received_ns")
+        return MarketContext(
+            exchange=EXCHANGE,
+            symbol=symbol,
+            venue_symbol=coin,
+            mark_price=mark,
+            index_price=oracle,
+            funding_rate=funding,
+            next_funding_ms=None,  # hourly on the hour; the message does not carry it
+            open_interest_base=oi,
+            open_interest_usd=oi_usd,
+            ts_ms=ts,
+            received_ns=received_ns,
+        )
