@@ -25,10 +25,17 @@ rejoins under a new member id, after which the group can fail to settle. A singl
 (the normal set-up: one consumer per exchange) never meets this; with several live members on the
 embedded broker, a revoke that still has offsets to commit loses that commit.
 
-Assignment hook: ``_on_assigned`` runs inside the rebalance, before the first fetch of the new
-assignment. A warm-up replay can go there: seek each partition to ``offsets_for_times(now - warmup)``
-and record the committed offset as a per-partition "replay until" mark below which records rebuild
-the decayed state without being counted.
+Warm-up replay (rebalances and restarts): a consumer that is assigned a partition it has not
+processed before rebuilds that partition's pairs before going live. In the assignment hook (inside
+the rebalance, before the first fetch) it looks up the group's committed offset ``c`` and
+``offsets_for_times(now - consumer.warmup_s)``, the first record produced within the warm-up
+window, at offset ``w``; if ``w < c`` it seeks to ``w`` and marks ``c`` as the partition's "replay
+until". Records below the mark rebuild the decayed state (rates, volatility, market context) with
+the cumulative counters left untouched (the previous owner counted them) and are counted in
+``events_replayed_total``, not in ``processed_events``; from ``c`` on the partition is live.
+``warming(tp)`` says whether a partition is still replaying (alerts are suppressed meanwhile), and
+``consumer_warming_partitions`` exports how many are. Record timestamps are the producer's send
+time (CreateTime), so the window is wall time, as the decay is.
 """
 
 from __future__ import annotations
@@ -97,6 +104,9 @@ class ConsumerService:
         self._stopped = False
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
+        self._replay_until: dict[TopicPartition, int] = {}  # warm-up: replay below this offset
+        self.replayed_events = 0
+        self._live = asyncio.Event()  # assigned, and no partition replaying
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._error_counts: dict[str, int] = {}
         m, x = self.metrics, exchange
@@ -105,6 +115,8 @@ class ConsumerService:
         self._m_trd = m.events.labels(x, "trade")
         self._m_ctx = m.events.labels(x, "context")
         self._m_pairs = m.pairs.labels(x)
+        self._m_replayed = m.replayed.labels(x)
+        self._m_warming = m.warming.labels(x)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -122,12 +134,13 @@ class ConsumerService:
             request_timeout_ms=self.cfg.kafka.request_timeout_ms,
         )
         consumer.subscribe([self.cfg.topic(self.exchange)], listener=_Listener(self))
+        self._consumer = consumer  # the first assignment arrives inside start()
         try:
             await consumer.start()
         except BaseException:
+            self._consumer = None
             await consumer.stop()
             raise
-        self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.exchange}")
         self._task.add_done_callback(self._on_task_done)
 
@@ -166,6 +179,14 @@ class ConsumerService:
             await self._commit()
 
     # ---- queries -------------------------------------------------------------------------
+
+    async def wait_live(self, timeout_s: float) -> None:
+        """Resolve once partitions are assigned and none is replaying its warm-up."""
+        await asyncio.wait_for(self._live.wait(), timeout_s)
+
+    def warming(self, tp: TopicPartition | None = None) -> bool:
+        """Whether ``tp`` (default: any assigned partition) is still replaying its warm-up."""
+        return bool(self._replay_until) if tp is None else tp in self._replay_until
 
     def snapshot(self) -> list[PairSnapshot]:
         return self.state.snapshot(self.state.now_s())
@@ -225,53 +246,72 @@ class ConsumerService:
         latencies: list[npt.NDArray[np.float64]] = []
         for tp, records in batches.items():
             mark = self._next.get(tp, -1)
+            until = self._replay_until.get(tp, -1)
             for rec in records:
                 if rec.offset < mark:
                     continue  # processed already by this process
-                recv_ns = self._handle(rec.value, tp, rec.offset)
-                if recv_ns is not None and recv_ns.size:
+                replay = rec.offset < until
+                recv_ns = self._handle(rec.value, tp, rec.offset, replay=replay)
+                if not replay and recv_ns is not None and recv_ns.size:
                     lag_s = (time.time_ns() - recv_ns) * 1e-9
                     latencies.append(np.asarray(lag_s, dtype=np.float64))
                 mark = rec.offset + 1
                 self._next[tp] = mark
+            if until >= 0 and mark >= until:
+                del self._replay_until[tp]
+                self._m_warming.set(len(self._replay_until))
+                if not self._replay_until:
+                    self._live.set()
+                log.info("%s: partition %d warmed up, live from offset %d",
+                         self.exchange, tp.partition, until)  # fmt: skip
         if latencies:
             self.metrics.latency.observe_many((self.exchange,), np.concatenate(latencies))
         self._m_pairs.set(self.state.n_pairs)
         self._wake_waiters()
 
     def _handle(
-        self, value: bytes | None, tp: TopicPartition, offset: int
+        self, value: bytes | None, tp: TopicPartition, offset: int, *, replay: bool = False
     ) -> npt.NDArray[np.int64] | None:
-        self.processed_records += 1
-        self._m_records.inc()
+        if not replay:
+            self.processed_records += 1
+            self._m_records.inc()
         if not value:
-            self._decode_error("empty", tp, offset, "empty record value")
+            self._decode_error(replay, "empty", tp, offset, "empty record value")
             return None
         try:
             batch = decode_batch(value)
         except CodecError as exc:
-            self._decode_error("invalid", tp, offset, str(exc))
+            self._decode_error(replay, "invalid", tp, offset, str(exc))
             return None
         if batch.exchange != self.exchange:
-            self._decode_error("wrong_exchange", tp, offset, batch.exchange)
+            self._decode_error(replay, "wrong_exchange", tp, offset, batch.exchange)
             return None
         try:
             arrays = batch_arrays(batch)
         except CodecError as exc:
-            self._decode_error("bad_column", tp, offset, str(exc))
+            self._decode_error(replay, "bad_column", tp, offset, str(exc))
             return None
-        applied = self.state.apply_arrays(arrays)
+        applied = self.state.apply_arrays(arrays, replay=replay)
+        contexts = self.state.apply_context(batch)
+        if replay:
+            n = arrays.n_events + batch.n_contexts
+            self.replayed_events += n
+            self._m_replayed.inc(n)
+            return arrays.recv_ns
         if applied.liquidations:
             self._m_liq.inc(applied.liquidations)
         if applied.trades:
             self._m_trd.inc(applied.trades)
-        contexts = self.state.apply_context(batch)
         if contexts:
             self._m_ctx.inc(contexts)
         self.processed_events += arrays.n_events + batch.n_contexts
         return arrays.recv_ns
 
-    def _decode_error(self, reason: str, tp: TopicPartition, offset: int, detail: str) -> None:
+    def _decode_error(
+        self, replay: bool, reason: str, tp: TopicPartition, offset: int, detail: str
+    ) -> None:
+        if replay:  # counted and logged by the process that first read it
+            return
         self.metrics.decode_errors.labels(self.exchange, reason).inc()
         n = self._error_counts.get(reason, 0) + 1
         self._error_counts[reason] = n
@@ -325,6 +365,40 @@ class ConsumerService:
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.metrics.rebalances.labels(self.exchange).inc()
         log.info("%s: assigned %s", self.exchange, sorted(tp.partition for tp in assigned))
+        for tp in list(self._replay_until):
+            if tp not in assigned:  # revoked while warming: whoever owns it now replays it
+                del self._replay_until[tp]
+        warmup_s = self.cfg.consumer.warmup_s
+        fresh = [tp for tp in assigned if tp not in self._next and tp not in self._replay_until]
+        if warmup_s > 0 and fresh:
+            await self._seek_warmup(fresh, warmup_s)
+        self._m_warming.set(len(self._replay_until))
+        if self._replay_until:
+            self._live.clear()
+        else:
+            self._live.set()
+
+    async def _seek_warmup(self, tps: list[TopicPartition], warmup_s: float) -> None:
+        """Seek each partition with a committed offset back to the first record of the warm-up
+        window (see the module docstring); a lookup that fails leaves the partition live."""
+        consumer = self._consumer
+        since_ms = int((time.time() - warmup_s) * 1000)
+        try:
+            committed = {tp: await consumer.committed(tp) for tp in tps}
+            starts = await consumer.offsets_for_times(
+                {tp: since_ms for tp, c in committed.items() if c}
+            )
+        except KafkaError as exc:
+            log.warning("%s: warm-up lookup failed (%s); starting live", self.exchange, exc)
+            return
+        for tp, found in starts.items():
+            c = committed[tp]
+            if found is None or c is None or found.offset >= c:
+                continue  # nothing within the window before the committed offset
+            consumer.seek(tp, found.offset)
+            self._replay_until[tp] = c
+            log.info("%s: partition %d replays offsets %d..%d (warm-up %.0f s)",
+                     self.exchange, tp.partition, found.offset, c - 1, warmup_s)  # fmt: skip
 
     # ---- waiters -------------------------------------------------------------------------
 

@@ -242,6 +242,10 @@ class RiskState:
                 self.last_price, self.ref_price, self.vol_s2, self.vol_interval, self.vol_n,
                 self.ctx, self.ctx_t]  # fmt: skip
 
+    def _counters(self) -> list[npt.NDArray[Any]]:
+        """The cumulative arrays (exported as counters): untouched by warm-up replay."""
+        return [self.liq_notional, self.liq_count, self.trd_notional, self.trd_count]
+
     @property
     def bytes_per_pair(self) -> int:
         return sum(a.nbytes for a in self._arrays()) // self.capacity
@@ -269,7 +273,9 @@ class RiskState:
         """Apply one decoded record; returns the number of events applied."""
         return sum(self.apply_arrays(batch_arrays(batch)))
 
-    def apply_arrays(self, a: BatchArrays) -> Applied:
+    def apply_arrays(self, a: BatchArrays, *, replay: bool = False) -> Applied:
+        """Run the kernels on one record's arrays. ``replay``: a warm-up record another process
+        already counted: the decayed state is rebuilt, the cumulative counters stay as they are."""
         if a.n_events == 0:
             return Applied(0, 0)
         if a.liq_side.dtype != np.int8 or a.trd_side.dtype != np.int8:
@@ -300,9 +306,14 @@ class RiskState:
         n_liq, n_trd = a.liq_t.shape[0], a.trd_t.shape[0]
         t_max = max(t_liq, t_trd)
         with self._lock:
+            if replay:
+                kept = [c[pid].copy() for c in self._counters()]
             self._run_kernels(
                 np.full(n_liq, pid, dtype=np.int32), np.full(n_trd, pid, dtype=np.int32), a
             )
+            if replay:
+                for c, v in zip(self._counters(), kept, strict=True):
+                    c[pid] = v
             if t_max > self.event_clock_s:
                 self.event_clock_s = t_max
                 self.wall_at_clock_s = self.wall_clock()

@@ -11,6 +11,7 @@ ConfigErrors that name the key. Units are in the names (``linger_ms``, ``stale_a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -177,9 +178,14 @@ class ConsumerConfig:
     commit_interval_s: float = 1.0
     fetch_max_records: int = 2000
     lag_refresh_s: float = 2.0
+    # on assignment, rebuild the partitions' state from this much history (0: off); see
+    # consumers.service (offsets_for_times)
+    warmup_s: float = 900.0
 
     def validate(self) -> None:
         _positive("consumer.max_pairs", self.max_pairs)
+        if not 0.0 <= self.warmup_s < math.inf:
+            raise ConfigError(f"consumer.warmup_s {self.warmup_s}: must be >= 0 and finite")
         _positive("consumer.max_exported_symbols", self.max_exported_symbols)
         _positive("consumer.vol_interval_s", self.vol_interval_s)
         if not 0.0 < self.vol_lambda < 1.0:

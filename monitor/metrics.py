@@ -198,6 +198,17 @@ class ConsumerMetrics:
             ["exchange", "reason"],
         )
         self.rebalances = c("rebalances_total", "Partition assignments received.", ["exchange"])
+        self.replayed = c(
+            "events_replayed_total",
+            "Events re-read on assignment to rebuild decayed state (warm-up; not counted again).",
+            ["exchange"],
+        )
+        self.warming = Gauge(
+            f"{NAMESPACE}_consumer_warming_partitions",
+            "Assigned partitions still replaying their warm-up history.",
+            ["exchange"],
+            registry=registry,
+        )
         self.lag = Gauge(
             f"{NAMESPACE}_consumer_lag_records",
             "Records behind the partition's high watermark.",
