@@ -93,7 +93,7 @@ class ConsumerService:
         c = cfg.consumer
         self.state = RiskState(
             c.max_pairs, vol_interval_s=c.vol_interval_s, vol_lambda=c.vol_lambda,
-            on_skip=self._on_skip,
+            on_skip=self._on_skip, late_tolerance_s=c.late_tolerance_s,
         )  # fmt: skip
         self.collector = RiskCollector.for_registry(registry)
         self.collector.attach(exchange, self.state, c.max_exported_symbols)

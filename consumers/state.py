@@ -197,7 +197,10 @@ class RiskState:
         *,
         on_skip: Callable[[str, int], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        late_tolerance_s: float = 5.0,
     ) -> None:
+        if not 0.0 <= late_tolerance_s < math.inf:
+            raise ValueError("late_tolerance_s must be >= 0 and finite")
         if capacity <= 0 or not horizons or min(horizons) <= 0:
             raise ValueError("capacity and horizons must be positive")
         if vol_interval_s <= 0 or not 0.0 < vol_lambda < 1.0:
@@ -208,6 +211,7 @@ class RiskState:
         self.vol_lambda = float(vol_lambda)
         self.on_skip = on_skip
         self.wall_clock = wall_clock
+        self.late_tolerance_s = float(late_tolerance_s)
         self.tau = np.asarray(self.horizons_s, dtype=np.float64)
         c, nh = capacity, len(self.horizons_s)
         nl, nt = len(LIQ_SIDES), len(TAKER_SIDES)
@@ -227,6 +231,7 @@ class RiskState:
         # market context, latest value per pair (NaN until the venue sent it)
         self.ctx = np.full((c, len(CONTEXT_FIELDS)), np.nan)
         self.ctx_t = np.full(c, -np.inf)
+        self.t_max = np.full(c, -np.inf)  # latest event time applied per pair (late-event floor)
         self._ids: dict[PairKey, int] = {}
         self._keys: list[PairKey] = []
         self._overflow_logged: set[PairKey] = set()
@@ -240,7 +245,7 @@ class RiskState:
         return [self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count,
                 self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count,
                 self.last_price, self.ref_price, self.vol_s2, self.vol_interval, self.vol_n,
-                self.ctx, self.ctx_t]  # fmt: skip
+                self.ctx, self.ctx_t, self.t_max]  # fmt: skip
 
     def _counters(self) -> list[npt.NDArray[Any]]:
         """The cumulative arrays (exported as counters): untouched by warm-up replay."""
@@ -296,7 +301,8 @@ class RiskState:
             a.trd_t, a.trd_side, a.trd_notional, a.trd_price, _NT, trd_ok
         )
         bad = bad_liq + bad_trd
-        if bad:
+        late = self._late(pid, a.liq_t, liq_ok) + self._late(pid, a.trd_t, trd_ok)
+        if bad or late:
             a = a._replace(
                 liq_t=a.liq_t[liq_ok], liq_side=a.liq_side[liq_ok],
                 liq_notional=a.liq_notional[liq_ok], trd_t=a.trd_t[trd_ok],
@@ -314,12 +320,29 @@ class RiskState:
             if replay:
                 for c, v in zip(self._counters(), kept, strict=True):
                     c[pid] = v
+            self.t_max[pid] = max(self.t_max[pid], t_max)
             if t_max > self.event_clock_s:
                 self.event_clock_s = t_max
                 self.wall_at_clock_s = self.wall_clock()
         if bad:
             self._skip("invalid_value", bad)
+        if late:
+            self._skip("too_late", late)
         return Applied(n_liq, n_trd)
+
+    def _late(self, pid: int, t: F64, ok: npt.NDArray[np.bool_]) -> int:
+        """Unmark rows older than the pair's latest time (so far, this record's earlier rows
+        included) by more than the tolerance; return how many. Kernels handle the rest of the
+        disorder exactly (see ``consumers.kernels``)."""
+        if not t.size:
+            return 0
+        running = np.maximum.accumulate(np.where(ok, t, -np.inf))
+        floor = np.maximum(running, self.t_max[pid]) - self.late_tolerance_s
+        late = ok & (t < floor)
+        n = int(late.sum())
+        if n:
+            ok &= ~late
+        return n
 
     def _run_kernels(
         self,

@@ -181,11 +181,16 @@ class ConsumerConfig:
     # on assignment, rebuild the partitions' state from this much history (0: off); see
     # consumers.service (offsets_for_times)
     warmup_s: float = 900.0
+    # events older than their pair's latest by more than this are counted (too_late) and dropped;
+    # within it, the kernels handle disorder exactly (OKX says its feed can arrive out of order)
+    late_tolerance_s: float = 5.0
 
     def validate(self) -> None:
         _positive("consumer.max_pairs", self.max_pairs)
-        if not 0.0 <= self.warmup_s < math.inf:
-            raise ConfigError(f"consumer.warmup_s {self.warmup_s}: must be >= 0 and finite")
+        for name in ("warmup_s", "late_tolerance_s"):
+            v = getattr(self, name)
+            if not 0.0 <= v < math.inf:
+                raise ConfigError(f"consumer.{name} {v}: must be >= 0 and finite")
         _positive("consumer.max_exported_symbols", self.max_exported_symbols)
         _positive("consumer.vol_interval_s", self.vol_interval_s)
         if not 0.0 < self.vol_lambda < 1.0:

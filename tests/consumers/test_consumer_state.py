@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from consumers.state import LIQ_SIDES, RiskState, batch_arrays
 from monitor.codec import Batch, decode_batch, encode_batch
 from monitor.errors import CodecError
-from monitor.schema import Event, Liquidation
+from monitor.schema import Event, Liquidation, Trade
 from tests.consumers.consumer_refs import FlowRef, VolRef, liq, trade
 
 
@@ -154,9 +154,10 @@ def test_apply_arrays_checks_dtypes() -> None:
 
 def test_bytes_per_pair() -> None:
     # liquidations 3 sides x (3 rates + t_last + cum + count), trades 2 sides x the same,
-    # price/volatility 5 words, market context 5 values + time: 8 * (18 + 12 + 5 + 6)
-    assert RiskState(16).bytes_per_pair == 328
-    assert RiskState(16, horizons=(10.0,)).bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6)
+    # price/volatility 5 words, market context 5 values + time, latest event time:
+    # 8 * (18 + 12 + 5 + 6 + 1)
+    assert RiskState(16).bytes_per_pair == 336
+    assert RiskState(16, horizons=(10.0,)).bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6 + 1)
 
 
 symbols = st.sampled_from(["A-USDT-PERP", "B-USDT-PERP", "C-USDT-PERP", "D-USDT-PERP"])
@@ -181,13 +182,17 @@ def records(draw: st.DrawFn) -> list[list[Event]]:
 
 
 @settings(deadline=None, max_examples=100)
-@given(recs=records(), capacity=st.integers(1, 4))
-def test_state_matches_references_through_the_codec(recs: list[list[Event]], capacity: int) -> None:
+@given(recs=records(), capacity=st.integers(1, 4), tol=st.sampled_from([0.0, 5.0, 120.0, 1e9]))
+def test_state_matches_references_through_the_codec(
+    recs: list[list[Event]], capacity: int, tol: float
+) -> None:
     skips = Skips()
-    st_ = RiskState(capacity, vol_interval_s=1.0, vol_lambda=0.94, on_skip=skips)
+    st_ = RiskState(capacity, vol_interval_s=1.0, vol_lambda=0.94, on_skip=skips,
+                    late_tolerance_s=tol)  # fmt: skip
     flow, vol = FlowRef(st_.horizons_s), VolRef(1.0, 0.94)
     ids: dict[str, int] = {}
-    skipped = 0
+    latest: dict[str, float] = {}
+    skipped = late = 0
     for evs in recs:
         st_.apply(_record(evs))
         sym = evs[0].symbol
@@ -196,13 +201,27 @@ def test_state_matches_references_through_the_codec(recs: list[list[Event]], cap
         if sym not in ids:
             skipped += len(evs)
             continue
-        for e in evs:
-            t = e.ts_ms / 1000.0
-            if isinstance(e, Liquidation):
-                flow.add(ids[sym], LIQ_SIDES.index(e.liquidated_side.value), t, e.notional_usd)
-            else:
-                vol.trade(ids[sym], t, e.price)
+        # a record's liquidation rows, then its trade rows (the codec's columns), each row
+        # checked against the pair's latest time before the record and earlier rows of its kind
+        base = latest.get(sym, -math.inf)
+        for kind in (Liquidation, Trade):
+            running = base
+            for e in evs:
+                if not isinstance(e, kind):
+                    continue
+                t = e.ts_ms / 1000.0
+                running = max(running, t)
+                if t < running - tol:
+                    late += 1  # older than the pair's latest by more than the tolerance: dropped
+                    continue
+                latest[sym] = max(latest.get(sym, -math.inf), t)
+                if isinstance(e, Liquidation):
+                    p = ids[sym]
+                    flow.add(p, LIQ_SIDES.index(e.liquidated_side.value), t, e.notional_usd)
+                else:
+                    vol.trade(ids[sym], t, e.price)
     assert skips.counts.get("pair_capacity", 0) == skipped
+    assert skips.counts.get("too_late", 0) == late
     now = 1_700_000_000.0 + 700.0
     rows = {r.symbol: r for r in st_.snapshot(now)}
     assert set(rows) == set(ids)
