@@ -1,0 +1,161 @@
+"""The composite cascade score (risk-models.md s7): a documented, configurable combination in [0, 1].
+
+Pure module (numpy only), vectorised over pairs; evaluated at read-out time and on the consumer's
+tick, never per event. Each component is mapped to [0, 1] first, then combined as a weighted mean:
+
+==================  ==========================================================================
+component           mapping to [0, 1]
+==================  ==========================================================================
+``branching``       Hawkes branching ratio n (s2), clipped to [0, 1]
+``feedback``        ``min(n_struct, 2) / 2`` (s3: n_struct >= 1 is a self-sustaining spiral)
+``liq_zscore``      z-score of the 60 s liquidation rate against its slow baseline (s1),
+                    ``clip(z / z_saturation, 0, 1)``
+``liq_share``       liquidation share of traded notional over 60 s, ``clip(share / share_sat)``
+``vpin``            VPIN's rank against its own slow history: ``Phi((x - mean) / sd)`` (s4)
+``volatility``      the EWMA volatility's rank against its own slow history, the same way (s5)
+``margin_stress``   MSI (s6), ``clip(msi / msi_saturation, 0, 1)``
+==================  ==========================================================================
+
+``score = sum_i w_i * c_i / sum_i w_i``. A component that is not defined yet for a pair (NaN: too
+few liquidations for a Hawkes fit, fewer than 50 VPIN buckets, no history for a rank) counts as 0:
+the score never rises because data is missing, and it says so through the components, which are
+all exported. The ranks keep an exponentially weighted mean and variance per pair, updated on the
+consumer's tick (``rank_tau_s``, default 24 h), so a venue's normal VPIN or volatility level reads
+as 0.5 and only unusual values push the score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+COMPONENTS: Final = (
+    "branching", "feedback", "liq_zscore", "liq_share", "vpin", "volatility", "margin_stress",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScoreParams:
+    w_branching: float = 0.25
+    w_feedback: float = 0.20
+    w_liq_zscore: float = 0.15
+    w_liq_share: float = 0.10
+    w_vpin: float = 0.10
+    w_volatility: float = 0.10
+    w_margin_stress: float = 0.10
+    z_saturation: float = 6.0  # a 6-sigma liquidation rate is the most alarming
+    share_saturation: float = 0.2  # liquidations at 20% of traded notional
+    msi_saturation: float = 1.0  # expected liquidations equal to the traded notional
+    rank_tau_s: float = 86_400.0
+    warning: float = 0.6
+    critical: float = 0.8
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"score {f.name} = {v!r}: must be finite and >= 0")
+        if self.total_weight <= 0:
+            raise ValueError("score weights: at least one must be > 0")
+        for name in ("z_saturation", "share_saturation", "msi_saturation", "rank_tau_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"score {name} must be > 0")
+        if not 0 < self.warning <= self.critical <= 1:
+            raise ValueError("score levels: need 0 < warning <= critical <= 1")
+
+    @property
+    def weights(self) -> F64:
+        return np.array([getattr(self, f"w_{c}") for c in COMPONENTS])
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.weights.sum())
+
+
+class RankState:
+    """Per pair, exponentially weighted mean and variance of one series (for a normal-CDF rank)."""
+
+    def __init__(self, capacity: int, tau_s: float) -> None:
+        self.tau_s = tau_s
+        self.mean = np.full(capacity, np.nan)
+        self.var = np.zeros(capacity)
+        self.t = np.full(capacity, -np.inf)
+
+    def grow(self, capacity: int) -> None:
+        n = capacity - self.mean.shape[0]
+        if n > 0:
+            self.mean = np.concatenate((self.mean, np.full(n, np.nan)))
+            self.var = np.concatenate((self.var, np.zeros(n)))
+            self.t = np.concatenate((self.t, np.full(n, -np.inf)))
+
+    def update(self, now_s: float, x: F64) -> None:
+        """Fold the current values ``x[:n]`` in (NaN values are skipped), weight by elapsed time."""
+        n = x.shape[0]
+        mean, var, t = self.mean[:n], self.var[:n], self.t[:n]
+        ok = np.isfinite(x)
+        first = ok & np.isnan(mean)
+        mean[first] = x[first]
+        var[first] = 0.0
+        t[first] = now_s
+        upd = ok & ~first & (now_s > t)
+        a = 1.0 - np.exp(-(now_s - t[upd]) / self.tau_s)
+        d = x[upd] - mean[upd]
+        mean[upd] += a * d
+        var[upd] = (1.0 - a) * (var[upd] + a * d * d)
+        t[upd] = now_s
+
+    def rank(self, x: F64) -> F64:
+        """``Phi((x - mean) / sd)``; NaN where x or the history is undefined or flat."""
+        n = x.shape[0]
+        sd = np.sqrt(self.var[:n])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (x - self.mean[:n]) / sd
+        out: F64 = 0.5 * _erfc(-z / math.sqrt(2.0))
+        out[~(sd > 0)] = np.nan
+        return out
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def components(
+    p: ScoreParams,
+    branching: F64,
+    n_struct: F64,
+    liq_zscore: F64,
+    liq_share: F64,
+    vpin_rank: F64,
+    vol_rank: F64,
+    msi: F64,
+) -> F64:
+    """The components mapped to [0, 1], shape [pairs, len(COMPONENTS)]; NaN where undefined."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/huge inputs saturate at 1
+        cols = (
+            np.clip(branching, 0.0, 1.0),
+            np.minimum(np.maximum(n_struct, 0.0), 2.0) / 2.0,
+            np.clip(liq_zscore / p.z_saturation, 0.0, 1.0),
+            np.clip(liq_share / p.share_saturation, 0.0, 1.0),
+            np.clip(vpin_rank, 0.0, 1.0),
+            np.clip(vol_rank, 0.0, 1.0),
+            np.clip(msi / p.msi_saturation, 0.0, 1.0),
+        )
+    return np.stack(cols, axis=1) if len(branching) else np.empty((0, len(COMPONENTS)))
+
+
+def score(p: ScoreParams, comps: F64) -> F64:
+    """The weighted mean of the components, undefined ones counting as 0; in [0, 1]."""
+    out: F64 = np.clip(np.nan_to_num(comps, nan=0.0) @ p.weights / p.total_weight, 0.0, 1.0)
+    return out  # (clipped: the weighted mean of ones can round to 1 + 2e-16)
+
+
+def drivers(p: ScoreParams, comps_row: F64, top: int = 3) -> list[tuple[str, float]]:
+    """The components that contribute most to one pair's score: (name, weighted share)."""
+    contrib = np.nan_to_num(comps_row, nan=0.0) * p.weights / p.total_weight
+    order = np.argsort(-contrib, kind="stable")[:top]
+    return [(COMPONENTS[i], float(contrib[i])) for i in order if contrib[i] > 0]

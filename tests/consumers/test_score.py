@@ -1,0 +1,99 @@
+"""The composite cascade score: parameter checks, component mapping, bounds, ranks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from consumers.score import COMPONENTS, RankState, ScoreParams, components, drivers, score
+
+
+def comps_of(**kw: float) -> np.ndarray:
+    base = {"branching": np.nan, "n_struct": np.nan, "liq_zscore": np.nan, "liq_share": np.nan,
+            "vpin_rank": np.nan, "vol_rank": np.nan, "msi": np.nan}  # fmt: skip
+    base.update(kw)
+    return components(ScoreParams(), *(np.array([v]) for v in base.values()))
+
+
+def test_each_component_is_mapped_as_documented() -> None:
+    c = comps_of(branching=0.8, n_struct=1.5, liq_zscore=3.0, liq_share=0.05, vpin_rank=0.9,
+                 vol_rank=0.25, msi=0.4)[0]  # fmt: skip
+    assert dict(zip(COMPONENTS, c, strict=True)) == pytest.approx(
+        {
+            "branching": 0.8,
+            "feedback": 0.75,
+            "liq_zscore": 0.5,
+            "liq_share": 0.25,
+            "vpin": 0.9,
+            "volatility": 0.25,
+            "margin_stress": 0.4,
+        }
+    )
+    w = ScoreParams().weights
+    assert score(ScoreParams(), c[None, :])[0] == pytest.approx(float(c @ w / w.sum()))
+    clipped = comps_of(branching=1.7, n_struct=9.0, liq_zscore=-4.0, liq_share=3.0, msi=8.0)[0]
+    assert list(clipped[[0, 1, 2, 3, 6]]) == [1.0, 1.0, 0.0, 1.0, 1.0]
+
+
+def test_missing_components_count_as_zero_and_never_raise_the_score() -> None:
+    none = comps_of()
+    assert np.isnan(none).all() and score(ScoreParams(), none)[0] == 0.0
+    only = comps_of(branching=1.0)
+    assert score(ScoreParams(), only)[0] == pytest.approx(0.25)
+    assert drivers(ScoreParams(), only[0]) == [("branching", pytest.approx(0.25))]
+
+
+finite = st.floats(allow_nan=True, allow_infinity=True) | st.floats(-10.0, 10.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=arrays(np.float64, (5, 7), elements=finite))
+def test_score_is_always_in_the_unit_interval(x: np.ndarray) -> None:
+    c = components(ScoreParams(), *x.T)
+    s = score(ScoreParams(), c)
+    assert ((s >= 0) & (s <= 1)).all()
+    assert (np.isnan(c) | ((c >= 0) & (c <= 1))).all()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"w_vpin": -1.0}, {"w_branching": math.nan}, {"warning": 0.9, "critical": 0.8},
+     {"z_saturation": 0.0}, {f"w_{c}": 0.0 for c in COMPONENTS}],
+)  # fmt: skip
+def test_bad_parameters_are_refused(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        ScoreParams(**kw)
+
+
+def test_rank_of_a_stationary_series_is_centred_and_a_spike_ranks_high() -> None:
+    rng = np.random.default_rng(4)
+    r = RankState(1, tau_s=3600.0)
+    ranks = []
+    for k in range(20_000):
+        x = np.array([rng.normal(10.0, 2.0)])
+        if k > 2000:
+            ranks.append(float(r.rank(x)[0]))
+        r.update(float(k), x)
+    assert abs(np.mean(ranks) - 0.5) < 0.03
+    assert abs(np.mean(np.array(ranks) > 0.9) - 0.1) < 0.03  # calibrated tails
+    assert r.rank(np.array([20.0]))[0] > 0.999  # five sigma
+    assert math.isclose(r.mean[0], 10.0, abs_tol=0.3) and math.isclose(r.var[0], 4.0, rel_tol=0.2)
+
+
+def test_rank_weights_by_elapsed_time_and_skips_nan() -> None:
+    r = RankState(2, tau_s=10.0)
+    r.update(0.0, np.array([1.0, np.nan]))
+    r.update(5.0, np.array([3.0, np.nan]))
+    a = 1 - math.exp(-0.5)
+    assert r.mean[0] == pytest.approx(1 + a * 2)
+    assert r.var[0] == pytest.approx((1 - a) * a * 4)
+    assert np.isnan(r.mean[1]) and np.isnan(r.rank(np.array([1.0, 1.0]))[1])
+    r.update(5.0, np.array([100.0, 1.0]))  # no time elapsed: no weight
+    assert r.mean[0] == pytest.approx(1 + a * 2)
+    r.grow(4)
+    assert r.mean.shape == (4,) and np.isnan(r.mean[3])
