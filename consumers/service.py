@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
@@ -60,7 +60,8 @@ from monitor.codec import decode_batch
 from monitor.config import Config
 from monitor.errors import CodecError
 from monitor.metrics import ConsumerMetrics, for_registry
-from monitor.topics import ensure_exchange_topics
+from monitor.riskrecord import asset_of, encode_risk
+from monitor.topics import ensure_exchange_topics, ensure_risk_topic
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class ConsumerService:
         self._replay_until: dict[TopicPartition, int] = {}  # warm-up: replay below this offset
         self.replayed_events = 0
         self._live = asyncio.Event()  # assigned, and no partition replaying
+        self._risk_producer: Any = None
+        self.risk_published = 0  # risk snapshot records sent
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._error_counts: dict[str, int] = {}
         m, x = self.metrics, exchange
@@ -123,7 +126,17 @@ class ConsumerService:
     async def start(self) -> None:
         if self._consumer is not None or self._stopped:
             raise RuntimeError("ConsumerService.start() may be called once")
+        c = self.cfg.consumer
         await ensure_exchange_topics(self.cfg, [self.exchange])
+        if c.risk_publish_s > 0:
+            await ensure_risk_topic(self.cfg)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.cfg.bootstrap_servers,
+                client_id=f"{self.cfg.kafka.client_id}-risk-{self.exchange}",
+                linger_ms=20, request_timeout_ms=self.cfg.kafka.request_timeout_ms,
+            )  # fmt: skip
+            await producer.start()
+            self._risk_producer = producer
         self.state.warm_up()  # compile/load kernels before joining: no stall inside the group
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.cfg.bootstrap_servers,
@@ -140,6 +153,8 @@ class ConsumerService:
         except BaseException:
             self._consumer = None
             await consumer.stop()
+            if self._risk_producer is not None:
+                await self._risk_producer.stop()
             raise
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.exchange}")
         self._task.add_done_callback(self._on_task_done)
@@ -159,6 +174,9 @@ class ConsumerService:
                 await self._commit()
             finally:
                 await consumer.stop()
+        producer, self._risk_producer = self._risk_producer, None
+        if producer is not None:
+            await producer.stop()
         self._fail_waiters(RuntimeError("consumer service stopped"))
 
     async def __aenter__(self) -> ConsumerService:
@@ -217,6 +235,7 @@ class ConsumerService:
         poll_ms = int(1000 * min(c.commit_interval_s, c.lag_refresh_s))
         next_lag = time.monotonic()
         next_commit = next_lag + c.commit_interval_s
+        next_risk = next_lag + c.risk_publish_s
         while True:
             try:
                 batches = await self._consumer.getmany(
@@ -240,6 +259,29 @@ class ConsumerService:
             if now >= next_lag:
                 next_lag = now + c.lag_refresh_s
                 await self._refresh_lag()
+            if self._risk_producer is not None and now >= next_risk:
+                next_risk = now + c.risk_publish_s
+                await self.publish_risk()
+
+    async def publish_risk(self) -> int:
+        """Send one risk snapshot per exported pair to the risk topic (not while warming up: a
+        half-rebuilt state would mislead the asset view). Returns the records sent."""
+        if self._risk_producer is None or self.warming():
+            return 0
+        rows = self.state.risk_rows(self.state.now_s(), self.cfg.consumer.max_exported_symbols)
+        t, now_ms = self.state.now_s(), int(time.time() * 1000)
+        try:
+            for exchange, symbol, values in rows:
+                value = encode_risk(exchange, symbol, t, now_ms, values)
+                await self._risk_producer.send(
+                    self.cfg.risk_topic, value, key=asset_of(symbol).encode()
+                )
+            await self._risk_producer.flush()
+        except KafkaError as exc:
+            log.warning("%s: risk snapshot not published (%s)", self.exchange, exc)
+            return 0
+        self.risk_published += len(rows)
+        return len(rows)
 
     def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Apply fetched records (synchronous: nothing else runs in the middle of a batch)."""

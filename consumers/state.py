@@ -37,6 +37,7 @@ import numpy.typing as npt
 from consumers import kernels as k
 from monitor.codec import Batch
 from monitor.errors import CodecError
+from monitor.riskrecord import fields_dict
 from monitor.schema import OrderSide, Side
 
 log = logging.getLogger(__name__)
@@ -452,6 +453,24 @@ class RiskState:
                 last_price=np.where(has_price, self.last_price[:n], np.nan),
                 context=_derived_context(self.ctx[:n]),
             )
+
+    def risk_rows(self, now_s: float, limit: int) -> list[tuple[str, str, dict[str, float]]]:
+        """(exchange, symbol, risk values) of the ``limit`` most active pairs, for the risk topic
+        (field names of ``monitor.riskrecord``; NaN where a value is not defined yet)."""
+        r = self.read(now_s)
+        h = r.horizons_s.index(60.0) if 60.0 in r.horizons_s else len(r.horizons_s) // 2
+        out = []
+        for i in r.ranked()[:limit]:
+            values = fields_dict({
+                "liq_rate_long_60s": r.liq_rate[i, 0, h],
+                "liq_rate_short_60s": r.liq_rate[i, 1, h],
+                "liq_rate_unknown_60s": r.liq_rate[i, 2, h],
+                "trade_rate_60s": r.trd_rate[i, :, h].sum(),
+                "open_interest_usd": r.context[i, CONTEXT_FIELDS.index("oi_usd")],
+                "volatility": math.sqrt(r.variance[i]),
+            })  # fmt: skip
+            out.append((r.keys[i][0], r.keys[i][1], values))
+        return out
 
     def snapshot(self, now_s: float) -> list[PairSnapshot]:
         """Every pair at ``now_s``, most active first (see ``Readout.ranked``)."""

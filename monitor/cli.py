@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--exchange", required=True, choices=KNOWN_EXCHANGES)
         c.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free)")
 
+    a = sub.add_parser(
+        "aggregate",
+        parents=[common],
+        help="the asset view across venues: read the risk topic, export per-asset metrics",
+        description="Combine the consumers' per-pair risk snapshots (<prefix>.risk) into one view "
+        "per asset (BTC across Binance, Bybit, OKX, ...): summed liquidation rates and notional "
+        "at risk, the worst venue's score; exported as cascade_asset_* on /metrics.",
+    )
+    a.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free)")
+
     b = sub.add_parser(
         "broker",
         parents=[common],
@@ -106,6 +116,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def _metrics_override(cfg: Config, port: int | None) -> Config:
     return cfg if port is None else cfg.with_overrides(metrics={"port": port})
+
+
+async def _aggregate(cfg: Config) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from consumers.aggregator import AssetAggregator
+    from monitor.runtime import require_broker, serve_metrics, wait_for_signal
+
+    await require_broker(cfg)
+    registry = CollectorRegistry()
+    endpoint = serve_metrics(cfg, registry)
+    agg = AssetAggregator(cfg, registry)
+    log.info("aggregate: metrics on %s", endpoint.url)
+    try:
+        await agg.start()
+        try:
+            await wait_for_signal()
+        finally:
+            await agg.stop()
+    finally:
+        endpoint.close()
 
 
 async def _run_service(cfg: Config, kind: str, exchange: str) -> None:
@@ -247,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("produce", "consume"):
             cfg = _metrics_override(cfg, args.metrics_port)
             asyncio.run(_run_service(cfg, args.command, args.exchange))
+            return 0
+        if args.command == "aggregate":
+            asyncio.run(_aggregate(_metrics_override(cfg, args.metrics_port)))
             return 0
         if args.command == "broker":
             return _broker(cfg, args.action)

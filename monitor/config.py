@@ -184,10 +184,12 @@ class ConsumerConfig:
     # events older than their pair's latest by more than this are counted (too_late) and dropped;
     # within it, the kernels handle disorder exactly (OKX says its feed can arrive out of order)
     late_tolerance_s: float = 5.0
+    # per-pair risk snapshots to <prefix>.risk every this many seconds (0: off), for the asset view
+    risk_publish_s: float = 5.0
 
     def validate(self) -> None:
         _positive("consumer.max_pairs", self.max_pairs)
-        for name in ("warmup_s", "late_tolerance_s"):
+        for name in ("warmup_s", "late_tolerance_s", "risk_publish_s"):
             v = getattr(self, name)
             if not 0.0 <= v < math.inf:
                 raise ConfigError(f"consumer.{name} {v}: must be >= 0 and finite")
@@ -246,6 +248,10 @@ class Config:
 
     def topic(self, exchange: str) -> str:
         return f"{self.kafka.topic_prefix}.events.{exchange}"
+
+    @property
+    def risk_topic(self) -> str:
+        return f"{self.kafka.topic_prefix}.risk"
 
     def dead_letter_topic(self, exchange: str) -> str:
         return f"{self.kafka.topic_prefix}.deadletter.{exchange}"

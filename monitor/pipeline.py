@@ -11,6 +11,7 @@ from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
+from consumers.aggregator import AssetAggregator
 from consumers.service import ConsumerService
 from monitor.config import Config
 from producers.service import ProducerService
@@ -20,10 +21,16 @@ class Pipeline:
     def __init__(self, cfg: Config, exchanges: Sequence[str], registry: CollectorRegistry) -> None:
         self.consumers = [ConsumerService(cfg, x, registry) for x in exchanges]
         self.producers = [ProducerService(cfg, x, registry) for x in exchanges]
+        # the asset view across the venues, from the consumers' risk snapshots
+        self.aggregator = (
+            AssetAggregator(cfg, registry) if cfg.consumer.risk_publish_s > 0 else None
+        )
 
     async def start(self, connect_timeout_s: float = 15.0) -> None:
         """Consumers first (so they are in their groups), then producers, until every feed is
         connected and subscribed."""
+        if self.aggregator is not None:
+            await self.aggregator.start()
         for c in self.consumers:
             await c.start()
         for p in self.producers:
@@ -46,6 +53,8 @@ class Pipeline:
             await p.stop()
         for c in self.consumers:
             await c.stop()
+        if self.aggregator is not None:
+            await self.aggregator.stop()
 
     async def __aenter__(self) -> Pipeline:
         try:

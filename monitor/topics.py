@@ -63,3 +63,11 @@ async def ensure_exchange_topics(cfg: Config, exchanges: Iterable[str]) -> dict[
         cfg.kafka.replication_factor,
         cfg.kafka.retention_s,
     )
+
+
+async def ensure_risk_topic(cfg: Config) -> dict[str, int]:
+    """``<prefix>.risk``: per-pair risk snapshots, keyed by asset (consumers -> aggregator)."""
+    k = cfg.kafka
+    return await ensure_topics(
+        cfg.bootstrap_servers, [cfg.risk_topic], k.partitions, k.replication_factor, k.retention_s
+    )

@@ -1,0 +1,188 @@
+"""The asset view across venues: the risk topic -> latest snapshot per pair -> /metrics per asset.
+
+One process (``cascade-monitor aggregate``, or inside the demo's pipeline) reads every partition of
+``<prefix>.risk`` without a consumer group: the view is a function of the latest snapshot of each
+(exchange, symbol), so nothing needs committing. On start it seeks each partition to
+``offsets_for_times(now - stale_s)``, the snapshots still fresh enough to count, and keeps the
+newest record per pair (by publishing wall time). ``views()`` combines them per asset as
+``monitor.riskrecord.asset_views`` documents; the collector exports them at scrape time:
+
+* ``cascade_asset_venues{asset}``: pairs combined (a venue that stopped publishing drops out
+  after ``stale_s``);
+* one gauge per field, labelled by asset: ``cascade_asset_<field>`` with the field's unit in its
+  name (``..._usd_per_second``, ``..._usd``, ratios unitless), summed across venues for flows and
+  notionals and the worst venue for risk levels;
+* ``cascade_asset_worst_pair_info{asset,exchange,symbol}`` = 1: where the highest score is.
+
+Undecodable records are counted (``cascade_risk_records_skipped_total``) and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor.config import Config
+from monitor.errors import CodecError
+from monitor.metrics import NAMESPACE
+from monitor.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
+from monitor.topics import ensure_risk_topic
+
+log = logging.getLogger(__name__)
+
+# field -> (metric name after "cascade_asset_", help)
+ASSET_METRICS: Final = {
+    "liq_rate_long_60s": ("long_liquidation_rate_60s_usd_per_second", "Long liquidations, 60 s decayed rate, all venues."),
+    "liq_rate_short_60s": ("short_liquidation_rate_60s_usd_per_second", "Short liquidations, 60 s decayed rate, all venues."),
+    "liq_rate_unknown_60s": ("unknown_side_liquidation_rate_60s_usd_per_second", "Liquidations of unknown side, 60 s rate, all venues."),
+    "trade_rate_60s": ("traded_notional_rate_60s_usd_per_second", "Traded notional, 60 s decayed rate, all venues."),
+    "at_risk_long_1pct": ("long_notional_at_risk_1pct_usd", "Estimated long liquidations within 1% below price, all venues."),
+    "at_risk_long_2pct": ("long_notional_at_risk_2pct_usd", "Estimated long liquidations within 2% below price, all venues."),
+    "at_risk_long_5pct": ("long_notional_at_risk_5pct_usd", "Estimated long liquidations within 5% below price, all venues."),
+    "at_risk_short_1pct": ("short_notional_at_risk_1pct_usd", "Estimated short liquidations within 1% above price, all venues."),
+    "at_risk_short_2pct": ("short_notional_at_risk_2pct_usd", "Estimated short liquidations within 2% above price, all venues."),
+    "at_risk_short_5pct": ("short_notional_at_risk_5pct_usd", "Estimated short liquidations within 5% above price, all venues."),
+    "expected_liquidations_usd": ("expected_liquidations_usd", "Probability-weighted expected liquidations over the stress horizon, all venues."),
+    "open_interest_usd": ("open_interest_usd", "Open interest, all venues that publish it."),
+    "score": ("cascade_score", "Composite cascade score of the worst venue, 0..1."),
+    "branching_ratio": ("branching_ratio", "Hawkes branching ratio of the worst venue."),
+    "n_struct": ("feedback_ratio", "Mechanical feedback ratio n_struct of the worst venue."),
+    "liq_zscore": ("liquidation_rate_zscore", "Liquidation-rate z-score of the worst venue."),
+    "liq_share": ("liquidation_share_of_volume", "Liquidation share of traded notional, worst venue."),
+    "vpin": ("vpin", "VPIN of the worst venue."),
+    "volatility": ("volatility", "EWMA volatility per sampling interval, worst venue."),
+    "margin_stress_index": ("margin_stress_index", "Margin stress index, worst venue."),
+    "drawdown": ("drawdown_ratio", "Drawdown from the decayed high, worst venue."),
+}  # fmt: skip
+assert set(ASSET_METRICS) == set(FIELDS), "every risk field needs an asset metric"
+
+
+class AssetCollector(Collector):
+    def __init__(self, aggregator: AssetAggregator) -> None:
+        self._agg = aggregator
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        views = self._agg.views()
+        venues = GaugeMetricFamily(f"{NAMESPACE}_asset_venues", "Pairs combined in the asset view.",
+                                   labels=["asset"])  # fmt: skip
+        worst = GaugeMetricFamily(f"{NAMESPACE}_asset_worst_pair_info",
+                                  "The pair with the asset's highest score.",
+                                  labels=["asset", "exchange", "symbol"])  # fmt: skip
+        fams = {f: GaugeMetricFamily(f"{NAMESPACE}_asset_{name}", doc, labels=["asset"])
+                for f, (name, doc) in ASSET_METRICS.items()}  # fmt: skip
+        for v in views:
+            venues.add_metric([v.asset], v.venues)
+            worst.add_metric([v.asset, *v.worst], 1.0)
+            for f, x in v.values.items():
+                if not math.isnan(x):
+                    fams[f].add_metric([v.asset], x)
+        yield venues
+        yield worst
+        yield from fams.values()
+
+
+class AssetAggregator:
+    def __init__(
+        self, cfg: Config, registry: CollectorRegistry, *, stale_s: float | None = None
+    ) -> None:
+        self.cfg = cfg
+        publish_s = cfg.consumer.risk_publish_s
+        self.stale_s = stale_s if stale_s is not None else max(3 * publish_s, 15.0)
+        self.latest: dict[tuple[str, str], RiskRecord] = {}
+        self.records = 0
+        self._consumer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._skipped = Counter(f"{NAMESPACE}_risk_records_skipped", "Undecodable risk records.",
+                                registry=registry)  # fmt: skip
+        registry.register(AssetCollector(self))
+
+    def views(self, now_ms: int | None = None) -> list[AssetView]:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return asset_views(list(self.latest.values()), now, int(self.stale_s * 1000))
+
+    async def start(self) -> None:
+        k = self.cfg.kafka
+        topic = self.cfg.risk_topic
+        await ensure_risk_topic(self.cfg)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.cfg.bootstrap_servers, group_id=None,
+            client_id=f"{k.client_id}-assets", enable_auto_commit=False,
+            auto_offset_reset="latest", request_timeout_ms=k.request_timeout_ms,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            since = int((time.time() - self.stale_s) * 1000)
+            starts = await consumer.offsets_for_times(dict.fromkeys(tps, since))
+            for tp, found in starts.items():
+                if found is not None:
+                    consumer.seek(tp, found.offset)
+                else:
+                    await consumer.seek_to_end(tp)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name="asset-aggregator")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def wait_records(self, n: int, timeout_s: float) -> None:
+        async with asyncio.timeout(timeout_s):
+            while self.records < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=5000)
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("risk topic fetch failed (%s), retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for rec in records:
+                    self._apply(rec.value)
+            if batches:
+                self._changed.set()
+
+    def _apply(self, value: bytes | None) -> None:
+        self.records += 1
+        try:
+            r = decode_risk(value or b"")
+        except CodecError as exc:
+            self._skipped.inc()
+            log.debug("skipped a risk record: %s", exc)
+            return
+        key = (r.exchange, r.symbol)
+        old = self.latest.get(key)
+        if old is None or r.published_ms >= old.published_ms:
+            self.latest[key] = r
