@@ -16,7 +16,10 @@ Series per exported pair: rates per side and window (``window="10s"`` ...); liqu
 side; traded notional; ``volatility_ewma`` (the square root of the EWMA variance per sampling interval,
 ``interval="1s"``) once a first interval has closed; ``last_price`` once a trade was seen. The
 ``unknown`` liquidated side is exported only for pairs that had such liquidations. Market context
-(mark price, funding rate, open interest in USD) once the venue has sent it.
+(mark price, funding rate, open interest in USD) once the venue has sent it. The model outputs
+(``monitor.metrics.MODEL_METRICS``: score and components, Hawkes, flow extras, Kyle's lambda and
+feedback ratio, VPIN, bipower and drawdown, the liquidation map's stress figures) once defined:
+a value that is NaN (too little data yet) is left out rather than exported as a guess.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from consumers.score import COMPONENTS
 from consumers.state import CONTEXT_FIELDS, LIQ_SIDES, Readout, RiskState
 from monitor.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
 
@@ -94,6 +98,41 @@ class RiskCollector(Collector):
         yield from fam.values()
 
 
+def _model_series(r: Readout, i: int) -> Iterator[tuple[str, tuple[str, ...], float]]:
+    """Pair ``i``'s model outputs as (family, extra label values, value); NaN values included
+    (the caller drops them)."""
+    m = r.models
+    mi, hk, lm = m.micro, m.hawkes, m.liqmap
+    ns = NAMESPACE
+    yield f"{ns}_cascade_score", (), m.score[i]
+    for j, c in enumerate(COMPONENTS):
+        yield f"{ns}_cascade_score_component", (c,), m.components[i, j]
+    yield f"{ns}_branching_ratio", (), hk.branching_ratio[i]
+    yield f"{ns}_branching_ratio_count_moment", (), hk.n_count_moment[i]
+    yield f"{ns}_hawkes_intensity_per_second", (), hk.intensity_per_s[i]
+    yield f"{ns}_hawkes_exogenous_rate_per_second", (), hk.mu_per_s[i]
+    for h, w in enumerate(mi.horizons_s):
+        yield f"{ns}_liquidation_imbalance", (seconds_label(w),), mi.imbalance[i, h]
+        yield f"{ns}_liquidation_share_of_volume", (seconds_label(w),), mi.liq_share[i, h]
+    yield f"{ns}_liquidation_rate_zscore", (), mi.liq_rate_z[i]
+    yield f"{ns}_liquidation_saturation", (), mi.saturation[i]
+    yield f"{ns}_kyle_lambda", (), mi.kyle_lambda[i]
+    yield f"{ns}_amihud_ratio", (), mi.amihud[i]
+    yield f"{ns}_feedback_ratio", ("down",), m.n_struct[i, 0]
+    yield f"{ns}_feedback_ratio", ("up",), m.n_struct[i, 1]
+    yield f"{ns}_vpin", (), mi.vpin[i]
+    yield f"{ns}_bipower_variance_per_second", (), mi.bipower[i]
+    yield f"{ns}_realized_variance_per_second", (), mi.realized_var[i]
+    yield f"{ns}_jump_share", (), mi.jump_share[i]
+    yield f"{ns}_drawdown_ratio", (), mi.drawdown[i]
+    for s, side in ((0, "long"), (1, "short")):
+        yield f"{ns}_liquidation_density_usd_per_pct", (side,), lm.density_usd_per_log[i, s] / 100
+        yield f"{ns}_expected_liquidations_usd", (side,), lm.expected_usd[i, s]
+        for j, pct in enumerate(lm.levels_pct):
+            yield f"{ns}_notional_at_risk_usd", (side, f"{pct:g}pct"), lm.at_risk_usd[i, s, j]
+    yield f"{ns}_margin_stress_index", (), lm.msi[i]
+
+
 def add_pairs(
     fam: dict[str, GaugeMetricFamily | CounterMetricFamily],
     r: Readout,
@@ -124,3 +163,7 @@ def add_pairs(
             v = float(r.context[i, col])
             if math.isfinite(v):
                 fam[name].add_metric([exchange, symbol], v)
+        for name, extra, value in _model_series(r, i):
+            v = float(value)
+            if math.isfinite(v):
+                fam[name].add_metric([exchange, symbol, *extra], v)

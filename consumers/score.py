@@ -19,9 +19,9 @@ component           mapping to [0, 1]
 ``score = sum_i w_i * c_i / sum_i w_i``. A component that is not defined yet for a pair (NaN: too
 few liquidations for a Hawkes fit, fewer than 50 VPIN buckets, no history for a rank) counts as 0:
 the score never rises because data is missing, and it says so through the components, which are
-all exported. The ranks keep an exponentially weighted mean and variance per pair, updated on the
-consumer's tick (``rank_tau_s``, default 24 h), so a venue's normal VPIN or volatility level reads
-as 0.5 and only unusual values push the score.
+all exported. The ranks keep a bias-corrected exponentially weighted mean and variance per pair,
+updated on the consumer's tick (``rank_tau_s``, default 24 h; ``RankState``), so a venue's normal
+VPIN or volatility level reads as 0.5 and only unusual values push the score.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class ScoreParams:
     share_saturation: float = 0.2  # liquidations at 20% of traded notional
     msi_saturation: float = 1.0  # expected liquidations equal to the traded notional
     rank_tau_s: float = 86_400.0
+    rank_min_samples: int = 30  # ticks of history before VPIN and volatility ranks are given
     warning: float = 0.6
     critical: float = 0.8
 
@@ -63,7 +64,8 @@ class ScoreParams:
                 raise ValueError(f"score {f.name} = {v!r}: must be finite and >= 0")
         if self.total_weight <= 0:
             raise ValueError("score weights: at least one must be > 0")
-        for name in ("z_saturation", "share_saturation", "msi_saturation", "rank_tau_s"):
+        for name in ("z_saturation", "share_saturation", "msi_saturation", "rank_tau_s",
+                     "rank_min_samples"):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValueError(f"score {name} must be > 0")
         if not 0 < self.warning <= self.critical <= 1:
@@ -79,12 +81,22 @@ class ScoreParams:
 
 
 class RankState:
-    """Per pair, exponentially weighted mean and variance of one series (for a normal-CDF rank)."""
+    """Per pair, a bias-corrected exponentially weighted mean and variance of one series sampled
+    on the consumer's tick, for a normal-CDF rank.
 
-    def __init__(self, capacity: int, tau_s: float) -> None:
+    Each update has weight 1 and older ones decay by ``exp(-elapsed/tau_s)``: with ``S`` the
+    decayed total weight (``S = S*decay + 1``), ``a = 1/S``, ``mean += a*d``,
+    ``var = (1 - a)*(var + a*d^2)``. The first samples are a plain average (no start-up bias
+    toward the first value), later ones an EW average over about ``tau_s``. The rank is undefined
+    (NaN) until ``min_samples`` have been folded in."""
+
+    def __init__(self, capacity: int, tau_s: float, min_samples: int = 30) -> None:
         self.tau_s = tau_s
+        self.min_samples = min_samples
         self.mean = np.full(capacity, np.nan)
         self.var = np.zeros(capacity)
+        self.weight = np.zeros(capacity)
+        self.count = np.zeros(capacity, np.int64)
         self.t = np.full(capacity, -np.inf)
 
     def grow(self, capacity: int) -> None:
@@ -92,32 +104,37 @@ class RankState:
         if n > 0:
             self.mean = np.concatenate((self.mean, np.full(n, np.nan)))
             self.var = np.concatenate((self.var, np.zeros(n)))
+            self.weight = np.concatenate((self.weight, np.zeros(n)))
+            self.count = np.concatenate((self.count, np.zeros(n, np.int64)))
             self.t = np.concatenate((self.t, np.full(n, -np.inf)))
 
     def update(self, now_s: float, x: F64) -> None:
-        """Fold the current values ``x[:n]`` in (NaN values are skipped), weight by elapsed time."""
+        """Fold the current values ``x[:n]`` in (NaN values and repeated times are skipped)."""
         n = x.shape[0]
-        mean, var, t = self.mean[:n], self.var[:n], self.t[:n]
-        ok = np.isfinite(x)
-        first = ok & np.isnan(mean)
-        mean[first] = x[first]
-        var[first] = 0.0
-        t[first] = now_s
-        upd = ok & ~first & (now_s > t)
-        a = 1.0 - np.exp(-(now_s - t[upd]) / self.tau_s)
-        d = x[upd] - mean[upd]
-        mean[upd] += a * d
-        var[upd] = (1.0 - a) * (var[upd] + a * d * d)
-        t[upd] = now_s
+        upd = np.isfinite(x) & (now_s > self.t[:n])
+        if not upd.any():
+            return
+        idx = np.flatnonzero(upd)
+        first = np.isnan(self.mean[idx])
+        elapsed = np.where(first, np.inf, now_s - self.t[idx])
+        w = self.weight[idx] * np.exp(-elapsed / self.tau_s) + 1.0
+        a = 1.0 / w
+        mean = np.where(first, x[idx], self.mean[idx])
+        d = x[idx] - mean
+        self.mean[idx] = mean + a * d
+        self.var[idx] = np.where(first, 0.0, (1.0 - a) * (self.var[idx] + a * d * d))
+        self.weight[idx] = w
+        self.count[idx] += 1
+        self.t[idx] = now_s
 
     def rank(self, x: F64) -> F64:
-        """``Phi((x - mean) / sd)``; NaN where x or the history is undefined or flat."""
+        """``Phi((x - mean) / sd)``; NaN where x or the history is undefined, short or flat."""
         n = x.shape[0]
         sd = np.sqrt(self.var[:n])
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (x - self.mean[:n]) / sd
         out: F64 = 0.5 * _erfc(-z / math.sqrt(2.0))
-        out[~(sd > 0)] = np.nan
+        out[~(sd > 0) | (self.count[:n] < self.min_samples)] = np.nan
         return out
 
 

@@ -55,6 +55,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from consumers.exporter import RiskCollector
+from consumers.models import ModelParams
 from consumers.state import PairSnapshot, RiskState, batch_arrays
 from monitor.codec import decode_batch
 from monitor.config import Config
@@ -95,6 +96,7 @@ class ConsumerService:
         self.state = RiskState(
             c.max_pairs, vol_interval_s=c.vol_interval_s, vol_lambda=c.vol_lambda,
             on_skip=self._on_skip, late_tolerance_s=c.late_tolerance_s,
+            models=ModelParams.from_config(cfg.risk),
         )  # fmt: skip
         self.collector = RiskCollector.for_registry(registry)
         self.collector.attach(exchange, self.state, c.max_exported_symbols)
@@ -118,6 +120,7 @@ class ConsumerService:
         self._m_trd = m.events.labels(x, "trade")
         self._m_ctx = m.events.labels(x, "context")
         self._m_pairs = m.pairs.labels(x)
+        self._m_state_bytes = m.state_bytes.labels(x)
         self._m_replayed = m.replayed.labels(x)
         self._m_warming = m.warming.labels(x)
 
@@ -236,6 +239,7 @@ class ConsumerService:
         next_lag = time.monotonic()
         next_commit = next_lag + c.commit_interval_s
         next_risk = next_lag + c.risk_publish_s
+        next_refit = next_lag + self.cfg.risk.refit_interval_s
         while True:
             try:
                 batches = await self._consumer.getmany(
@@ -259,9 +263,20 @@ class ConsumerService:
             if now >= next_lag:
                 next_lag = now + c.lag_refresh_s
                 await self._refresh_lag()
+            if now >= next_refit:
+                next_refit = now + self.cfg.risk.refit_interval_s
+                self.maintain()
             if self._risk_producer is not None and now >= next_risk:
                 next_risk = now + c.risk_publish_s
                 await self.publish_risk()
+
+    def maintain(self) -> int:
+        """The models' periodic work (Hawkes refits, rank histories) at the event clock."""
+        t0 = time.perf_counter()
+        n = self.state.maintain(self.state.now_s())
+        self.metrics.refit_seconds.labels(self.exchange).observe(time.perf_counter() - t0)
+        self._m_state_bytes.set(self.state.bytes_per_pair)
+        return n
 
     async def publish_risk(self) -> int:
         """Send one risk snapshot per exported pair to the risk topic (not while warming up: a

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consumers import kernels as k
+from consumers.models import ModelParams, ModelReadout, Models
 from monitor.codec import Batch
 from monitor.errors import CodecError
 from monitor.riskrecord import fields_dict
@@ -142,6 +143,7 @@ class Readout:
     variance: F64  # [n], per sampling interval; NaN before the first closed interval
     last_price: F64  # [n], NaN before the first trade
     context: F64  # [n, CONTEXT_FIELDS]: NaN where the venue has not said
+    models: ModelReadout  # risk-models.md s1-s7 (consumers.models)
 
     def activity(self) -> F64:
         """Liquidation + traded notional rate (USD/s) over the longest horizon: the export rank."""
@@ -173,6 +175,11 @@ class PairSnapshot:
     mark_price: float = math.nan  # market context: NaN until the venue sent it
     funding_rate: float = math.nan
     open_interest_usd: float = math.nan
+    score: float = math.nan  # composite cascade score, 0..1
+    branching_ratio: float = math.nan  # Hawkes n; NaN until enough liquidations
+    n_struct: float = math.nan  # feedback ratio, the larger of the down and up moves
+    vpin: float = math.nan
+    margin_stress_index: float = math.nan
 
     def rate(self, side: int | str, window_s: float) -> float:
         """Decayed liquidation rate of ``side`` (0/1/2 or "long"/"short"/"unknown")."""
@@ -188,6 +195,25 @@ class PairSnapshot:
         return self.liq_notional_usd[1]
 
 
+def model_values(m: ModelReadout, i: int) -> dict[str, float]:
+    """Pair ``i``'s model outputs under the risk-record field names (monitor.riskrecord)."""
+    lm = m.liqmap
+    out = {
+        "score": m.score[i], "branching_ratio": m.hawkes.branching_ratio[i],
+        "n_struct": np.fmax(m.n_struct[i, 0], m.n_struct[i, 1]),
+        "liq_zscore": m.micro.liq_rate_z[i], "vpin": m.micro.vpin[i],
+        "margin_stress_index": lm.msi[i], "drawdown": m.micro.drawdown[i],
+        "expected_liquidations_usd": lm.expected_usd[i].sum(),
+    }  # fmt: skip
+    h = m.micro.horizons_s
+    out["liq_share"] = m.micro.liq_share[i, h.index(60.0) if 60.0 in h else len(h) // 2]
+    for j, pct in enumerate(lm.levels_pct):
+        if pct in (1.0, 2.0, 5.0):
+            out[f"at_risk_long_{pct:g}pct"] = lm.at_risk_usd[i, 0, j]
+            out[f"at_risk_short_{pct:g}pct"] = lm.at_risk_usd[i, 1, j]
+    return {k: float(v) for k, v in out.items()}
+
+
 class RiskState:
     def __init__(
         self,
@@ -199,6 +225,7 @@ class RiskState:
         on_skip: Callable[[str, int], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
         late_tolerance_s: float = 5.0,
+        models: ModelParams | None = None,
     ) -> None:
         if not 0.0 <= late_tolerance_s < math.inf:
             raise ValueError("late_tolerance_s must be >= 0 and finite")
@@ -233,6 +260,7 @@ class RiskState:
         self.ctx = np.full((c, len(CONTEXT_FIELDS)), np.nan)
         self.ctx_t = np.full(c, -np.inf)
         self.t_max = np.full(c, -np.inf)  # latest event time applied per pair (late-event floor)
+        self.models = Models(capacity, self.horizons_s, models or ModelParams())
         self._ids: dict[PairKey, int] = {}
         self._keys: list[PairKey] = []
         self._overflow_logged: set[PairKey] = set()
@@ -254,7 +282,8 @@ class RiskState:
 
     @property
     def bytes_per_pair(self) -> int:
-        return sum(a.nbytes for a in self._arrays()) // self.capacity
+        """State per pair: the flow/price/context arrays plus the models' (risk-models.md)."""
+        return sum(a.nbytes for a in self._arrays()) // self.capacity + self.models.bytes_per_pair
 
     @property
     def n_pairs(self) -> int:
@@ -273,6 +302,7 @@ class RiskState:
                       np.empty(0, np.bool_))  # fmt: skip
         with self._lock:
             self._run_kernels(np.empty(0, np.int32), np.empty(0, np.int32), arrs, force=True)
+            self.models.warm_up()
         self.read(0.0)
 
     def apply(self, batch: Batch) -> int:
@@ -356,13 +386,15 @@ class RiskState:
         if liq_pid.size or force:
             k.flow_update(liq_pid, a.liq_side, a.liq_t, a.liq_notional, self.tau,
                           self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count)  # fmt: skip
-        if not (trd_pid.size or force):
-            return
-        k.flow_update(trd_pid, a.trd_side, a.trd_t, a.trd_notional, self.tau,
-                      self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count)  # fmt: skip
-        k.price_update(trd_pid, a.trd_t, a.trd_price, self.vol_interval_s, self.vol_lambda,
-                       self.last_price, self.ref_price, self.vol_interval, self.vol_s2,
-                       self.vol_n)  # fmt: skip
+        if trd_pid.size or force:
+            k.flow_update(trd_pid, a.trd_side, a.trd_t, a.trd_notional, self.tau,
+                          self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count)  # fmt: skip
+            k.price_update(trd_pid, a.trd_t, a.trd_price, self.vol_interval_s, self.vol_lambda,
+                           self.last_price, self.ref_price, self.vol_interval, self.vol_s2,
+                           self.vol_n)  # fmt: skip
+        if not force:
+            self.models.apply(liq_pid, a.liq_t, a.liq_notional, trd_pid, a.trd_t, a.trd_side,
+                              a.trd_notional, a.trd_price)  # fmt: skip
 
     def apply_context(self, batch: Batch) -> int:
         """Keep the latest market context per pair (low rate: plain Python). A field the message
@@ -394,12 +426,16 @@ class RiskState:
                         row[j] = float(v)
                 if newer:
                     self.ctx_t[pid] = t / 1000.0
+                    oi = _derived_context(row[None, :])[0, CONTEXT_FIELDS.index("oi_usd")]
+                    if math.isfinite(oi):
+                        self.models.apply_open_interest(pid, t / 1000.0, float(oi))
         return n
 
     def _register(self, key: PairKey, n_events: int) -> int | None:
         with self._lock:
             if len(self._keys) < self.capacity:
                 pid = len(self._keys)
+                self.models.ensure(pid + 1)
                 self._ids[key] = pid
                 self._keys.append(key)
                 return pid
@@ -426,6 +462,16 @@ class RiskState:
                 return wall
             return self.event_clock_s + max(0.0, wall - self.wall_at_clock_s)
 
+    def maintain(self, now_s: float) -> int:
+        """The periodic model work (Hawkes refits, rank histories); returns the pairs refitted."""
+        with self._lock:
+            n = len(self._keys)
+            variance = np.empty(n)
+            k.variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
+                          self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
+                          variance)  # fmt: skip
+            return self.models.maintain(now_s, n, variance)
+
     def read(self, now_s: float) -> Readout:
         """Decayed values at ``now_s`` and copies of the counters, all under one lock."""
         with self._lock:
@@ -439,6 +485,7 @@ class RiskState:
                           self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
                           variance)  # fmt: skip
             has_price = self.vol_interval[:n] != k.NO_INTERVAL
+            models = self.models.read(now_s, n, liq_rate, trd_rate, variance, self.vol_interval_s)
             return Readout(
                 now_s=now_s,
                 horizons_s=self.horizons_s,
@@ -452,6 +499,7 @@ class RiskState:
                 variance=variance,
                 last_price=np.where(has_price, self.last_price[:n], np.nan),
                 context=_derived_context(self.ctx[:n]),
+                models=models,
             )
 
     def risk_rows(self, now_s: float, limit: int) -> list[tuple[str, str, dict[str, float]]]:
@@ -468,6 +516,7 @@ class RiskState:
                 "trade_rate_60s": r.trd_rate[i, :, h].sum(),
                 "open_interest_usd": r.context[i, CONTEXT_FIELDS.index("oi_usd")],
                 "volatility": math.sqrt(r.variance[i]),
+                **model_values(r.models, i),
             })  # fmt: skip
             out.append((r.keys[i][0], r.keys[i][1], values))
         return out
@@ -490,6 +539,11 @@ class RiskState:
                 mark_price=float(r.context[i, 0]),
                 funding_rate=float(r.context[i, 2]),
                 open_interest_usd=float(r.context[i, 4]),
+                score=float(r.models.score[i]),
+                branching_ratio=float(r.models.hawkes.branching_ratio[i]),
+                n_struct=float(np.fmax(r.models.n_struct[i, 0], r.models.n_struct[i, 1])),
+                vpin=float(r.models.micro.vpin[i]),
+                margin_stress_index=float(r.models.liqmap.msi[i]),
             )
             for i in r.ranked()
         ]

@@ -203,6 +203,49 @@ class ConsumerConfig:
 
 
 @dataclass(frozen=True)
+class RiskConfig:
+    """The risk models' main knobs (risk-models.md); the rest keep their documented defaults in
+    consumers/hawkes.py, microstructure.py, liqmap.py and score.py. Checked there too."""
+
+    refit_interval_s: float = 5.0  # Hawkes refits and rank updates, per consumer tick
+    hawkes_window_s: float = 900.0  # rolling MLE window (s2)
+    hawkes_min_events: int = 100  # fewer liquidations in the window: branching ratio undefined
+    vpin_bucket_usd: float = 0.0  # VPIN bucket size (s4); 0: auto, 1/50 of the hourly volume
+    vpin_warmup_s: float = 900.0  # auto bucket size: trading time before the first bucket
+    baseline_warmup_s: float = 3600.0  # liquidation-rate baseline: time before a z-score (s1)
+    map_leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)  # leverage buckets (s6)
+    map_leverage_weights: tuple[float, ...] = (0.2, 0.2, 0.2, 0.2, 0.2)
+    map_half_life_s: float = 43_200.0  # positions on the map decay with this half-life
+    stress_horizon_s: float = 300.0  # horizon h of the expected liquidations and MSI
+    score_weights: tuple[float, ...] = (0.25, 0.20, 0.15, 0.10, 0.10, 0.10, 0.10)  # s7, in
+    # the order branching, feedback, liq_zscore, liq_share, vpin, volatility, margin_stress
+    score_warning: float = 0.6
+    score_critical: float = 0.8
+
+    def validate(self) -> None:
+        _positive("risk.refit_interval_s", self.refit_interval_s)
+        _positive("risk.hawkes_window_s", self.hawkes_window_s)
+        _positive("risk.hawkes_min_events", self.hawkes_min_events)
+        _non_negative("risk.vpin_bucket_usd", self.vpin_bucket_usd)
+        _non_negative("risk.vpin_warmup_s", self.vpin_warmup_s)
+        _non_negative("risk.baseline_warmup_s", self.baseline_warmup_s)
+        if len(self.map_leverages) != len(self.map_leverage_weights) or not self.map_leverages:
+            raise ConfigError("risk.map_leverages and risk.map_leverage_weights differ in length")
+        _positive("risk.map_half_life_s", self.map_half_life_s)
+        _positive("risk.stress_horizon_s", self.stress_horizon_s)
+        if (
+            len(self.score_weights) != 7
+            or min(self.score_weights) < 0
+            or not any(self.score_weights)
+        ):
+            raise ConfigError("risk.score_weights: 7 weights >= 0, not all 0")
+        if not 0 < self.score_warning <= self.score_critical <= 1:
+            raise ConfigError(
+                "risk.score_warning/score_critical: need 0 < warning <= critical <= 1"
+            )
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     host: str = "127.0.0.1"
     port: int = 9464  # 0: pick a free port
@@ -224,6 +267,7 @@ class Config:
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     exchanges: Mapping[str, ExchangeConfig] = field(default_factory=_default_exchanges)
 
@@ -231,6 +275,7 @@ class Config:
         self.kafka.validate()
         self.broker.validate()
         self.consumer.validate()
+        self.risk.validate()
         self.metrics.validate()
         for name, ex in self.exchanges.items():
             if name not in KNOWN_EXCHANGES:
@@ -337,7 +382,7 @@ def _build_section(cls: type[Any], key: str, data: Any) -> Any:
 
 def build(data: Mapping[str, Any]) -> Config:
     sections = {"kafka": KafkaConfig, "broker": BrokerConfig, "consumer": ConsumerConfig,
-                "metrics": MetricsConfig}  # fmt: skip
+                "risk": RiskConfig, "metrics": MetricsConfig}  # fmt: skip
     unknown = sorted(set(data) - set(sections) - {"exchanges"})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")

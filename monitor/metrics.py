@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -209,6 +209,19 @@ class ConsumerMetrics:
             ["exchange"],
             registry=registry,
         )
+        self.refit_seconds = Histogram(
+            f"{NAMESPACE}_model_maintenance_seconds",
+            "Wall time of one periodic model update (Hawkes refits of every active pair).",
+            ["exchange"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry,
+        )
+        self.state_bytes = Gauge(
+            f"{NAMESPACE}_state_bytes_per_pair",
+            "Risk state memory per pair (flow, price, context and every model's arrays).",
+            ["exchange"],
+            registry=registry,
+        )
         self.lag = Gauge(
             f"{NAMESPACE}_consumer_lag_records",
             "Records behind the partition's high watermark.",
@@ -228,6 +241,34 @@ class ConsumerMetrics:
             LATENCY_BUCKETS,
         )
         registry.register(self.latency)
+
+
+# Per-pair model outputs (consumers.models; risk-models.md section in brackets): name after the
+# namespace, help, labels besides exchange and symbol. Exported once defined (NaN: not exported).
+MODEL_METRICS: Final = (
+    ("cascade_score", "Composite cascade score in [0, 1]: weighted mean of the components (s7).", ()),
+    ("cascade_score_component", "A score component mapped to [0, 1] (s7).", ("component",)),
+    ("branching_ratio", "Hawkes branching ratio n = alpha*E[g]/beta, rolling-window MLE (s2).", ()),
+    ("branching_ratio_count_moment", "Count-moment cross-check n = 1 - sqrt(E[N]/Var[N]) (s2).", ()),
+    ("hawkes_intensity_per_second", "Hawkes liquidation intensity lambda(now), events/s (s2).", ()),
+    ("hawkes_exogenous_rate_per_second", "Hawkes exogenous rate mu, events/s (s2).", ()),
+    ("liquidation_imbalance", "(L_long - L_short)/(L_long + L_short) of the decayed rates (s1).", ("window",)),
+    ("liquidation_share_of_volume", "Liquidation rate / traded notional rate, same horizon (s1).", ("window",)),
+    ("liquidation_rate_zscore", "z-score of the 60 s liquidation rate against a 24 h baseline (s1).", ()),
+    ("liquidation_saturation", "Decayed fraction of 1 s slots that carried a liquidation (s1).", ()),
+    ("kyle_lambda", "Kyle's lambda: EW Cov(r,S)/Var(S), log-return per sqrt USD of signed flow (s3).", ()),
+    ("amihud_ratio", "Amihud illiquidity |r|/notional per 1 s bucket, EW mean (s3).", ()),
+    ("feedback_ratio", "n_struct = lambda_K x liquidation density at a 1% move (s3).", ("direction",)),
+    ("liquidation_density_usd_per_pct", "Estimated liquidation notional per 1% move near the price (s6).", ("side",)),
+    ("vpin", "VPIN over 50 volume buckets with the venue's taker side (s4).", ()),
+    ("bipower_variance_per_second", "Decayed bipower variation (pi/2)*sum|r_i||r_i-1| per second (s5).", ()),
+    ("realized_variance_per_second", "Decayed realized variance sum r^2 per second, same returns (s5).", ()),
+    ("jump_share", "max(0, 1 - bipower/realized variance) (s5).", ()),
+    ("drawdown_ratio", "1 - price/decayed high (s5).", ()),
+    ("notional_at_risk_usd", "Estimated liquidation notional within a distance of the price (s6).", ("side", "within")),
+    ("expected_liquidations_usd", "sum_b l_b*2*Phi(-|ln(P_b/P)|/(sigma*sqrt(h))) over the horizon (s6).", ("side",)),
+    ("margin_stress_index", "MSI = expected liquidations / traded notional over the horizon (s6).", ()),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +337,10 @@ RISK_METRICS: Final = {
             "gauge",
             "Last traded price.",
             ("exchange", "symbol"),
+        ),
+        *(
+            RiskMetric(f"{NAMESPACE}_{name}", "gauge", doc, ("exchange", "symbol", *extra))
+            for name, doc, extra in MODEL_METRICS
         ),
     )
 }

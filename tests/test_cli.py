@@ -112,7 +112,7 @@ async def test_demo_end_to_end(isolated_env: dict[str, str]) -> None:
             while line := (await proc.stdout.readline()).decode():
                 lines.append(line)
                 cols = line.split()
-                if len(cols) == 8 and cols[0] in ("binance", "bybit"):
+                if len(cols) == 10 and cols[0] in ("binance", "bybit"):
                     printed[(cols[0], cols[1])] = float(cols[4].replace(",", ""))
                 if not live and all(printed.get(k, 0.0) > 0 for k in wanted):
                     live = await asyncio.to_thread(
@@ -133,6 +133,7 @@ async def test_demo_end_to_end(isolated_env: dict[str, str]) -> None:
     assert len(table_rows) == 6
     for row in table_rows:
         assert float(row[4].replace(",", "")) > 0, row  # long 60 s rate
+        assert row[9] != "-" and 0.0 <= float(row[9]) <= 1.0, row  # the cascade score
     assert "largest per-pair difference $0.00" in out
     assert "embedded, started" in out
     assert not port_open("127.0.0.1", broker_port), "demo left its broker running"

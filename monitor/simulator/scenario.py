@@ -157,17 +157,25 @@ def crash_scenario(
     seed: int = 7,
     venues: Sequence[str] = VENUES,
     symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+    calm_fraction: float = CALM_FRACTION,
 ) -> Scenario:
+    """The scenario; ``calm_fraction`` of it is calm before the fall (1.0: a calm market
+    throughout, no fall: the baseline the risk score is checked against)."""
     if not duration_s > 0:
         raise ValueError(f"duration_s {duration_s!r}: must be > 0")
+    if not 0.0 <= calm_fraction <= 1.0:
+        raise ValueError(f"calm_fraction {calm_fraction!r}: must be in [0, 1]")
     for v in venues:
         if v not in VENUE_ACTIVITY:
             raise ValueError(f"unknown venue {v!r} (known: {sorted(VENUE_ACTIVITY)})")
     specs = [instrument(s) for s in symbols]
     n = max(2, math.ceil(duration_s / PATH_DT_S))
     times: FloatArray = np.linspace(0.0, duration_s, n + 1)
-    crash_start = CALM_FRACTION * duration_s
-    progress = np.clip((times - crash_start) / (duration_s - crash_start), 0.0, 1.0)
+    crash_start = calm_fraction * duration_s
+    if calm_fraction < 1.0:
+        progress = np.clip((times - crash_start) / (duration_s - crash_start), 0.0, 1.0)
+    else:
+        progress = np.zeros_like(times)
     events: list[SimEvent] = []
     paths: dict[str, tuple[float, ...]] = {}
     for spec in specs:

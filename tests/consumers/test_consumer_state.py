@@ -156,8 +156,12 @@ def test_bytes_per_pair() -> None:
     # liquidations 3 sides x (3 rates + t_last + cum + count), trades 2 sides x the same,
     # price/volatility 5 words, market context 5 values + time, latest event time:
     # 8 * (18 + 12 + 5 + 6 + 1)
-    assert RiskState(16).bytes_per_pair == 336
-    assert RiskState(16, horizons=(10.0,)).bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6 + 1)
+    st = RiskState(16)
+    assert st.bytes_per_pair - st.models.bytes_per_pair == 336
+    one = RiskState(16, horizons=(10.0,))
+    assert one.bytes_per_pair - one.models.bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6 + 1)
+    # the models: the Hawkes event buffer (times and marks, 4096 per pair) dominates
+    assert 4096 * 16 < st.models.bytes_per_pair < 4096 * 16 + 16_000
 
 
 symbols = st.sampled_from(["A-USDT-PERP", "B-USDT-PERP", "C-USDT-PERP", "D-USDT-PERP"])

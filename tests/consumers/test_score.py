@@ -73,6 +73,7 @@ def test_bad_parameters_are_refused(kw: dict[str, float]) -> None:
 def test_rank_of_a_stationary_series_is_centred_and_a_spike_ranks_high() -> None:
     rng = np.random.default_rng(4)
     r = RankState(1, tau_s=3600.0)
+    assert np.isnan(r.rank(np.array([10.0])))[0]
     ranks = []
     for k in range(20_000):
         x = np.array([rng.normal(10.0, 2.0)])
@@ -85,15 +86,18 @@ def test_rank_of_a_stationary_series_is_centred_and_a_spike_ranks_high() -> None
     assert math.isclose(r.mean[0], 10.0, abs_tol=0.3) and math.isclose(r.var[0], 4.0, rel_tol=0.2)
 
 
-def test_rank_weights_by_elapsed_time_and_skips_nan() -> None:
-    r = RankState(2, tau_s=10.0)
+def test_rank_history_is_a_plain_average_first_and_skips_nan() -> None:
+    r = RankState(2, tau_s=10.0, min_samples=2)
     r.update(0.0, np.array([1.0, np.nan]))
+    assert np.isnan(r.rank(np.array([1.0, 1.0]))).all()  # one sample: no rank yet
     r.update(5.0, np.array([3.0, np.nan]))
-    a = 1 - math.exp(-0.5)
-    assert r.mean[0] == pytest.approx(1 + a * 2)
-    assert r.var[0] == pytest.approx((1 - a) * a * 4)
+    w = math.exp(-0.5) + 1.0  # decayed weight of the first sample + the new one
+    a = 1.0 / w
+    assert r.mean[0] == pytest.approx(1.0 + a * 2.0)
+    assert r.var[0] == pytest.approx((1.0 - a) * a * 4.0)
     assert np.isnan(r.mean[1]) and np.isnan(r.rank(np.array([1.0, 1.0]))[1])
-    r.update(5.0, np.array([100.0, 1.0]))  # no time elapsed: no weight
-    assert r.mean[0] == pytest.approx(1 + a * 2)
+    assert 0.0 < r.rank(np.array([1.0, 1.0]))[0] < 0.5
+    r.update(5.0, np.array([100.0, 1.0]))  # no time elapsed: not folded in again
+    assert r.mean[0] == pytest.approx(1.0 + a * 2.0)
     r.grow(4)
-    assert r.mean.shape == (4,) and np.isnan(r.mean[3])
+    assert r.mean.shape == (4,) and np.isnan(r.mean[3]) and r.count[3] == 0

@@ -1,0 +1,237 @@
+"""The risk models of risk-models.md s1-s7 per pair, behind one small interface for ``RiskState``.
+
+``Models`` owns the model states (struct-of-arrays indexed by the dense pair id that
+``RiskState`` assigns), grown on demand (doubling, up to the state's capacity) so memory follows the
+pairs actually seen:
+
+* ``consumers.microstructure`` (s1 flow extras, s3 Kyle's lambda, s4 VPIN, s5 bipower/drawdown);
+* ``consumers.hawkes`` (s2: online intensity per event, a rolling-window MLE refit per tick);
+* ``consumers.liqmap`` (s6: the estimated liquidation map, deposits from taker flow or, once a
+  venue publishes open interest, from its increases);
+* ``consumers.score`` (s7: the composite score, with ranks of VPIN and volatility kept per tick).
+
+Per event (``apply``): liquidations go to the Hawkes buffer and the flow extras; trades go to the
+flow extras, Kyle, VPIN, bipower, drawdown and the map. Per tick (``maintain``, every
+``refit_interval_s`` of the consumer): Hawkes refits and the rank histories. Read-out (``read``):
+every model at one ``now``, plus
+
+* ``n_struct`` (s3) = ``feedback_ratio(lambda_K, l, 1%)``: Kyle's lambda (log-return per sqrt USD
+  of signed taker flow) times the map's liquidation density (USD per unit log move) in the
+  direction of the move, at a 1% move (``microstructure.feedback_ratio``); ``down`` uses the long
+  levels below the price, ``up`` the short levels above; the score takes the larger;
+* the margin stress expectation and MSI over ``stress_horizon_s`` (300 s by default), with the
+  EWMA volatility per sqrt-second and the traded notional over the same horizon (the 300 s decayed
+  rate x 300 s);
+* the score components and the score.
+
+Not thread-safe: ``RiskState`` calls everything under its lock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from consumers.hawkes import HawkesParams, HawkesReadout, HawkesState
+from consumers.liqmap import LONG, SHORT, LiqMapParams, LiqMapReadout, LiqMapState
+from consumers.microstructure import MicroParams, MicroReadout, MicroState
+from consumers.score import COMPONENTS, RankState, ScoreParams, components, score
+from monitor.config import RiskConfig
+
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+I8 = npt.NDArray[np.int8]
+
+FEEDBACK_MOVE: Final = 0.01  # n_struct at a 1% (log) move
+INITIAL_PAIRS: Final = 16
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    hawkes: HawkesParams = field(default_factory=HawkesParams)
+    micro: MicroParams = field(default_factory=MicroParams)
+    liqmap: LiqMapParams = field(default_factory=LiqMapParams)
+    score: ScoreParams = field(default_factory=ScoreParams)
+    stress_horizon_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.stress_horizon_s) and self.stress_horizon_s > 0):
+            raise ValueError("stress_horizon_s must be finite and > 0")
+
+    @classmethod
+    def from_config(cls, r: RiskConfig) -> ModelParams:
+        """The parameters a ``[risk]`` config section sets; ValueError names a bad one."""
+        w = r.score_weights  # in COMPONENTS order
+        return cls(
+            hawkes=HawkesParams(window_s=r.hawkes_window_s, min_events=r.hawkes_min_events),
+            micro=MicroParams(vpin_bucket_usd=r.vpin_bucket_usd,
+                              vpin_auto_warmup_s=r.vpin_warmup_s,
+                              baseline_warmup_s=r.baseline_warmup_s),
+            liqmap=LiqMapParams(leverages=r.map_leverages,
+                                leverage_weights=r.map_leverage_weights,
+                                half_life_s=r.map_half_life_s),
+            score=ScoreParams(w_branching=w[0], w_feedback=w[1], w_liq_zscore=w[2],
+                              w_liq_share=w[3], w_vpin=w[4], w_volatility=w[5],
+                              w_margin_stress=w[6], warning=r.score_warning,
+                              critical=r.score_critical),
+            stress_horizon_s=r.stress_horizon_s,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReadout:
+    hawkes: HawkesReadout
+    micro: MicroReadout
+    liqmap: LiqMapReadout
+    n_struct: F64  # [n, 2]: down (long levels below), up (short levels above)
+    vpin_rank: F64  # [n]
+    vol_rank: F64  # [n]
+    components: F64  # [n, len(COMPONENTS)] in [0, 1], NaN where undefined
+    score: F64  # [n] in [0, 1]
+
+
+class Models:
+    def __init__(self, capacity: int, horizons_s: tuple[float, ...], params: ModelParams) -> None:
+        if params.micro.horizons_s != horizons_s:
+            params = ModelParams(
+                params.hawkes, _with_horizons(params.micro, horizons_s), params.liqmap,
+                params.score, params.stress_horizon_s,
+            )  # fmt: skip
+        self.params = params
+        self.capacity = capacity
+        self.horizons_s = horizons_s
+        n = min(capacity, INITIAL_PAIRS)
+        self.hawkes = HawkesState.allocate(n, params.hawkes)
+        self.micro = MicroState.allocate(n, params.micro)
+        self.liqmap = LiqMapState.allocate(n, params.liqmap)
+        sp = params.score
+        self.vpin_hist = RankState(n, sp.rank_tau_s, sp.rank_min_samples)
+        self.vol_hist = RankState(n, sp.rank_tau_s, sp.rank_min_samples)
+        self.oi_usd = np.full(n, np.nan)  # last open interest applied to the map, per pair
+        self.allocated = n
+        self._h_long = horizons_s.index(max(horizons_s))
+
+    # ---- sizes -------------------------------------------------------------------------------
+
+    def ensure(self, n_pairs: int) -> None:
+        """Room for pair ids below ``n_pairs`` (doubling, capped at the capacity)."""
+        if n_pairs <= self.allocated:
+            return
+        n = self.allocated
+        while n < n_pairs:
+            n *= 2
+        n = min(n, self.capacity)
+        self.hawkes.grow(n)
+        self.micro.grow(n)
+        self.liqmap.grow(n)
+        self.vpin_hist.grow(n)
+        self.vol_hist.grow(n)
+        self.oi_usd = np.concatenate((self.oi_usd, np.full(n - self.allocated, np.nan)))
+        self.allocated = n
+
+    @property
+    def bytes_per_pair(self) -> int:
+        """Model state per pair (every per-pair array, over the pairs allocated)."""
+        total = 0
+        for obj in (self.hawkes, self.micro, self.liqmap, self.vpin_hist, self.vol_hist):
+            for name in dir(obj):
+                a = getattr(obj, name, None)
+                if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == self.allocated:
+                    total += a.nbytes
+        return (total + self.oi_usd.nbytes) // self.allocated
+
+    # ---- updates -----------------------------------------------------------------------------
+
+    def apply(
+        self, liq_pid: I32, liq_t: F64, liq_q: F64,
+        trd_pid: I32, trd_t: F64, trd_side: I8, trd_q: F64, trd_px: F64,
+    ) -> None:  # fmt: skip
+        """Screened, in-tolerance rows of one record (``RiskState`` screens them first)."""
+        if liq_pid.size:
+            self.hawkes.update(liq_pid, liq_t, liq_q)
+            self.micro.apply_liquidations(liq_pid, liq_t, liq_q)
+        if trd_pid.size:
+            self.micro.apply_trades(trd_pid, trd_t, trd_side, trd_q, trd_px)
+            self.liqmap.apply_trades(trd_pid, trd_side, trd_t, trd_q, trd_px)
+
+    def apply_open_interest(self, pid: int, t: float, oi_usd: float) -> None:
+        """A new open interest (USD) of a pair: its increase deposits on the map (s6)."""
+        if not (math.isfinite(oi_usd) and oi_usd >= 0):
+            return
+        prev = self.oi_usd[pid]
+        self.oi_usd[pid] = oi_usd
+        if math.isnan(prev):
+            prev = oi_usd  # the first figure is the level, not an increase
+        self.liqmap.apply_oi(np.array([pid], np.int32), np.array([t]), np.array([oi_usd - prev]))
+
+    def maintain(self, now_s: float, n_pairs: int, variance: F64) -> int:
+        """The per-tick work: Hawkes refits of pairs with liquidations in their window, and the
+        rank histories of VPIN and volatility. Returns the pairs refitted."""
+        if n_pairs == 0:
+            return 0
+        pairs = np.flatnonzero(self.hawkes.buf_len[:n_pairs] > 0).astype(np.int32)
+        refitted = self.hawkes.refit(pairs, now_s) if pairs.size else 0
+        micro = self.micro.read(now_s, n_pairs, self._liq_zeros(n_pairs))
+        self.vpin_hist.update(now_s, micro.vpin)
+        self.vol_hist.update(now_s, np.sqrt(variance[:n_pairs]))
+        return refitted
+
+    def _liq_zeros(self, n: int) -> F64:
+        return np.zeros((n, 3, len(self.horizons_s)))
+
+    # ---- read-out ----------------------------------------------------------------------------
+
+    def read(
+        self, now_s: float, n: int, liq_rate: F64, trd_rate: F64, variance: F64,
+        vol_interval_s: float,
+    ) -> ModelReadout:  # fmt: skip
+        """Every model at ``now_s`` for pairs ``0..n-1``; ``liq_rate``/``trd_rate``/``variance``
+        are ``RiskState``'s decayed read-outs at the same time."""
+        p = self.params
+        hk = self.hawkes.read(now_s, n)
+        micro = self.micro.read(now_s, n, liq_rate)
+        sigma = np.sqrt(np.maximum(variance[:n], 0.0) / vol_interval_s)  # per sqrt-second
+        sigma = np.where(np.isfinite(sigma), sigma, np.nan)
+        traded = trd_rate[:n, :, self._h_long].sum(axis=1) * p.stress_horizon_s
+        lm = self.liqmap.read(now_s, sigma, p.stress_horizon_s, traded, n)
+        lam = micro.kyle_lambda
+        n_struct = np.full((n, 2), np.nan)
+        for side, col in ((LONG, 0), (SHORT, 1)):  # down move: long levels; up: short levels
+            dens = lm.density_usd_per_log[:, side]
+            with np.errstate(invalid="ignore"):
+                n_struct[:, col] = (
+                    lam * np.sqrt(np.maximum(dens, 0.0) * FEEDBACK_MOVE) / FEEDBACK_MOVE
+                )
+        vpin_rank = self.vpin_hist.rank(micro.vpin)
+        vol_rank = self.vol_hist.rank(np.sqrt(variance[:n]))
+        h60 = self.horizons_s.index(60.0) if 60.0 in self.horizons_s else self._h_long
+        with np.errstate(invalid="ignore"):
+            worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])
+        comps = components(
+            p.score, hk.branching_ratio, worst_n, micro.liq_rate_z, micro.liq_share[:, h60],
+            vpin_rank, vol_rank, lm.msi,
+        )  # fmt: skip
+        return ModelReadout(hk, micro, lm, n_struct, vpin_rank, vol_rank, comps,
+                            score(p.score, comps))  # fmt: skip
+
+    def warm_up(self) -> None:
+        """Compile (or load from the numba cache) every model kernel."""
+        self.hawkes.warm_up()
+        e_f, e_i, e_s = np.empty(0), np.empty(0, np.int32), np.empty(0, np.int8)
+        self.apply(e_i, e_f, e_f, e_i, e_f, e_s, e_f, e_f)
+        self.liqmap.apply_oi(e_i, e_f, e_f)
+        h = len(self.horizons_s)
+        self.read(0.0, 0, np.empty((0, 3, h)), np.empty((0, 2, h)), np.empty(0), 1.0)
+
+
+def _with_horizons(m: MicroParams, horizons_s: tuple[float, ...]) -> MicroParams:
+    from dataclasses import replace
+
+    return replace(m, horizons_s=horizons_s)
+
+
+__all__ = ["COMPONENTS", "ModelParams", "ModelReadout", "Models"]
