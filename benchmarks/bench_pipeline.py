@@ -97,7 +97,10 @@ def config(bootstrap: str, run: str) -> Config:
     return load(environ={}).with_overrides(
         kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"bench{run}", "partitions": 6},
         consumer={"group_prefix": f"bench{run}"},
-        exchanges={"bybit": {"symbols": list(SYMBOLS)}, "binance": {"symbols": list(SYMBOLS)}},
+        exchanges={
+            "bybit": {"symbols": list(SYMBOLS), "all_liquidations": False},
+            "binance": {"symbols": list(SYMBOLS)},
+        },  # no REST listing: trades only
     )
 
 
