@@ -1,0 +1,1 @@
+"""Alerting: rules evaluated on the risk values (``rules``); delivery comes with issue 5."""
