@@ -3,7 +3,6 @@ carry finite numbers (trades and liquidations: positive ones)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
-from producers.base import Parsed
 from producers.gate import GateAdapter
+from tests.producers.test_fuzz_parsers import check as shared_check
 
 DATA = Path(__file__).resolve().parent / "data"
 ADAPTER = GateAdapter(ExchangeConfig(), clock=lambda: 1.0)
@@ -39,21 +36,8 @@ values = st.recursive(
 
 
 def check(raw: bytes) -> None:
-    try:
-        parsed = ADAPTER.parse(raw, 1)
-    except ParseError as exc:
-        assert exc.reason and len(exc.reason) <= 20
-        return
-    assert isinstance(parsed, Parsed)
-    for e in parsed.events:
-        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
-        if isinstance(e, MarketContext):  # every field it carries is a finite number
-            for y in (e.mark_price, e.index_price, e.funding_rate, e.open_interest_base,
-                      e.open_interest_usd):  # fmt: skip
-                assert y is None or (isinstance(y, float) and math.isfinite(y))
-            continue
-        for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
-            assert isinstance(x, float) and math.isfinite(x) and x > 0
+    """The invariants every parser keeps (tests.producers.test_fuzz_parsers.check)."""
+    shared_check(ADAPTER, raw)
 
 
 @SETTINGS

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from monitor.errors import ParseError
 from monitor.schema import MarketContext
-from producers.base import Parsed
 from tests.producers.htx.conftest import DATA, gz, loaded_adapter
+from tests.producers.test_fuzz_parsers import check as shared_check
 
 ADAPTER = loaded_adapter()
 VALID: list[Any] = [orjson.loads(p.read_bytes()) for p in sorted(DATA.glob("*.json"))]
@@ -35,21 +35,8 @@ values = st.recursive(
 
 
 def check(raw: bytes | str) -> None:
-    try:
-        parsed = ADAPTER.parse(raw, 1)
-    except ParseError as exc:
-        assert exc.reason and len(exc.reason) <= 20
-        return
-    assert isinstance(parsed, Parsed)
-    for e in parsed.events:
-        assert e.symbol.endswith("-PERP") and e.ts_ms > 0
-        if isinstance(e, MarketContext):  # every field it carries is a finite number
-            for y in (e.mark_price, e.index_price, e.funding_rate, e.open_interest_base,
-                      e.open_interest_usd):  # fmt: skip
-                assert y is None or (isinstance(y, float) and math.isfinite(y))
-            continue
-        for x in (e.price, e.qty_raw, e.qty_base, e.notional_usd):
-            assert isinstance(x, float) and math.isfinite(x) and x > 0
+    """The invariants every parser keeps (tests.producers.test_fuzz_parsers.check)."""
+    shared_check(ADAPTER, raw)
 
 
 @SETTINGS
