@@ -868,6 +868,8 @@ class MicroState:
     # counters
     rejected: I64 = field(default_factory=lambda: _empty_i64(0))
     late: I64 = field(default_factory=lambda: np.zeros((0, N_LATE), dtype=np.int64))
+    # False: the caller keeps the traded notional rate and passes it to read() (trd_rate_at)
+    own_traded_rate: bool = True
 
     def _layout(self) -> dict[str, tuple[tuple[int, ...], Any, float]]:
         """Per-pair array name -> (trailing shape, dtype, initial value)."""
@@ -876,7 +878,7 @@ class MicroState:
         nh, nb = len(pr.horizons_s), pr.vpin_n_buckets
         lay: dict[str, tuple[tuple[int, ...], Any, float]] = {}
         for f in fields(self):
-            if f.name in ("params", "tau"):
+            if f.name in ("params", "tau", "own_traded_rate"):
                 continue
             dtype = i64 if f.type == "I64" else f64
             lay[f.name] = ((), dtype, NO_INTERVAL if f.name.endswith("_k") else 0.0)
@@ -979,7 +981,8 @@ class MicroState:
         start_clocks(
             pair_id, t, pr.baseline_sample_s, self.bl_k, pr.saturation_slot_s, self.sat_k_first
         )
-        notional_rate_update(pair_id, t, notional, self.tau, self.trd_rate, self.trd_t)
+        if self.own_traded_rate:
+            notional_rate_update(pair_id, t, notional, self.tau, self.trd_rate, self.trd_t)
         kyle_update(pair_id, side, t, notional, price, pr.kyle_bucket_s, pr.kyle_tau_s, self.ky_k,
                     self.ky_l0, self.ky_l1, self.ky_t1, self.ky_s, self.ky_v, self.ky_k_obs,
                     self.ky_w, self.ky_mx, self.ky_my, self.ky_cxx, self.ky_cxy, self.ky_am,
@@ -995,11 +998,16 @@ class MicroState:
                         self.dd_llo, self.late)  # fmt: skip
         return int(t.shape[0])
 
-    def read(self, now_s: float, n_pairs: int, liq_rate_at: F64) -> MicroReadout:
+    def read(
+        self, now_s: float, n_pairs: int, liq_rate_at: F64, trd_rate_at: F64 | None = None
+    ) -> MicroReadout:
         """Values of the first ``n_pairs`` pairs at ``now_s``.
 
         ``liq_rate_at[p, side, h]``: liquidation rates (long=0, short=1, unknown=2) decayed to
         ``now_s`` over ``params.horizons_s``, as ``kernels.flow_rates_at`` writes them.
+        ``trd_rate_at[p, h]``: the traded notional rates at ``now_s``, when the caller keeps them
+        (``own_traded_rate = False``: RiskState already decays traded notional per taker side, so
+        the trades need not pay for it twice); by default the state's own.
         """
         pr, n = self.params, n_pairs
         if not 0 <= n <= self.capacity:
@@ -1011,9 +1019,16 @@ class MicroState:
         ):
             raise ValueError("liq_rate_at must be [>= n_pairs, sides, len(horizons_s)]")
         nh = len(self.tau)
-        trd = np.empty((n, nh))
         imb, share = np.empty((n, nh)), np.empty((n, nh))
-        notional_rates_at(now_s, self.tau, self.trd_rate, self.trd_t, n, trd)
+        if trd_rate_at is None:
+            if not self.own_traded_rate:
+                raise ValueError("own_traded_rate is off: pass trd_rate_at")
+            trd = np.empty((n, nh))
+            notional_rates_at(now_s, self.tau, self.trd_rate, self.trd_t, n, trd)
+        else:
+            if trd_rate_at.shape[0] < n or trd_rate_at.shape[1] != nh:
+                raise ValueError("trd_rate_at must be [>= n_pairs, len(horizons_s)]")
+            trd = trd_rate_at[:n]
         imbalance_at(liq_rate_at, n, imb)
         liq_share_at(liq_rate_at, trd, n, share)
         x, mean, sd, z, sat = (np.empty(n) for _ in range(5))

@@ -88,6 +88,8 @@ class ModelReadout:
     micro: MicroReadout
     liqmap: LiqMapReadout
     n_struct: F64  # [n, 2]: down (long levels below), up (short levels above)
+    feedback: F64  # [n]: the larger of the two, what the score and the risk record use
+    liq_share_60s: F64  # [n]: the liquidation share over 60 s (the score's horizon)
     vpin_rank: F64  # [n]
     vol_rank: F64  # [n]
     components: F64  # [n, len(COMPONENTS)] in [0, 1], NaN where undefined
@@ -107,6 +109,7 @@ class Models:
         n = min(capacity, INITIAL_PAIRS)
         self.hawkes = HawkesState.allocate(n, params.hawkes)
         self.micro = MicroState.allocate(n, params.micro)
+        self.micro.own_traded_rate = False  # RiskState keeps the traded rates (trd_rate)
         self.liqmap = LiqMapState.allocate(n, params.liqmap)
         sp = params.score
         self.vpin_hist = RankState(n, sp.rank_tau_s, sp.rank_min_samples)
@@ -114,6 +117,7 @@ class Models:
         self.oi_usd = np.full(n, np.nan)  # last open interest applied to the map, per pair
         self.allocated = n
         self._h_long = horizons_s.index(max(horizons_s))
+        self.h60 = horizons_s.index(60.0) if 60.0 in horizons_s else self._h_long
 
     # ---- sizes -------------------------------------------------------------------------------
 
@@ -175,13 +179,12 @@ class Models:
             return 0
         pairs = np.flatnonzero(self.hawkes.buf_len[:n_pairs] > 0).astype(np.int32)
         refitted = self.hawkes.refit(pairs, now_s) if pairs.size else 0
-        micro = self.micro.read(now_s, n_pairs, self._liq_zeros(n_pairs))
+        h = len(self.horizons_s)
+        micro = self.micro.read(now_s, n_pairs, np.zeros((n_pairs, 3, h)),
+                                np.zeros((n_pairs, h)))  # only VPIN is used here  # fmt: skip
         self.vpin_hist.update(now_s, micro.vpin)
         self.vol_hist.update(now_s, np.sqrt(variance[:n_pairs]))
         return refitted
-
-    def _liq_zeros(self, n: int) -> F64:
-        return np.zeros((n, 3, len(self.horizons_s)))
 
     # ---- read-out ----------------------------------------------------------------------------
 
@@ -193,7 +196,7 @@ class Models:
         are ``RiskState``'s decayed read-outs at the same time."""
         p = self.params
         hk = self.hawkes.read(now_s, n)
-        micro = self.micro.read(now_s, n, liq_rate)
+        micro = self.micro.read(now_s, n, liq_rate, trd_rate[:n].sum(axis=1))
         sigma = np.sqrt(np.maximum(variance[:n], 0.0) / vol_interval_s)  # per sqrt-second
         sigma = np.where(np.isfinite(sigma), sigma, np.nan)
         traded = trd_rate[:n, :, self._h_long].sum(axis=1) * p.stress_horizon_s
@@ -208,15 +211,13 @@ class Models:
                 )
         vpin_rank = self.vpin_hist.rank(micro.vpin)
         vol_rank = self.vol_hist.rank(np.sqrt(variance[:n]))
-        h60 = self.horizons_s.index(60.0) if 60.0 in self.horizons_s else self._h_long
-        with np.errstate(invalid="ignore"):
-            worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])
+        worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])  # the direction of the larger spiral
         comps = components(
-            p.score, hk.branching_ratio, worst_n, micro.liq_rate_z, micro.liq_share[:, h60],
+            p.score, hk.branching_ratio, worst_n, micro.liq_rate_z, micro.liq_share[:, self.h60],
             vpin_rank, vol_rank, lm.msi,
         )  # fmt: skip
-        return ModelReadout(hk, micro, lm, n_struct, vpin_rank, vol_rank, comps,
-                            score(p.score, comps))  # fmt: skip
+        return ModelReadout(hk, micro, lm, n_struct, worst_n, micro.liq_share[:, self.h60],
+                            vpin_rank, vol_rank, comps, score(p.score, comps))  # fmt: skip
 
     def warm_up(self) -> None:
         """Compile (or load from the numba cache) every model kernel."""

@@ -283,8 +283,8 @@ class ConsumerService:
         half-rebuilt state would mislead the asset view). Returns the records sent."""
         if self._risk_producer is None or self.warming():
             return 0
-        rows = self.state.risk_rows(self.state.now_s(), self.cfg.consumer.max_exported_symbols)
         t, now_ms = self.state.now_s(), int(time.time() * 1000)
+        rows = self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols)
         try:
             for exchange, symbol, values in rows:
                 value = encode_risk(exchange, symbol, t, now_ms, values)

@@ -200,13 +200,11 @@ def model_values(m: ModelReadout, i: int) -> dict[str, float]:
     lm = m.liqmap
     out = {
         "score": m.score[i], "branching_ratio": m.hawkes.branching_ratio[i],
-        "n_struct": np.fmax(m.n_struct[i, 0], m.n_struct[i, 1]),
+        "n_struct": m.feedback[i], "liq_share": m.liq_share_60s[i],
         "liq_zscore": m.micro.liq_rate_z[i], "vpin": m.micro.vpin[i],
         "margin_stress_index": lm.msi[i], "drawdown": m.micro.drawdown[i],
         "expected_liquidations_usd": lm.expected_usd[i].sum(),
     }  # fmt: skip
-    h = m.micro.horizons_s
-    out["liq_share"] = m.micro.liq_share[i, h.index(60.0) if 60.0 in h else len(h) // 2]
     for j, pct in enumerate(lm.levels_pct):
         if pct in (1.0, 2.0, 5.0):
             out[f"at_risk_long_{pct:g}pct"] = lm.at_risk_usd[i, 0, j]
@@ -541,7 +539,7 @@ class RiskState:
                 open_interest_usd=float(r.context[i, 4]),
                 score=float(r.models.score[i]),
                 branching_ratio=float(r.models.hawkes.branching_ratio[i]),
-                n_struct=float(np.fmax(r.models.n_struct[i, 0], r.models.n_struct[i, 1])),
+                n_struct=float(r.models.feedback[i]),
                 vpin=float(r.models.micro.vpin[i]),
                 margin_stress_index=float(r.models.liqmap.msi[i]),
             )
