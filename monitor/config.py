@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 
+from monitor.alerting.rules import DEFAULT_RULES, Rule, rules_from_config
 from monitor.errors import ConfigError
 
 ENV_PREFIX: Final = "CASCADE_MONITOR__"
@@ -255,6 +256,40 @@ class MetricsConfig:
             _port("metrics.port", self.port)
 
 
+@dataclass(frozen=True)
+class AlertsConfig:
+    """``[alerts]``: the rules the consumers evaluate (``[[alerts.rules]]`` tables, see
+    monitor/alerting/rules.py; the defaults apply when the key is absent, ``rules = []`` turns
+    them off) and where the dispatcher delivers what they fire."""
+
+    enabled: bool = True
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+
+
+def _build_alerts(data: Any) -> AlertsConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"[alerts] must be a table, got {data!r}")
+    known = {f.name for f in dataclasses.fields(AlertsConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"[alerts] unknown key(s): {', '.join(unknown)} (known: {sorted(known)})")
+    kw: dict[str, Any] = {}
+    if "enabled" in data:
+        kw["enabled"] = _coerce("alerts.enabled", data["enabled"], bool)
+    if "rules" in data:
+        tables = data["rules"]
+        if not isinstance(tables, list | tuple) or not all(isinstance(t, Mapping) for t in tables):
+            raise ConfigError("alerts.rules: an array of tables ([[alerts.rules]]) is required")
+        kw["rules"] = tuple(rules_from_config(tables))
+    return AlertsConfig(**kw)
+
+
+def _rule_dict(rule: Rule) -> dict[str, Any]:
+    d = {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule)}
+    d["labels"] = dict(rule.labels)
+    return {k: v for k, v in d.items() if v is not None}
+
+
 def _default_exchanges() -> dict[str, ExchangeConfig]:
     return {
         name: ExchangeConfig(enabled=name in DEFAULT_ENABLED, symbols=DEFAULT_SYMBOLS[name])
@@ -269,6 +304,7 @@ class Config:
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     exchanges: Mapping[str, ExchangeConfig] = field(default_factory=_default_exchanges)
 
     def validate(self) -> Config:
@@ -297,6 +333,11 @@ class Config:
     @property
     def risk_topic(self) -> str:
         return f"{self.kafka.topic_prefix}.risk"
+
+    @property
+    def alerts_topic(self) -> str:
+        """Alert transitions (consumers -> ``cascade-monitor alerts``), keyed by fingerprint."""
+        return f"{self.kafka.topic_prefix}.alerts"
 
     def dead_letter_topic(self, exchange: str) -> str:
         return f"{self.kafka.topic_prefix}.deadletter.{exchange}"
@@ -383,12 +424,13 @@ def _build_section(cls: type[Any], key: str, data: Any) -> Any:
 def build(data: Mapping[str, Any]) -> Config:
     sections = {"kafka": KafkaConfig, "broker": BrokerConfig, "consumer": ConsumerConfig,
                 "risk": RiskConfig, "metrics": MetricsConfig}  # fmt: skip
-    unknown = sorted(set(data) - set(sections) - {"exchanges"})
+    unknown = sorted(set(data) - set(sections) - {"exchanges", "alerts"})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     kw: dict[str, Any] = {
         name: _build_section(cls, name, data.get(name, {})) for name, cls in sections.items()
     }
+    kw["alerts"] = _build_alerts(data.get("alerts", {}))
     ex_data = data.get("exchanges", {})
     if not isinstance(ex_data, Mapping):
         raise ConfigError("[exchanges] must be a table of exchange tables")
@@ -407,6 +449,10 @@ def to_dict(obj: Any) -> dict[str, Any]:
         d = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
              if f.name != "exchanges"}  # fmt: skip
         d["exchanges"] = {k: to_dict(v) for k, v in obj.exchanges.items()}
+        return d
+    if isinstance(obj, AlertsConfig):
+        d = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        d["rules"] = [_rule_dict(r) for r in obj.rules]
         return d
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 

@@ -65,9 +65,20 @@ async def ensure_exchange_topics(cfg: Config, exchanges: Iterable[str]) -> dict[
     )
 
 
-async def ensure_risk_topic(cfg: Config) -> dict[str, int]:
-    """``<prefix>.risk``: per-pair risk snapshots, keyed by asset (consumers -> aggregator)."""
+async def ensure_topic(cfg: Config, name: str) -> dict[str, int]:
+    """One topic with the configured partitions, replication and retention."""
     k = cfg.kafka
     return await ensure_topics(
-        cfg.bootstrap_servers, [cfg.risk_topic], k.partitions, k.replication_factor, k.retention_s
+        cfg.bootstrap_servers, [name], k.partitions, k.replication_factor, k.retention_s
     )
+
+
+async def ensure_risk_topic(cfg: Config) -> dict[str, int]:
+    """``<prefix>.risk``: per-pair risk snapshots, keyed by asset (consumers -> aggregator)."""
+    return await ensure_topic(cfg, cfg.risk_topic)
+
+
+async def ensure_alerts_topic(cfg: Config) -> dict[str, int]:
+    """``<prefix>.alerts``: alert transitions keyed by fingerprint, so one alert's firing and
+    resolved events stay in order on one partition (consumers -> ``cascade-monitor alerts``)."""
+    return await ensure_topic(cfg, cfg.alerts_topic)

@@ -40,7 +40,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from monitor.errors import ConfigError
+import orjson
+
+from monitor.errors import CodecError, ConfigError
 from monitor.riskrecord import FIELDS, asset_of
 
 SEVERITIES: Final = ("warning", "critical")
@@ -191,6 +193,32 @@ class AlertEvent:
     started_t: float  # when the firing alert started
     summary: str
     labels: Mapping[str, str]
+    drivers: tuple[tuple[str, float], ...] = ()  # score components that drove it, largest first
+    received_ts: float = math.nan  # wall-clock receive time of the triggering event (latency)
+
+    def encode(self) -> bytes:
+        """The alerts-topic value (JSON); the record key is the fingerprint."""
+        d = {f: getattr(self, f) for f in self.__slots__}
+        d["drivers"] = [list(x) for x in self.drivers]
+        return orjson.dumps(d, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def decode_alert(raw: bytes) -> AlertEvent:
+    """Inverse of ``AlertEvent.encode``; CodecError on anything that is not one."""
+    try:
+        d = orjson.loads(raw)
+        if not isinstance(d, dict):
+            raise TypeError("not an object")
+        d["drivers"] = tuple((str(n), float(w)) for n, w in d.get("drivers", ()))
+        d["labels"] = {str(k): str(v) for k, v in d["labels"].items()}
+        for f in ("value", "t", "started_t", "received_ts"):
+            d[f] = math.nan if d.get(f) is None else float(d[f])
+        ev = AlertEvent(**d)
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise CodecError(f"not an alert event: {exc}") from None
+    if ev.status not in ("firing", "resolved") or ev.severity not in SEVERITIES:
+        raise CodecError(f"alert event: bad status/severity {ev.status!r}/{ev.severity!r}")
+    return ev
 
 
 @dataclass(slots=True)
@@ -205,14 +233,17 @@ class RuleEngine:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
         self._state: dict[tuple[str, str, str], _State] = {}
+        self._received_ts = math.nan
 
     def observe(
         self, t: float, exchange: str, symbol: str, values: Mapping[str, float],
-        drivers: Iterable[tuple[str, float]] = (),
+        drivers: Iterable[tuple[str, float]] = (), received_ts: float = math.nan,
     ) -> list[AlertEvent]:  # fmt: skip
-        """Feed one pair's values at event time ``t``; returns the transitions."""
+        """Feed one pair's values at event time ``t``; returns the transitions. ``received_ts``
+        (wall clock of the triggering event's receipt) rides along for latency measurement."""
         out: list[AlertEvent] = []
         drv = tuple(drivers)
+        self._received_ts = received_ts
         for rule in self.rules:
             if not rule.matches(exchange, symbol):
                 continue
@@ -256,16 +287,15 @@ class RuleEngine:
                 return self._event(rule, st, "firing", sev, t, exchange, symbol, v, drv)
         return None
 
-    @staticmethod
     def _event(
-        rule: Rule, st: _State, status: str, sev: str, t: float, exchange: str, symbol: str,
+        self, rule: Rule, st: _State, status: str, sev: str, t: float, exchange: str, symbol: str,
         v: float, drv: tuple[tuple[str, float], ...],
     ) -> AlertEvent:  # fmt: skip
         return AlertEvent(
             fingerprint=fingerprint(rule.name, exchange, symbol), rule=rule.name, status=status,
             severity=sev, exchange=exchange, symbol=symbol, metric=rule.metric, value=v, t=t,
             started_t=st.started_t, summary=render(rule, sev, exchange, symbol, v, drv),
-            labels=dict(rule.labels),
+            labels=dict(rule.labels), drivers=drv, received_ts=self._received_ts,
         )  # fmt: skip
 
     def firing(self) -> dict[str, str]:

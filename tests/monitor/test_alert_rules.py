@@ -10,11 +10,13 @@ from monitor.alerting.rules import (
     DEFAULT_RULES,
     Rule,
     RuleEngine,
+    decode_alert,
     fingerprint,
     rule_from_dict,
     rules_from_config,
 )
-from monitor.errors import ConfigError
+from monitor.config import load
+from monitor.errors import CodecError, ConfigError
 
 RULE = Rule("r", "score", warning=0.6, critical=0.8, resolve=0.5, for_s=30.0, cooldown_s=100.0)
 
@@ -122,3 +124,48 @@ def test_default_rules_render_with_drivers() -> None:
     assert ev.summary == (
         "critical: cascade risk 0.85 on binance BTC-USDT-PERP (branching 0.21, liq_share 0.10)"
     )
+
+
+def test_alert_events_round_trip_through_the_topic_codec() -> None:
+    e = RuleEngine([RULE])
+    evs = [
+        *e.observe(0.0, "bybit", "BTC-USDT-PERP", {"score": 0.9}, [("liq_zscore", 0.4)], 1.5e9),
+        *e.observe(30.0, "bybit", "BTC-USDT-PERP", {"score": 0.9}, [("liq_zscore", 0.4)], 1.5e9),
+        *e.observe(31.0, "bybit", "BTC-USDT-PERP", {"score": 0.1}),
+    ]
+    assert [(x.status, x.severity) for x in evs] == [
+        ("firing", "critical"),
+        ("resolved", "critical"),
+    ]
+    assert evs[0].drivers == (("liq_zscore", 0.4),) and evs[0].received_ts == 1.5e9
+    assert math.isnan(evs[1].received_ts)
+    for ev in evs:
+        back = decode_alert(ev.encode())
+        assert back.__slots__ == ev.__slots__
+        for f in ev.__slots__:
+            a, b = getattr(back, f), getattr(ev, f)
+            assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)), f
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"[]", b"{}", b'{"status": "firing"}', b"\xff", b'{"labels": 1}']
+)
+def test_decode_alert_rejects_what_is_not_an_alert(raw: bytes) -> None:
+    with pytest.raises(CodecError):
+        decode_alert(raw)
+
+
+def test_alerts_section_builds_rules_and_names_bad_keys() -> None:
+    cfg = load(environ={})
+    assert cfg.alerts.rules == DEFAULT_RULES and cfg.alerts_topic == "cascade.alerts"
+    rule = {"name": "x", "metric": "score", "warning": 0.3, "resolve": 0.2, "labels": {"t": "a"}}
+    one = cfg.with_overrides(alerts={"rules": [rule]})
+    assert [r.name for r in one.alerts.rules] == ["x"] and one.alerts.rules[0].labels == {"t": "a"}
+    assert one.with_overrides(kafka={"partitions": 2}).alerts.rules == one.alerts.rules
+    assert cfg.with_overrides(alerts={"rules": []}).alerts.rules == ()
+    with pytest.raises(ConfigError, match=r"alerts.rules\[0\].metric"):
+        cfg.with_overrides(alerts={"rules": [{**rule, "metric": "nope"}]})
+    with pytest.raises(ConfigError, match="unknown key"):
+        cfg.with_overrides(alerts={"rulez": []})
+    with pytest.raises(ConfigError, match="array of tables"):
+        cfg.with_overrides(alerts={"rules": {"name": "x"}})
