@@ -451,9 +451,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
         d["exchanges"] = {k: to_dict(v) for k, v in obj.exchanges.items()}
         return d
     if isinstance(obj, AlertsConfig):
-        d = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        d["rules"] = [_rule_dict(r) for r in obj.rules]
-        return d
+        a: dict[str, Any] = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        a["rules"] = [_rule_dict(r) for r in obj.rules]
+        return a
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
