@@ -67,7 +67,8 @@ class ModelParams:
         """The parameters a ``[risk]`` config section sets; ValueError names a bad one."""
         w = r.score_weights  # in COMPONENTS order
         return cls(
-            hawkes=HawkesParams(window_s=r.hawkes_window_s, min_events=r.hawkes_min_events),
+            hawkes=HawkesParams(window_s=r.hawkes_window_s, min_events=r.hawkes_min_events,
+                                baseline_step=r.hawkes_baseline_step),
             micro=MicroParams(vpin_bucket_usd=r.vpin_bucket_usd,
                               vpin_auto_warmup_s=r.vpin_warmup_s,
                               baseline_warmup_s=r.baseline_warmup_s),

@@ -211,6 +211,7 @@ class RiskConfig:
     refit_interval_s: float = 5.0  # Hawkes refits and rank updates, per consumer tick
     hawkes_window_s: float = 900.0  # rolling MLE window (s2)
     hawkes_min_events: int = 100  # fewer liquidations in the window: branching ratio undefined
+    hawkes_baseline_step: bool = True  # fit a one-step baseline too, kept when BIC prefers it
     vpin_bucket_usd: float = 0.0  # VPIN bucket size (s4); 0: auto, 1/50 of the hourly volume
     vpin_warmup_s: float = 900.0  # auto bucket size: trading time before the first bucket
     baseline_warmup_s: float = 3600.0  # liquidation-rate baseline: time before a z-score (s1)

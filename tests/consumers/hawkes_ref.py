@@ -86,18 +86,22 @@ class HawkesRef:
 
 
 def loglik_ref(
-    s: list[float], g: list[float], T: float, mu: float, alpha: float, beta: float
-) -> tuple[float, tuple[float, float, float], tuple[float, float, float, float]]:
+    s: list[float], g: list[float], T: float, mu: float, alpha: float, beta: float,
+    step: tuple[float, float] | None = None,
+) -> tuple[float, tuple[float, float, float], tuple[float, float, float, float]]:  # fmt: skip
     """LL of sorted times ``s`` in [0, T] from the intensity written as a sum over earlier events
     (no recursion), its gradient in (mu, alpha, beta) by differentiating each term, and the
-    magnitudes (sums of |terms|) of LL and each gradient component, for relative tolerances."""
+    magnitudes (sums of |terms|) of LL and each gradient component, for relative tolerances.
+    ``step = (tau, mu2)``: the baseline is ``mu2`` from ``tau`` on (LL and magnitudes only are
+    meaningful then)."""
+    tau, mu2 = step if step is not None else (math.inf, mu)
     ll = ll_abs = 0.0
     d_mu = d_al = d_be = 0.0
     a_mu = a_al = a_be = 0.0
     for k, sk in enumerate(s):
         r = sum(g[i] * math.exp(-beta * (sk - s[i])) for i in range(k))
         dr = sum(-g[i] * (sk - s[i]) * math.exp(-beta * (sk - s[i])) for i in range(k))
-        lam = mu + alpha * r
+        lam = (mu if sk < tau else mu2) + alpha * r
         ll += math.log(lam)
         ll_abs += abs(math.log(lam))
         d_mu += 1 / lam
@@ -108,8 +112,9 @@ def loglik_ref(
         a_be += abs(alpha * dr / lam)
     comp = sum(-gk * math.expm1(-beta * (T - sk)) for sk, gk in zip(s, g, strict=True))
     dcomp = sum(gk * (T - sk) * math.exp(-beta * (T - sk)) for sk, gk in zip(s, g, strict=True))
-    ll -= mu * T + alpha / beta * comp
-    ll_abs += mu * T + alpha / beta * comp
+    base = mu * min(tau, T) + mu2 * max(T - tau, 0.0)
+    ll -= base + alpha / beta * comp
+    ll_abs += base + alpha / beta * comp
     grad = (d_mu - T, d_al - comp / beta, d_be + alpha * comp / beta**2 - alpha / beta * dcomp)
     mags = (
         ll_abs,
@@ -192,6 +197,25 @@ def simulate_poisson_steps(rates: list[tuple[float, float]], seed: int) -> F64:
         out.append(np.sort(t0 + rng.uniform(0, dur, n)))
         t0 += dur
     return np.concatenate(out)
+
+
+def simulate_hawkes_step_baseline(
+    mu1: float, mu2: float, tau: float, alpha: float, beta: float, t_end: float, seed: int
+) -> F64:
+    """Ogata thinning of an unmarked Hawkes process whose baseline steps from ``mu1`` to ``mu2``
+    at ``tau``: the bound ``max(mu1, mu2) + excitation now`` holds until the next candidate."""
+    rng = np.random.default_rng(seed)
+    t, exc, out = 0.0, 0.0, list[float]()
+    while True:
+        bound = max(mu1, mu2) + exc
+        w = rng.exponential(1.0 / bound)
+        exc *= math.exp(-beta * w)
+        t += w
+        if t >= t_end:
+            return np.array(out)
+        if rng.uniform() * bound <= (mu1 if t < tau else mu2) + exc:
+            out.append(t)
+            exc += alpha
 
 
 # ---- independent MLE ---------------------------------------------------------------------------

@@ -18,6 +18,8 @@ Tolerances, and where they come from:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +28,7 @@ from hypothesis import strategies as st
 from scipy.special import exp1  # type: ignore[import-untyped]
 
 from consumers import hawkes as hk
-from consumers.hawkes import HawkesParams, HawkesState
+from consumers.hawkes import HawkesParams, HawkesReadout, HawkesState
 from tests.consumers.hawkes_ref import (
     HawkesRef,
     count_moment_ref,
@@ -35,6 +37,7 @@ from tests.consumers.hawkes_ref import (
     mark_weight,
     mle_scipy,
     simulate_hawkes,
+    simulate_hawkes_step_baseline,
     simulate_poisson_steps,
 )
 
@@ -99,8 +102,8 @@ def test_params_validation(kw: dict[str, object], msg: str) -> None:
 
 def test_allocate_grow_and_wrapper_checks() -> None:
     state = HawkesState.allocate(2, HawkesParams(capacity=8, min_events=2))
-    assert state.buf_t.shape == (2, 8) and state.warm_x.shape == (2, 3)
-    assert state.bytes_per_pair == 2 * 8 * 8 + 3 * 8 + 22 * 8 + 1
+    assert state.buf_t.shape == (2, 8) and state.warm_x.shape == (2, 5)
+    assert state.bytes_per_pair == 2 * 8 * 8 + 5 * 8 + 24 * 8 + 1
     _feed(state, np.array([1.0, 2.0, 3.0]), p=1)
     state.refit(np.array([1], np.int32), 4.0)
     before = state.read(4.0)
@@ -280,8 +283,8 @@ def test_loglik_matches_double_sum(
     ll = hk.loglik_grad(np.array(s), np.array(g), len(s), T, mu, alpha, beta, grad)
     want, want_grad, mags = loglik_ref(s, g, T, mu, alpha, beta)
     assert abs(ll - want) <= 1e-9 * mags[0]
-    for k in range(3):
-        assert abs(grad[k] - want_grad[k]) <= 1e-9 * mags[k + 1]
+    for k in range(3):  # (+1e-300: subnormal terms round differently in the two sums)
+        assert abs(grad[k] - want_grad[k]) <= 1e-9 * mags[k + 1] + 1e-300
 
 
 @settings(deadline=None, max_examples=60)
@@ -296,17 +299,52 @@ def test_reparametrised_gradient_matches_finite_differences(
     g_mean = sum(g) / len(g)
     if g_mean <= 0:
         return
-    args = (np.array(s), np.array(g), len(s), T, g_mean, 0.01, 100.0, 0.999)
-    gx, gp, tmp = np.empty(3), np.empty(3), np.empty(3)
-    f = hk._objective(np.array(x), *args, gx, gp)
+    _check_gradient(np.array(x), (np.array(s), np.array(g), len(s), T, np.inf, g_mean))
+
+
+def _check_gradient(x: np.ndarray, args: tuple[Any, ...]) -> None:
+    """``_objective``'s gradient against central differences, each coordinate."""
+    full = (*args, 0.01, 100.0, 0.999)
+    objective: Callable[..., float] = hk._objective  # a numba dispatcher: untyped arguments
+    gx, gp, tmp = np.empty(x.size), np.empty(4), np.empty(x.size)
+    f = objective(x, *full, gx, gp)
     h = 1e-6
-    for k in range(3):
-        xp, xm = np.array(x), np.array(x)
+    for k in range(x.size):
+        xp, xm = x.copy(), x.copy()
         xp[k] += h
         xm[k] -= h
-        fd = (hk._objective(xp, *args, tmp, gp) - hk._objective(xm, *args, tmp, gp)) / (2 * h)
+        fd = (objective(xp, *full, tmp, gp) - objective(xm, *full, tmp, gp)) / (2 * h)
         # truncation ~h^2 |f'''|, rounding ~eps |f| / h: both below 1e-8 (1 + |f|)
         assert abs(gx[k] - fd) <= 1e-5 * abs(fd) + 1e-8 * (1 + abs(f))
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    data=window_data(),
+    x=st.tuples(*[st.floats(-4.0, 3.0)] * 2, st.floats(-4.0, 4.0), st.floats(-4.0, 4.0)),
+    frac=st.floats(0.0, 1.0),
+)
+def test_step_baseline_likelihood_and_gradient(
+    data: tuple[list[float], list[float], float], x: tuple[float, ...], frac: float
+) -> None:
+    """The one-step-baseline LL against the double sum, and its reparametrised gradient (4
+    coordinates) against central differences; with equal levels it is the constant LL."""
+    s, g, T = data
+    g_mean = sum(g) / len(g)
+    if g_mean <= 0:
+        return
+    tau = frac * T
+    mu1, mu2, alpha, beta = math.exp(x[0]), math.exp(x[1]), 0.7, 1.3
+    grad = np.empty(4)
+    ll = hk.loglik_grad_step(np.array(s), np.array(g), len(s), T, tau, mu1, mu2, alpha, beta, grad)
+    want, _, mags = loglik_ref(s, g, T, mu1, alpha, beta, step=(tau, mu2))
+    assert abs(ll - want) <= 1e-9 * mags[0]
+    same = hk.loglik_grad_step(
+        np.array(s), np.array(g), len(s), T, tau, mu1, mu1, alpha, beta, grad
+    )
+    const = hk.loglik_grad(np.array(s), np.array(g), len(s), T, mu1, alpha, beta, np.empty(3))
+    assert math.isclose(same, const, rel_tol=1e-12, abs_tol=1e-12)
+    _check_gradient(np.array(x), (np.array(s), np.array(g), len(s), T, tau, g_mean))
 
 
 # ---- MLE on simulated processes ----------------------------------------------------------------
@@ -407,36 +445,66 @@ def test_warm_start_refit_is_cheap_and_stable() -> None:
 # ---- the known bias: a Poisson rate step ------------------------------------------------------
 
 
-def test_poisson_rate_step_stays_low_outside_the_step_window() -> None:
-    """Poisson 0.5/s for 30 min, then 3/s for 30 min; default params (900 s window), refit every
-    10 s. Bounds: windows wholly after the step n < 0.5, wholly before (start-up windows of
-    >= 100 events included) n < 0.7. Measured over 20 seeds at a 5 s cadence: after max 0.34,
-    before max 0.54; the final fit max 0.12. The known bias (Filimonov & Sornette 2013) is real
-    and is pinned here: the window centred on the step reads near-critical (measured 0.94-0.97
-    over 20 seeds), and so does one fit over the whole hour (0.975)."""
-    params = HawkesParams()
-    step, w = 1800.0, params.window_s
+def _rolling_n(
+    t: np.ndarray, t_end: float, params: HawkesParams, every_s: float = 10.0
+) -> Iterator[tuple[float, HawkesReadout]]:
+    state = HawkesState.allocate(1, params)
+    state.t_obs_start[0] = 0.0
+    i = 0
+    for now in np.arange(every_s, t_end + 1e-9, every_s):
+        j = int(np.searchsorted(t, now, side="right"))
+        _feed(state, t[i:j])
+        i = j
+        state.refit(PID0, float(now))
+        yield float(now), state.read(float(now))
+
+
+@pytest.mark.parametrize("rates", [(0.5, 3.0), (3.0, 0.5)], ids=["up", "down"])
+def test_poisson_rate_step_never_reads_critical(rates: tuple[float, float]) -> None:
+    """Poisson 30 min at one rate, 30 min at another; default params (900 s window, baseline
+    step model on), refit every 10 s. Every window reads n < 0.6, the step inside or not.
+    Measured (step up, 10 seeds, every 5 s): max 0.55, in the windows whose step is in their
+    first 30 s (10 events before it are needed); 0.17-0.32 with the step mid-window. The same
+    data with the step model off reproduces the known bias (Filimonov & Sornette 2013): the
+    window centred on the step reads 0.94-0.97, and we pin that too, so the model is what helps."""
+    step, w = 1800.0, HawkesParams().window_s
     for seed in range(3):
-        t = simulate_poisson_steps([(step, 0.5), (step, 3.0)], seed)
-        state = HawkesState.allocate(1, params)
-        state.t_obs_start[0] = 0.0
-        i = 0
-        centred = math.nan
-        for now in np.arange(10.0, 3600.0 + 1e-9, 10.0):
-            j = int(np.searchsorted(t, now, side="right"))
-            _feed(state, t[i:j])
-            i = j
-            state.refit(PID0, float(now))
-            n = state.read(float(now)).branching_ratio[0]
-            if now <= step:
-                assert math.isnan(n) or n < 0.7, (seed, now, n)
-            elif now >= step + w:
-                assert n < 0.5, (seed, now, n)
-            if now == step + w / 2:
-                centred = n
-        assert centred > 0.8
-        whole = _sim_state(t, np.zeros(t.size), 3600.0).read(3600.0).branching_ratio[0]
-        assert whole > 0.9
+        t = simulate_poisson_steps([(step, rates[0]), (step, rates[1])], seed)
+        for now, r in _rolling_n(t, 3600.0, HawkesParams()):
+            n = r.branching_ratio[0]
+            assert math.isnan(n) or n < 0.6, (seed, now, n)
+            if now == step + w / 2:  # the step is found where it is, and its levels
+                assert abs(r.baseline_step_t[0] - step) < 10.0
+                assert math.isclose(r.mu_before_step_per_s[0], rates[0], rel_tol=0.25)
+                assert math.isclose(r.mu_per_s[0], rates[1], rel_tol=0.25)
+            elif now >= step + w:  # the step has left the window: constant baseline again
+                assert math.isnan(r.baseline_step_t[0])
+        off = dict(_rolling_n(t, step + w / 2, HawkesParams(baseline_step=False), w / 2))
+        assert off[step + w / 2].branching_ratio[0] > 0.8
+
+
+@pytest.mark.parametrize("n", [0.3, 0.6, 0.8])
+def test_excitation_under_a_baseline_step_is_measured_net_of_it(n: float) -> None:
+    """A Hawkes process (beta 1/s) whose baseline steps 0.3 -> 1.2/s mid-window: the step model
+    recovers n within 0.1 (measured, 6 seeds: 0.16-0.33 for 0.3, 0.59-0.64 for 0.6, 0.78-0.84 for
+    0.8), where the constant-baseline fit reads 0.84-0.94 whatever the truth."""
+    for seed in range(3):
+        t = simulate_hawkes_step_baseline(0.3, 1.2, 450.0, n, 1.0, 900.0, seed)
+        on = _sim_state(t, np.zeros(t.size), 900.0).read(900.0)
+        assert abs(on.branching_ratio[0] - n) <= 0.1, (seed, on.branching_ratio[0])
+        assert abs(on.baseline_step_t[0] - 450.0) < 20.0
+        off = _sim_state(t, np.zeros(t.size), 900.0, baseline_step=False).read(900.0)
+        assert off.branching_ratio[0] > max(n + 0.05, 0.8)
+
+
+def test_stationary_hawkes_keeps_the_constant_baseline() -> None:
+    """BIC (log N nats for the step's two parameters) rejects the step on stationary data: the
+    constant-baseline fit's gain was 0.01-3.3 nats against log N = 7.7-9.6 (16 simulations)."""
+    for n in (0.3, 0.6, 0.9):
+        for seed in range(2):
+            t, m = simulate_hawkes(0.5, n, 1.0, 3000.0, seed=seed)
+            r = _sim_state(t, m, 3000.0).read(3000.0)
+            assert math.isnan(r.baseline_step_t[0]) and math.isnan(r.mu_before_step_per_s[0])
 
 
 # ---- constraints and edge cases ----------------------------------------------------------------
