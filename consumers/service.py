@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -57,12 +58,13 @@ from prometheus_client import CollectorRegistry
 from consumers.exporter import RiskCollector
 from consumers.models import ModelParams
 from consumers.state import PairSnapshot, RiskState, batch_arrays
+from monitor.alerting.rules import AlertEvent, RuleEngine
 from monitor.codec import decode_batch
 from monitor.config import Config
 from monitor.errors import CodecError
 from monitor.metrics import ConsumerMetrics, for_registry
 from monitor.riskrecord import asset_of, encode_risk
-from monitor.topics import ensure_exchange_topics, ensure_risk_topic
+from monitor.topics import ensure_alerts_topic, ensure_exchange_topics, ensure_risk_topic
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +112,13 @@ class ConsumerService:
         self._replay_until: dict[TopicPartition, int] = {}  # warm-up: replay below this offset
         self.replayed_events = 0
         self._live = asyncio.Event()  # assigned, and no partition replaying
-        self._risk_producer: Any = None
+        self._producer: Any = None  # risk snapshots and alert transitions
         self.risk_published = 0  # risk snapshot records sent
+        rules = cfg.alerts.rules if cfg.alerts.enabled else ()
+        self.rules = RuleEngine(rules) if rules else None
+        self.alerts_sent = 0  # alert transitions sent to the alerts topic
+        self._unsent_alerts: list[AlertEvent] = []
+        self._eval_recv_ns: int | None = None  # earliest receipt among events since evaluation
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._error_counts: dict[str, int] = {}
         m, x = self.metrics, exchange
@@ -133,13 +140,17 @@ class ConsumerService:
         await ensure_exchange_topics(self.cfg, [self.exchange])
         if c.risk_publish_s > 0:
             await ensure_risk_topic(self.cfg)
+        if self.rules is not None:
+            await ensure_alerts_topic(self.cfg)
+        if c.risk_publish_s > 0 or self.rules is not None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.cfg.bootstrap_servers,
                 client_id=f"{self.cfg.kafka.client_id}-risk-{self.exchange}",
-                linger_ms=20, request_timeout_ms=self.cfg.kafka.request_timeout_ms,
+                linger_ms=0, request_timeout_ms=self.cfg.kafka.request_timeout_ms,
+                enable_idempotence=True,  # a retried alert send is not a duplicate
             )  # fmt: skip
             await producer.start()
-            self._risk_producer = producer
+            self._producer = producer
         self.state.warm_up()  # compile/load kernels before joining: no stall inside the group
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.cfg.bootstrap_servers,
@@ -156,8 +167,8 @@ class ConsumerService:
         except BaseException:
             self._consumer = None
             await consumer.stop()
-            if self._risk_producer is not None:
-                await self._risk_producer.stop()
+            if self._producer is not None:
+                await self._producer.stop()
             raise
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.exchange}")
         self._task.add_done_callback(self._on_task_done)
@@ -177,7 +188,12 @@ class ConsumerService:
                 await self._commit()
             finally:
                 await consumer.stop()
-        producer, self._risk_producer = self._risk_producer, None
+        if self._unsent_alerts:
+            await self._send_alerts()
+            if self._unsent_alerts:
+                log.error("%s: %d alert transitions could not be sent before stopping: %s",
+                          self.exchange, len(self._unsent_alerts), self._unsent_alerts)  # fmt: skip
+        producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
         self._fail_waiters(RuntimeError("consumer service stopped"))
@@ -240,6 +256,7 @@ class ConsumerService:
         next_commit = next_lag + c.commit_interval_s
         next_risk = next_lag + c.risk_publish_s
         next_refit = next_lag + self.cfg.risk.refit_interval_s
+        next_eval = next_lag
         while True:
             try:
                 batches = await self._consumer.getmany(
@@ -266,7 +283,10 @@ class ConsumerService:
             if now >= next_refit:
                 next_refit = now + self.cfg.risk.refit_interval_s
                 self.maintain()
-            if self._risk_producer is not None and now >= next_risk:
+            if self.rules is not None and self._eval_recv_ns is not None and now >= next_eval:
+                next_eval = now + c.alert_eval_s
+                await self.evaluate_alerts()
+            if self._producer is not None and c.risk_publish_s > 0 and now >= next_risk:
                 next_risk = now + c.risk_publish_s
                 await self.publish_risk()
 
@@ -281,22 +301,67 @@ class ConsumerService:
     async def publish_risk(self) -> int:
         """Send one risk snapshot per exported pair to the risk topic (not while warming up: a
         half-rebuilt state would mislead the asset view). Returns the records sent."""
-        if self._risk_producer is None or self.warming():
+        if self._producer is None or self.warming():
             return 0
         t, now_ms = self.state.now_s(), int(time.time() * 1000)
         rows = self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols)
         try:
-            for exchange, symbol, values in rows:
-                value = encode_risk(exchange, symbol, t, now_ms, values)
-                await self._risk_producer.send(
-                    self.cfg.risk_topic, value, key=asset_of(symbol).encode()
+            for row in rows:
+                value = encode_risk(row.exchange, row.symbol, t, now_ms, row.values)
+                await self._producer.send(
+                    self.cfg.risk_topic, value, key=asset_of(row.symbol).encode()
                 )
-            await self._risk_producer.flush()
+            await self._producer.flush()
         except KafkaError as exc:
             log.warning("%s: risk snapshot not published (%s)", self.exchange, exc)
             return 0
         self.risk_published += len(rows)
         return len(rows)
+
+    async def evaluate_alerts(self) -> list[AlertEvent]:
+        """Run the alert rules on the exported pairs' values at the event clock and send the
+        transitions to the alerts topic, keyed by fingerprint. Nothing is evaluated while a
+        partition is warming up (a half-rebuilt state would fire or resolve on replayed history).
+        Each transition carries the earliest receive time among the events applied since the
+        previous evaluation: the trigger is one of them, so latency measured from it is an upper
+        bound. A transition the broker does not take is kept and sent again next time."""
+        if self.rules is None:
+            return []
+        recv_ns, self._eval_recv_ns = self._eval_recv_ns, None
+        if self.warming():
+            return []
+        t = self.state.now_s()
+        received_ts = recv_ns * 1e-9 if recv_ns is not None else math.nan
+        events: list[AlertEvent] = []
+        for row in self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols):
+            events += self.rules.observe(
+                t, row.exchange, row.symbol, row.values, row.drivers, received_ts
+            )
+        for ev in events:
+            self.metrics.alert_transitions.labels(
+                self.exchange, ev.rule, ev.status, ev.severity
+            ).inc()
+            log.info("%s: alert %s %s: %s", self.exchange, ev.status, ev.severity, ev.summary)
+        self._unsent_alerts += events
+        if self._unsent_alerts:
+            await self._send_alerts()
+        return events
+
+    async def _send_alerts(self) -> None:
+        """Send the unsent transitions in order, each acknowledged before the next (a later
+        transition of a fingerprint never overtakes an earlier one); stop at the first failure."""
+        while self._unsent_alerts:
+            ev = self._unsent_alerts[0]
+            try:
+                await self._producer.send_and_wait(
+                    self.cfg.alerts_topic, ev.encode(), key=ev.fingerprint.encode()
+                )
+            except KafkaError as exc:
+                log.warning("%s: alerts topic unavailable (%s), will resend", self.exchange, exc)
+                break
+            del self._unsent_alerts[0]
+            self.alerts_sent += 1
+        self.metrics.alerts_unsent.labels(self.exchange).set(len(self._unsent_alerts))
 
     def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Apply fetched records (synchronous: nothing else runs in the middle of a batch)."""
@@ -312,6 +377,9 @@ class ConsumerService:
                 if not replay and recv_ns is not None and recv_ns.size:
                     lag_s = (time.time_ns() - recv_ns) * 1e-9
                     latencies.append(np.asarray(lag_s, dtype=np.float64))
+                    first = int(recv_ns.min())
+                    if self._eval_recv_ns is None or first < self._eval_recv_ns:
+                        self._eval_recv_ns = first
                 mark = rec.offset + 1
                 self._next[tp] = mark
             if until >= 0 and mark >= until:

@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from consumers import kernels as k
 from consumers.models import ModelParams, ModelReadout, Models
+from consumers.score import drivers
 from monitor.codec import Batch
 from monitor.errors import CodecError
 from monitor.riskrecord import fields_dict
@@ -210,6 +211,13 @@ def model_values(m: ModelReadout, i: int) -> dict[str, float]:
             out[f"at_risk_long_{pct:g}pct"] = lm.at_risk_usd[i, 0, j]
             out[f"at_risk_short_{pct:g}pct"] = lm.at_risk_usd[i, 1, j]
     return {k: float(v) for k, v in out.items()}
+
+
+class RiskRow(NamedTuple):
+    exchange: str
+    symbol: str
+    values: dict[str, float]  # monitor.riskrecord FIELDS
+    drivers: tuple[tuple[str, float], ...]  # (score component, weighted share), largest first
 
 
 class RiskState:
@@ -500,11 +508,13 @@ class RiskState:
                 models=models,
             )
 
-    def risk_rows(self, now_s: float, limit: int) -> list[tuple[str, str, dict[str, float]]]:
-        """(exchange, symbol, risk values) of the ``limit`` most active pairs, for the risk topic
-        (field names of ``monitor.riskrecord``; NaN where a value is not defined yet)."""
+    def risk_rows(self, now_s: float, limit: int) -> list[RiskRow]:
+        """The ``limit`` most active pairs' risk values, for the risk topic and the alert rules
+        (field names of ``monitor.riskrecord``; NaN where a value is not defined yet), each with
+        the score components that drive it most."""
         r = self.read(now_s)
         h = r.horizons_s.index(60.0) if 60.0 in r.horizons_s else len(r.horizons_s) // 2
+        score_params = self.models.params.score
         out = []
         for i in r.ranked()[:limit]:
             values = fields_dict({
@@ -516,7 +526,8 @@ class RiskState:
                 "volatility": math.sqrt(r.variance[i]),
                 **model_values(r.models, i),
             })  # fmt: skip
-            out.append((r.keys[i][0], r.keys[i][1], values))
+            top = drivers(score_params, r.models.components[i])
+            out.append(RiskRow(r.keys[i][0], r.keys[i][1], values, tuple(top)))
         return out
 
     def snapshot(self, now_s: float) -> list[PairSnapshot]:

@@ -198,6 +198,17 @@ class ConsumerMetrics:
             ["exchange", "reason"],
         )
         self.rebalances = c("rebalances_total", "Partition assignments received.", ["exchange"])
+        self.alert_transitions = c(
+            "alert_transitions_total",
+            "Alert rule transitions emitted to the alerts topic (firing, resolved).",
+            ["exchange", "rule", "status", "severity"],
+        )
+        self.alerts_unsent = Gauge(
+            f"{NAMESPACE}_alerts_unsent",
+            "Alert transitions waiting for the alerts topic (sent again at the next evaluation).",
+            ["exchange"],
+            registry=registry,
+        )
         self.replayed = c(
             "events_replayed_total",
             "Events re-read on assignment to rebuild decayed state (warm-up; not counted again).",

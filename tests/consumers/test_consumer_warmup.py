@@ -39,8 +39,8 @@ async def kill(svc: ConsumerService) -> None:
         task.cancel()
         await asyncio.wait([task])
     await svc._consumer.stop()
-    if svc._risk_producer is not None:  # its sockets die with the process too
-        await svc._risk_producer.stop()
+    if svc._producer is not None:  # its sockets die with the process too
+        await svc._producer.stop()
 
 
 def decayed(svc: ConsumerService, now_s: float) -> dict[str, tuple[np.ndarray, ...]]:
