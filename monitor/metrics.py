@@ -199,8 +199,8 @@ class ConsumerMetrics:
         )
         self.rebalances = c("rebalances_total", "Partition assignments received.", ["exchange"])
         self.alert_transitions = c(
-            "alert_transitions_total",
-            "Alert rule transitions emitted to the alerts topic (firing, resolved).",
+            "alerts_emitted_total",
+            "Alert rule transitions a consumer emitted to the alerts topic (firing, resolved).",
             ["exchange", "rule", "status", "severity"],
         )
         self.alerts_unsent = Gauge(

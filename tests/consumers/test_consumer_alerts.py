@@ -95,6 +95,6 @@ async def test_rule_fires_after_for_duration_resolves_and_is_keyed_by_fingerprin
     assert svc.alerts_sent == 2
     samples = scrape(registry)
     for status in ("firing", "resolved"):
-        n = value(samples, "cascade_alert_transitions_total", exchange=X,
+        n = value(samples, "cascade_alerts_emitted_total", exchange=X,
                   rule="long-liquidations", status=status, severity="critical")  # fmt: skip
         assert n == 1.0
