@@ -26,6 +26,16 @@ and never re-bins). The anchor puts the price in the middle bin ``c = n_bins//2`
 is more than ``recentre_bins`` from ``c`` the grid shifts to centre it again, and mass shifted off
 either edge is counted as dropped.
 
+Level bins are exactly ``floor(ln(LP)*bins_per_unit)`` of the formula above, computed cheaply: in
+the first notional tier (``cum_0 = 0``) ``LP = EP*r_j`` with ``r_j`` fixed per side and leverage
+bucket, so a deposit takes ``u = ln(EP)*bins_per_unit + ln(r_j)*bins_per_unit`` (``level_offsets``,
+once per kernel call) and ``floor(u)``: one log per event instead of a division and a log per
+bucket. The two roundings differ by a few 1e-16 relative, which can move a level across a bin edge
+(measured: 0.6-7% of entry prices placed within 40 ulps of an edge); so wherever ``u`` lies within
+``LEVEL_GUARD*(|ln EP| + max_j |ln r_j| + 1)*bins_per_unit`` of an integer (1e-12 relative, ~2,500
+times the largest disagreement measured), and for higher tiers and ``|ln LP| >= 600``, the formula
+itself decides (``level_bin``). The bins are the formula's, bit for bit, with no rule of its own.
+
 Deposits (risk-models.md s6): without an open-interest feed, taker-buy notional opens longs and
 taker-sell notional opens shorts at the trade price (an assumption: part of taker flow closes
 positions or is not leveraged). Once a pair has sent open interest (``liqmap_oi``), trades stop
@@ -40,9 +50,12 @@ Removal: a long level is liquidated when a trade prints in or below its bin (``k
 level when a trade prints in or above its bin (``kp >= kb``); a deposit whose level is already
 crossed that way is liquidated at once. All mass decays with ``half_life_s``: stored bins are
 ``mass/scale[p]`` with ``scale`` decaying, so decay is O(1) per event (bins are folded when ``scale``
-< 1e-100). Per pair and side the accumulators ``acc[p, s, :]`` = deposited, held, liquidated,
-decayed, dropped satisfy ``deposited = held + liquidated + decayed + dropped`` up to rounding.
-Per event cost is O(1) plus the bins the price crossed (and O(n_bins) on a rare re-centring).
+< 1e-100); ``exp(-x)`` and ``1 - exp(-x)`` come from one short polynomial while ``x < 1e-3`` (gaps
+under ~62 s with the default half-life; ``decay_factors``, within 1 ulp). Per pair and side the
+accumulators ``acc[p, s, :]`` = deposited, held, liquidated, decayed, dropped satisfy
+``deposited = held + liquidated + decayed + dropped`` up to rounding. Per event cost is O(1) plus
+the bins the price crossed (and O(n_bins) on a rare re-centring): one log (price bin and levels)
+and one exp (taker-flow memory) per trade.
 Memory per pair: ``16*n_bins + 145`` bytes, 9,745 B with the default grid (600 bins per side).
 
 Out of order: an event with ``t >= t_last[p]`` moves the clock (decaying everything to ``t``), the
@@ -82,6 +95,10 @@ DEPOSITED, HELD, LIQUIDATED, DECAYED, DROPPED = range(5)
 RENORM_BELOW: Final = 1e-100  # fold the lazy decay scale into the bins below this
 SQRT2: Final = math.sqrt(2.0)
 IMB_FLOOR_USD: Final = 1e-200  # decayed taker flow below this splits OI increases 50/50
+TAYLOR_BELOW: Final = 1e-3  # decay_factors: polynomial below this exponent, libm above
+LEVEL_GUARD: Final = 1e-12  # bin-edge guard of the first-tier shortcut, relative (see docstring)
+LOG_SAFE: Final = 600.0  # the shortcut only for |ln LP| below this (no under/overflow in LP)
+NO_LEVEL: Final = np.iinfo(np.int64).min  # level_bin of a level that is not finite and > 0
 
 # ---- kernels ----------------------------------------------------------------------------------
 
@@ -109,72 +126,74 @@ def liquidation_price(
 
 
 @njit
-def _advance(
-    p: int, t: float, decay_per_s: float, imb_tau_s: float,
-    mass: F64, scale: F64, t_last: F64, acc: F64, imb: F64,
-) -> float:  # fmt: skip
-    """Move pair ``p``'s clock to ``t`` if ``t >= t_last`` (decay to it) and return 0.0; for a late
-    event return the lag ``t_last - t`` > 0 and change nothing."""
-    tl = t_last[p]
-    if t < tl:
-        return float(tl - t)
-    dt = t - tl
-    if dt > 0.0:
-        f = math.exp(-decay_per_s * dt)
-        g = -math.expm1(-decay_per_s * dt)  # 1 - f without cancellation
-        for s in range(2):
-            acc[p, s, DECAYED] += acc[p, s, HELD] * g
-            acc[p, s, HELD] *= f
-        sc = scale[p] * f
-        if sc < RENORM_BELOW:  # fold: bins hold true masses again
-            for s in range(2):
-                tot = 0.0
-                for b in range(mass.shape[2]):
-                    mass[p, s, b] *= sc
-                    tot += mass[p, s, b]
-                acc[p, s, HELD] = tot
-            sc = 1.0
-        scale[p] = sc
-        fi = math.exp(-dt / imb_tau_s)
-        imb[p, 0] *= fi
-        imb[p, 1] *= fi
-    t_last[p] = t
-    return 0.0
+def decay_factors(x: float) -> tuple[float, float]:
+    """``(exp(-x), -expm1(-x))`` for ``x >= 0``: the surviving and the decayed share.
+
+    Below ``TAYLOR_BELOW`` the decayed share is the Taylor polynomial ``x - x^2/2 + ... + x^5/120``
+    (truncation < 1.4e-18 relative, below the rounding) and the surviving one ``1 - g``.
+    """
+    if x < TAYLOR_BELOW:
+        g = x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0 - x * (1.0 / 120.0)))))
+        return 1.0 - g, g
+    return math.exp(-x), -math.expm1(-x)
 
 
 @njit
-def _liquidate(p: int, s: int, lo: int, hi: int, mass: F64, scale: F64, acc: F64) -> None:
-    """Liquidate bins ``[lo, hi)`` of side ``s``."""
-    tot = 0.0
-    for b in range(lo, hi):
-        tot += mass[p, s, b]
-        mass[p, s, b] = 0.0
-    amt = tot * scale[p]
-    acc[p, s, LIQUIDATED] += amt
-    acc[p, s, HELD] = max(acc[p, s, HELD] - amt, 0.0)
+def level_offsets(tiers: F64, buckets: F64, bins_per_unit: float) -> tuple[F64, float]:
+    """First notional tier: ``ln(LP/EP)*bins_per_unit`` per ``[side, bucket]`` (NaN where the
+    level is not > 0) and the largest finite ``|ln(LP/EP)|``."""
+    out = np.empty((2, buckets.shape[1]))
+    big = 0.0
+    for s in range(2):
+        for j in range(buckets.shape[1]):
+            r = liquidation_price(s, 1.0, buckets[0, j], 0.0, tiers)
+            if r > 0.0 and math.isfinite(r):
+                out[s, j] = math.log(r) * bins_per_unit
+                big = max(big, abs(math.log(r)))
+            else:
+                out[s, j] = np.nan
+    return out, big
 
 
 @njit
-def _touch(p: int, kp: int, mass: F64, scale: F64, anchor_k: I64, price_k: I64, acc: F64) -> None:
-    """A print in lattice bin ``kp``: liquidate the levels between the current price and it.
-    Long bins at or above the current price bin, and short bins at or below it, are empty."""
+def level_bin(
+    side: int, ep: float, leverage: float, position_usd: float, tiers: F64, bins_per_unit: float
+) -> int:
+    """``floor(ln(LP)*bins_per_unit)`` by the tiered formula; ``NO_LEVEL`` unless LP is finite and
+    > 0."""
+    lp = liquidation_price(side, ep, leverage, position_usd, tiers)
+    if not (math.isfinite(lp) and lp > 0.0):
+        return NO_LEVEL
+    return math.floor(math.log(lp) * bins_per_unit)
+
+
+@njit
+def first_tier_bin(u: float, tol: float, u_max: float) -> int:
+    """``floor(u)`` for the first-tier shortcut ``u = ln(EP)*bins_per_unit + offset``; ``NO_LEVEL``
+    (use the formula) when ``u`` is NaN, not below ``u_max`` or within ``tol`` of a bin edge."""
+    if abs(u) < u_max:
+        k = math.floor(u)
+        if tol < u - k < 1.0 - tol:
+            return k
+    return NO_LEVEL
+
+
+@njit
+def _fold_scale(p: int, mass: F64, scale: F64, acc: F64) -> None:
+    """Fold pair ``p``'s lazy decay scale into its bins: they hold true masses again."""
+    for s in range(2):
+        tot = 0.0
+        for b in range(mass.shape[2]):
+            mass[p, s, b] *= scale[p]
+            tot += mass[p, s, b]
+        acc[p, s, HELD] = tot
+    scale[p] = 1.0
+
+
+@njit
+def _shift_grid(p: int, sh: int, mass: F64, scale: F64, anchor_k: I64, acc: F64) -> None:
+    """Move pair ``p``'s grid up by ``sh`` bins (down if < 0); what falls off is dropped."""
     n = mass.shape[2]
-    ib = price_k[p] - anchor_k[p]
-    e = kp - anchor_k[p]
-    if e < ib:
-        _liquidate(p, LONG, max(e, 0), ib, mass, scale, acc)
-    elif e > ib:
-        _liquidate(p, SHORT, ib + 1, min(e, n - 1) + 1, mass, scale, acc)
-
-
-@njit
-def _recentre(
-    p: int, recentre_bins: int, mass: F64, scale: F64, anchor_k: I64, price_k: I64, acc: F64
-) -> None:
-    n = mass.shape[2]
-    sh = price_k[p] - anchor_k[p] - n // 2
-    if abs(sh) <= recentre_bins:
-        return
     for s in range(2):
         lost = 0.0
         if sh > 0:  # grid moves up: the lowest sh bins fall off
@@ -196,33 +215,139 @@ def _recentre(
 
 
 @njit
-def _deposit(
-    p: int, side: int, q: float, lag: float, ep: float, ev_k: int, position_usd: float,
-    tiers: F64, buckets: F64, bins_per_unit: float, decay_per_s: float,
-    mass: F64, scale: F64, anchor_k: I64, price_k: I64, acc: F64,
-) -> None:  # fmt: skip
-    """Spread ``q`` opened at ``ep`` (lattice bin ``ev_k``) over the leverage buckets."""
-    acc[p, side, DEPOSITED] += q
-    if lag > 0.0:
-        acc[p, side, DECAYED] += q * -math.expm1(-decay_per_s * lag)
-        q *= math.exp(-decay_per_s * lag)
+def _apply_events(
+    oi_rows: bool, pair_id: I32, t: F64, side: I8, amount: F64, price: F64,
+    tiers: F64, buckets: F64, bins_per_unit: float, recentre_bins: int, decay_per_s: float,
+    imb_tau_s: float, max_event_usd: float, oi_position_usd: float,
+    mass: F64, scale: F64, anchor_k: I64, price_k: I64, last_price: F64, t_last: F64,
+    acc: F64, imb: F64, oi_fed: I8, rejected: I64,
+) -> int:  # fmt: skip
+    """The loop of ``liqmap_trades`` (``amount`` = notional) and of ``liqmap_oi`` (``oi_rows``:
+    ``amount`` = dOI, ``side`` and ``price`` unused), written out in one body. Numba increments
+    and decrements, atomically, the reference count of every array it passes to a jitted helper
+    (even one inlined at numba-IR level), and its pruning pass leaves most of those pairs: the
+    array-taking helpers this loop had cost ~15 ns per trade in them alone. So the per-event
+    helpers take scalars only (LLVM inlines them), and only rare paths (fold, grid shift, the
+    exact level formula) call out with arrays."""
+    n_rej = 0
     n = mass.shape[2]
-    k0 = anchor_k[p]
-    limit = min(price_k[p], ev_k) if side == LONG else max(price_k[p], ev_k)
-    for j in range(buckets.shape[1]):
-        part = q * buckets[1, j]
-        lp = liquidation_price(side, ep, buckets[0, j], position_usd, tiers)
-        if not (math.isfinite(lp) and lp > 0.0):
-            acc[p, side, DROPPED] += part  # never reachable on a log grid
+    offsets, off_max = level_offsets(tiers, buckets, bins_per_unit)
+    u_max = LOG_SAFE * bins_per_unit
+    for i in range(pair_id.shape[0]):
+        p = pair_id[i]
+        if p < 0 or p >= mass.shape[0]:
+            n_rej += 1
             continue
-        kb = np.int64(math.floor(math.log(lp) * bins_per_unit))
-        if (side == LONG and kb >= limit) or (side == SHORT and kb <= limit):
-            acc[p, side, LIQUIDATED] += part
-        elif kb < k0 or kb >= k0 + n:
-            acc[p, side, DROPPED] += part
+        ti, q = t[i], amount[i]
+        tl = t_last[p]
+        if oi_rows:
+            s, px = LONG, last_price[p]
+            ok = math.isfinite(ti) and math.isfinite(q) and abs(q) <= max_event_usd
+            ok = ok and tl != -math.inf  # a price is needed
         else:
-            mass[p, side, kb - k0] += part / scale[p]
-            acc[p, side, HELD] += part
+            s, px = side[i], price[i]
+            ok = (
+                math.isfinite(ti) and 0 <= s <= 1 and math.isfinite(q)
+                and 0.0 <= q <= max_event_usd and math.isfinite(px) and px > 0.0
+            )  # fmt: skip
+        if not ok:
+            n_rej += 1
+            rejected[p] += 1
+            continue
+        lx = math.log(px)
+        kp = price_k[p] if oi_rows else math.floor(lx * bins_per_unit)
+        # the clock: decay everything to ti, or the lag of a late event
+        lag = 0.0
+        if tl == -math.inf:  # the pair's first trade: its price anchors the grid
+            anchor_k[p] = kp - n // 2
+            price_k[p] = kp
+            last_price[p] = px
+            t_last[p] = ti
+        elif ti < tl:
+            lag = tl - ti
+        else:
+            dt = ti - tl
+            if dt > 0.0:
+                f, g = decay_factors(decay_per_s * dt)
+                for sd in range(2):
+                    acc[p, sd, DECAYED] += acc[p, sd, HELD] * g
+                    acc[p, sd, HELD] *= f
+                scale[p] *= f
+                if scale[p] < RENORM_BELOW:
+                    _fold_scale(p, mass, scale, acc)
+                fi = math.exp(-dt / imb_tau_s)
+                imb[p, 0] *= fi
+                imb[p, 1] *= fi
+            t_last[p] = ti
+        if oi_rows:
+            oi_fed[p] = 1
+            if q <= 0.0:
+                continue  # decreases deposit nothing
+        else:
+            if tl != -math.inf:  # the print liquidates the levels between the price and it
+                k0 = anchor_k[p]
+                ib, e = price_k[p] - k0, kp - k0  # long bins >= ib and short bins <= ib are empty
+                if e != ib:
+                    if e < ib:
+                        sd, lo, hi = LONG, max(e, 0), ib
+                    else:
+                        sd, lo, hi = SHORT, ib + 1, min(e, n - 1) + 1
+                    tot = 0.0
+                    for b in range(lo, hi):
+                        tot += mass[p, sd, b]
+                        mass[p, sd, b] = 0.0
+                    amt = tot * scale[p]
+                    acc[p, sd, LIQUIDATED] += amt
+                    acc[p, sd, HELD] = max(acc[p, sd, HELD] - amt, 0.0)
+                if lag == 0.0:
+                    price_k[p] = kp
+                    last_price[p] = px
+                    sh = kp - k0 - n // 2
+                    if abs(sh) > recentre_bins:
+                        _shift_grid(p, sh, mass, scale, anchor_k, acc)
+            imb[p, s] += q if lag == 0.0 else q * math.exp(-lag / imb_tau_s)
+            if oi_fed[p] != 0:
+                continue
+        # deposits: trades on their taker side, OI increases split by the taker imbalance
+        if oi_rows:
+            tot = imb[p, 0] + imb[p, 1]
+            q_long = q * (imb[p, 0] / tot) if tot > IMB_FLOOR_USD else q * 0.5
+            pos, s_first, s_last = oi_position_usd, LONG, SHORT
+        else:
+            q_long = q if s == LONG else 0.0
+            pos, s_first, s_last = q, s, s
+        tier0 = not tiers[2, 0] > 0.0 and (tiers.shape[1] == 1 or pos < tiers[0, 1])
+        x = lx * bins_per_unit
+        tol = LEVEL_GUARD * (abs(lx) + off_max + 1.0) * bins_per_unit
+        k0 = anchor_k[p]
+        for sd in range(s_first, s_last + 1):
+            qd = q_long if sd == LONG else q - q_long
+            acc[p, sd, DEPOSITED] += qd
+            if lag > 0.0:
+                f, g = decay_factors(decay_per_s * lag)
+                acc[p, sd, DECAYED] += qd * g
+                qd *= f
+            limit = min(price_k[p], kp) if sd == LONG else max(price_k[p], kp)
+            inv = 1.0 / scale[p]
+            held = liq = drop = 0.0
+            for j in range(buckets.shape[1]):
+                part = qd * buckets[1, j]
+                kb = first_tier_bin(x + offsets[sd, j], tol, u_max) if tier0 else NO_LEVEL
+                if kb == NO_LEVEL:  # a higher tier, an extreme level or a bin edge
+                    kb = level_bin(sd, px, buckets[0, j], pos, tiers, bins_per_unit)
+                if kb == NO_LEVEL:
+                    drop += part  # never reachable on a log grid
+                elif (sd == LONG and kb >= limit) or (sd == SHORT and kb <= limit):
+                    liq += part
+                elif kb < k0 or kb >= k0 + n:
+                    drop += part
+                else:
+                    mass[p, sd, kb - k0] += part * inv
+                    held += part
+            acc[p, sd, HELD] += held
+            acc[p, sd, LIQUIDATED] += liq
+            acc[p, sd, DROPPED] += drop
+    return n_rej
 
 
 @njit
@@ -238,40 +363,10 @@ def liqmap_trades(
     Rejected (counted, state untouched): pair id out of range, non-finite time, side not 0/1,
     notional not in [0, max_event_usd], price not finite and > 0.
     """
-    n_rej = 0
-    n = mass.shape[2]
-    for i in range(pair_id.shape[0]):
-        p = pair_id[i]
-        if p < 0 or p >= mass.shape[0]:
-            n_rej += 1
-            continue
-        ti, s, q, px = t[i], side[i], notional[i], price[i]
-        if not (
-            math.isfinite(ti) and 0 <= s <= 1 and math.isfinite(q)
-            and 0.0 <= q <= max_event_usd and math.isfinite(px) and px > 0.0
-        ):  # fmt: skip
-            n_rej += 1
-            rejected[p] += 1
-            continue
-        kp = math.floor(math.log(px) * bins_per_unit)
-        lag = 0.0
-        if t_last[p] == -math.inf:  # the pair's first price anchors its grid
-            anchor_k[p] = kp - n // 2
-            price_k[p] = kp
-            last_price[p] = px
-            t_last[p] = ti
-        else:
-            lag = _advance(p, ti, decay_per_s, imb_tau_s, mass, scale, t_last, acc, imb)
-            _touch(p, kp, mass, scale, anchor_k, price_k, acc)
-            if lag == 0.0:
-                price_k[p] = kp
-                last_price[p] = px
-                _recentre(p, recentre_bins, mass, scale, anchor_k, price_k, acc)
-        imb[p, s] += q if lag == 0.0 else q * math.exp(-lag / imb_tau_s)
-        if oi_fed[p] == 0:
-            _deposit(p, s, q, lag, px, kp, q, tiers, buckets, bins_per_unit, decay_per_s,
-                     mass, scale, anchor_k, price_k, acc)  # fmt: skip
-    return n_rej
+    return _apply_events(False, pair_id, t, side, notional, price, tiers, buckets, bins_per_unit,
+                         recentre_bins, decay_per_s, imb_tau_s, max_event_usd, 0.0, mass, scale,
+                         anchor_k, price_k, last_price, t_last, acc, imb, oi_fed,
+                         rejected)  # fmt: skip
 
 
 @njit
@@ -287,30 +382,10 @@ def liqmap_oi(
     Marks the pair as OI-fed (its trades stop depositing). Rejected (counted, state untouched):
     pair id out of range, non-finite time or change, ``|dOI| > max_event_usd``, no trade price yet.
     """
-    n_rej = 0
-    for i in range(pair_id.shape[0]):
-        p = pair_id[i]
-        if p < 0 or p >= mass.shape[0]:
-            n_rej += 1
-            continue
-        ti, d = t[i], d_oi_usd[i]
-        if not (math.isfinite(ti) and math.isfinite(d) and abs(d) <= max_event_usd) or (
-            t_last[p] == -math.inf
-        ):
-            n_rej += 1
-            rejected[p] += 1
-            continue
-        oi_fed[p] = 1
-        lag = _advance(p, ti, decay_per_s, imb_tau_s, mass, scale, t_last, acc, imb)
-        if d <= 0.0:
-            continue
-        tot = imb[p, 0] + imb[p, 1]
-        q_long = d * (imb[p, 0] / tot) if tot > IMB_FLOOR_USD else d * 0.5
-        _deposit(p, LONG, q_long, lag, last_price[p], price_k[p], oi_position_usd, tiers,
-                 buckets, bins_per_unit, decay_per_s, mass, scale, anchor_k, price_k, acc)  # fmt: skip
-        _deposit(p, SHORT, d - q_long, lag, last_price[p], price_k[p], oi_position_usd, tiers,
-                 buckets, bins_per_unit, decay_per_s, mass, scale, anchor_k, price_k, acc)  # fmt: skip
-    return n_rej
+    return _apply_events(True, pair_id, t, np.empty(0, np.int8), d_oi_usd, np.empty(0), tiers,
+                         buckets, bins_per_unit, 0, decay_per_s, imb_tau_s, max_event_usd,
+                         oi_position_usd, mass, scale, anchor_k, price_k, last_price, t_last, acc,
+                         imb, oi_fed, rejected)  # fmt: skip
 
 
 @njit

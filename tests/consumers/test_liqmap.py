@@ -7,13 +7,16 @@ reference, with an absolute floor of 1e-12 x the pair's deposited notional (the 
 the closed form round differently; the held scalar is a running sum); conservation
 ``deposited = held + liquidated + decayed + dropped`` to 1e-12 x deposited; decay over one half-life
 rel 1e-13; the normal CDF against scipy.special.ndtr
-rel 1e-14 for |x| < 5 and 1e-15*(1 + x**2) in the tails (its condition number).
+rel 1e-14 for |x| < 5 and 1e-15*(1 + x**2) in the tails (its condition number); level bins of
+entry prices within 12 ulps of a bin edge exact (the formula's, bin masses ==); the decay factors
+within 1 ulp of 60-digit values.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
+from decimal import Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -524,6 +527,105 @@ def test_reference_liquidation_price_agrees_with_the_kernel() -> None:
                 for side in (LONG, SHORT):
                     assert lm.liquidation_price(side, 123.4, lev, n_usd, tiers) == ref_liq_price(
                         prm, side, 123.4, lev, n_usd)  # fmt: skip
+
+
+# ---- the first-tier shortcut and the decay polynomial -------------------------------------------
+
+EDGE_CONFIGS = [
+    lm.LiqMapParams(bins_per_pct=1),
+    lm.LiqMapParams(),
+    lm.LiqMapParams(bins_per_pct=1000, half_range_pct=2.5, recentre_pct=1.0),
+    lm.LiqMapParams(use_maintenance_amount=False, leverages=(1.0001, 2.0, 3.3, 77.0, 240.0),
+                    leverage_weights=(1.0,) * 5, tier_max_leverage=(240.0, 100.0, 50.0, 20.0)),
+]  # fmt: skip
+
+
+def edge_prices(prm: lm.LiqMapParams, side: int, j: int, k: int, ulps: int) -> list[float]:
+    """Entry prices whose bucket-``j`` level lies within ``ulps`` ulps of the edge of bin ``k``."""
+    r = lm.liquidation_price(side, 1.0, float(prm.buckets()[0, j]), 0.0, prm.tiers())
+    ep = math.exp(k / prm.bins_per_unit) / r
+    for _ in range(ulps):
+        ep = math.nextafter(ep, 0.0)
+    out = []
+    for _ in range(2 * ulps + 1):
+        out.append(ep)
+        ep = math.nextafter(ep, math.inf)
+    return out
+
+
+@pytest.mark.parametrize("prm", EDGE_CONFIGS)
+def test_level_bins_are_the_formulas_at_bin_edges(prm: lm.LiqMapParams) -> None:
+    """Entry prices that put a level within 12 ulps of a bin edge, at prices from 1e-255 to 1e255
+    (the shortcut's range ends at |ln LP| = 600) and in every tier: each deposit lands in the bins
+    of the tiered formula (the reference's rule), although the shortcut alone disagrees with it."""
+    tiers, buckets, bpu = prm.tiers(), prm.buckets(), prm.bins_per_unit
+    offsets, _ = lm.level_offsets(tiers, buckets, bpu)
+    n, disagree = prm.n_bins, 0
+    for side in (LONG, SHORT):
+        for j in range(buckets.shape[1]):
+            for ln_ep in (-587.0, -21.0, 0.0, 4.6, 10.6, 587.0, 605.0):
+                rows = [
+                    (0, side, T0, q, ep)
+                    for ep in edge_prices(prm, side, j, round(ln_ep * bpu), 12)
+                    for q in (1_000.0, 60_000.0, 3e6)  # first, second and last tier
+                ]
+                rows = [(p, *r[1:]) for p, r in enumerate(rows)]
+                s = lm.LiqMapState.allocate(len(rows), prm)
+                trades(s, rows)
+                for p, _, _, q, ep in rows:
+                    want, acc = np.zeros(n), [q, 0.0, 0.0, 0.0, 0.0]
+                    k0 = bin_of(s, ep) - n // 2
+                    assert s.anchor_k[p] == k0
+                    for jj in range(buckets.shape[1]):
+                        lev, part = float(buckets[0, jj]), q * float(buckets[1, jj])
+                        lp = ref_liq_price(prm, side, ep, lev, q)
+                        kb = math.floor(math.log(lp) * bpu) if lp > 0.0 else None
+                        if kb is None or not k0 <= kb < k0 + n:
+                            acc[DROP] += part
+                        elif (kb >= k0 + n // 2) if side == LONG else (kb <= k0 + n // 2):
+                            acc[LIQ] += part
+                        else:
+                            want[kb - k0] += part
+                            acc[HELD] += part
+                        if kb is not None and q < 50_000.0 and abs(math.log(ep)) < 590.0:
+                            disagree += math.floor(math.log(ep) * bpu + offsets[side, jj]) != kb
+                    assert np.array_equal(true_mass(s, p)[side], want), (side, ep, q)
+                    assert not true_mass(s, p)[1 - side].any()
+                    assert np.allclose(s.acc[p, side], acc, rtol=1e-15, atol=0.0), (side, ep, q)
+    assert disagree > 0  # the edge cases do reach the guard
+
+
+def test_level_offsets_are_the_first_tier_ratios() -> None:
+    prm = replace(lm.LiqMapParams(), leverages=(1.0, 10.0, 500.0), leverage_weights=(1.0,) * 3)
+    off, big = lm.level_offsets(prm.tiers(), prm.buckets(), prm.bins_per_unit)
+    # 1x long: LP = 0, no level; 500x is capped at the first tier's 125x
+    assert math.isnan(off[LONG, 0])
+    assert off[LONG, 1] == math.log(0.9 / 0.996) * 1000.0
+    assert off[LONG, 2] == math.log((1.0 - 1.0 / 125.0) / 0.996) * 1000.0
+    assert off[SHORT].tolist() == [math.log(r / 1.004) * 1000.0 for r in (2.0, 1.1, 1.008)]
+    assert big == math.log(2.0 / 1.004)
+
+
+def _exact_decay(x: float) -> tuple[Decimal, Decimal]:
+    """exp(-x) and 1 - exp(-x) to 60 digits (the second by its series for small x)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        d = Decimal(x)
+        if x < 0.01:  # the 14th term is below 1e-38 relative
+            return (-d).exp(), sum((-1) ** (k + 1) * d**k / math.factorial(k) for k in range(1, 14))
+        return (-d).exp(), 1 - (-d).exp()
+
+
+def test_decay_factors_within_one_ulp() -> None:
+    # measured: exp(-x) 0.501 ulp, 1 - exp(-x) 0.946 ulp below 1e-3 (the polynomial); libm above
+    xs = [0.0, 5e-324, 1e-300, 1e-12, 3.3e-4, math.nextafter(1e-3, 0.0), 1e-3, 0.01, math.log(2.0),
+          40.0, 745.0, 800.0, *np.geomspace(1e-15, 1e-3, 1501).tolist()]  # fmt: skip
+    for x in xs:
+        f, g = lm.decay_factors(x)
+        ef, eg = _exact_decay(x)
+        assert abs(Decimal(f) - ef) <= Decimal(math.ulp(float(ef))), x
+        assert abs(Decimal(g) - eg) <= Decimal(math.ulp(float(eg))), x
+    assert lm.decay_factors(0.0) == (1.0, 0.0) and lm.decay_factors(math.inf) == (0.0, 1.0)
 
 
 # ---- params and state --------------------------------------------------------------------------
