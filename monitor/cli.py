@@ -64,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free)")
 
+    al = sub.add_parser(
+        "alerts",
+        parents=[common],
+        help="deliver the alerts topic to the configured webhook sinks (durable, at-least-once)",
+        description="Consume <prefix>.alerts in the consumer group <group_prefix>.alerts and "
+        "deliver every alert to each [[alerts.sinks]] receiver (json signed with HMAC-SHA256, "
+        "slack, discord, pagerduty, alertmanager), with retries, per-sink concurrency and "
+        "ordering per alert; offsets are committed once every sink took the alert or it was "
+        "dead-lettered to <prefix>.alerts.deadletter. Secrets come from secret_env/secret_file "
+        "and url_env/url_file.",
+    )
+    al.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free)")
+
     b = sub.add_parser(
         "broker",
         parents=[common],
@@ -135,6 +148,24 @@ async def _aggregate(cfg: Config) -> None:
             await wait_for_signal()
         finally:
             await agg.stop()
+    finally:
+        endpoint.close()
+
+
+async def _alerts(cfg: Config) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.alerting.dispatcher import AlertDispatcher, resolve_sinks
+    from monitor.runtime import require_broker, serve_metrics, wait_for_signal
+
+    resolve_sinks(cfg)  # a missing secret fails before anything starts
+    await require_broker(cfg)
+    registry = CollectorRegistry()
+    endpoint = serve_metrics(cfg, registry)
+    log.info("alerts: metrics on %s", endpoint.url)
+    try:
+        async with AlertDispatcher(cfg, registry):
+            await wait_for_signal()
     finally:
         endpoint.close()
 
@@ -281,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "aggregate":
             asyncio.run(_aggregate(_metrics_override(cfg, args.metrics_port)))
+            return 0
+        if args.command == "alerts":
+            asyncio.run(_alerts(_metrics_override(cfg, args.metrics_port)))
             return 0
         if args.command == "broker":
             return _broker(cfg, args.action)

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 
-from monitor.alerting.rules import DEFAULT_RULES, Rule, rules_from_config
+from monitor.alerting.rules import DEFAULT_RULES, Rule, rule_to_dict, rules_from_config
+from monitor.alerting.sinks import (
+    DispatcherConfig,
+    SinkConfig,
+    dispatcher_from_dict,
+    sink_to_dict,
+    sinks_from_config,
+)
 from monitor.errors import ConfigError
 
 ENV_PREFIX: Final = "CASCADE_MONITOR__"
@@ -268,6 +275,9 @@ class AlertsConfig:
 
     enabled: bool = True
     rules: tuple[Rule, ...] = DEFAULT_RULES
+    # ``[[alerts.sinks]]`` (monitor/alerting/sinks.py): where ``cascade-monitor alerts`` delivers
+    sinks: tuple[SinkConfig, ...] = ()
+    dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
 
 
 def _build_alerts(data: Any) -> AlertsConfig:
@@ -285,13 +295,14 @@ def _build_alerts(data: Any) -> AlertsConfig:
         if not isinstance(tables, list | tuple) or not all(isinstance(t, Mapping) for t in tables):
             raise ConfigError("alerts.rules: an array of tables ([[alerts.rules]]) is required")
         kw["rules"] = tuple(rules_from_config(tables))
+    if "sinks" in data:
+        tables = data["sinks"]
+        if not isinstance(tables, list | tuple) or not all(isinstance(t, Mapping) for t in tables):
+            raise ConfigError("alerts.sinks: an array of tables ([[alerts.sinks]]) is required")
+        kw["sinks"] = tuple(sinks_from_config(tables))
+    if "dispatcher" in data:
+        kw["dispatcher"] = dispatcher_from_dict(data["dispatcher"])
     return AlertsConfig(**kw)
-
-
-def _rule_dict(rule: Rule) -> dict[str, Any]:
-    d = {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule)}
-    d["labels"] = dict(rule.labels)
-    return {k: v for k, v in d.items() if v is not None}
 
 
 def _default_exchanges() -> dict[str, ExchangeConfig]:
@@ -456,7 +467,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
         return d
     if isinstance(obj, AlertsConfig):
         a: dict[str, Any] = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        a["rules"] = [_rule_dict(r) for r in obj.rules]
+        a["rules"] = [rule_to_dict(r) for r in obj.rules]
+        a["sinks"] = [sink_to_dict(x) for x in obj.sinks]
+        a["dispatcher"] = dataclasses.asdict(obj.dispatcher)
         return a
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 

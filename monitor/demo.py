@@ -2,6 +2,13 @@
 
 embedded Kafka (noida-db) <- producers <- exchange simulator (Binance + Bybit crash scenario)
                           -> consumers (numba kernels) -> /metrics + a live table on stdout
+                          -> alert rules -> alerts topic -> dispatcher -> signed webhooks
+
+Alerts: with no ``[[alerts.sinks]]`` configured, the demo delivers to a local receiver
+(``monitor.alerting.receiver``) through a generic JSON sink signed with a fresh random key, and
+prints every alert the receiver verified. With sinks configured, it delivers to them instead.
+With the default rules (``alerts.rules`` not set), it adds ``DEMO_RULES``: the default ones watch
+the score and the branching ratio, which a one-minute run does not take to their levels.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import secrets
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +27,8 @@ from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
+from monitor.alerting.receiver import Received, WebhookReceiver
+from monitor.alerting.rules import DEFAULT_RULES, rule_to_dict
 from monitor.config import Config
 from monitor.runtime import broker_for, serve_metrics
 from monitor.symbols import canonical, split_concatenated
@@ -25,6 +36,14 @@ from monitor.symbols import canonical, split_concatenated
 log = logging.getLogger(__name__)
 
 DEMO_EXCHANGES = ("binance", "bybit")
+DEMO_KEY_ENV = "CASCADE_DEMO_WEBHOOK_KEY"  # the demo receiver's signing key (in-process only)
+# long liquidations over 60 s, USD/s: the demo crash takes BTC and ETH on Bybit past 40k/s
+DEMO_RULES = (
+    {"name": "demo-long-liquidations", "metric": "liq_rate_long_60s", "warning": 15_000.0,
+     "critical": 40_000.0, "resolve": 7_500.0, "for_s": 2.0, "cooldown_s": 60.0,
+     "summary": "{severity}: longs liquidated at ${value:,.0f}/s over 60 s on {exchange} "
+                "{symbol}"},
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,9 +98,12 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
 
     scenario = crash_scenario(duration_s=opts.duration_s * opts.speed, seed=opts.seed)
     symbols = sorted({e.venue_symbol for e in scenario.events})
+    key = secrets.token_hex(32)
+    receiver = WebhookReceiver(key.encode(), lambda got: _print_alert(got, out))
     async with (
         broker_for(cfg) as started_broker,
         ExchangeSimulator(scenario, speed=opts.speed) as sim,
+        receiver,
     ):
         cfg = cfg.with_overrides(
             exchanges={
@@ -94,6 +116,9 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
                 for x in DEMO_EXCHANGES
             },
             risk=_short_run_risk(cfg),
+            # a fresh scenario each run: no warm-up replay of the previous run's crash
+            consumer={"warmup_s": 0.0},
+            alerts=_demo_alerts(cfg, receiver),
         )
         registry = CollectorRegistry()
         endpoint = serve_metrics(cfg, registry)
@@ -104,8 +129,15 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
             file=out,
             flush=True,
         )
+        for sink in cfg.alerts.sinks:
+            print(f"alerts to {sink.kind} sink {sink.name!r}"
+                  + (f" (the demo's receiver, {receiver.url})" if sink.url == receiver.url else ""),
+                  file=out, flush=True)  # fmt: skip
+        print("alert rules: " + ", ".join(r.name for r in cfg.alerts.rules), file=out, flush=True)
         try:
-            async with Pipeline(cfg, DEMO_EXCHANGES, registry) as pipeline:
+            async with Pipeline(
+                cfg, DEMO_EXCHANGES, registry, environ={DEMO_KEY_ENV: key}
+            ) as pipeline:
                 sim.play()
                 finished = asyncio.ensure_future(sim.wait_finished())
                 while not finished.done():
@@ -114,13 +146,36 @@ async def run_demo(cfg: Config, opts: DemoOptions, out: TextIO = sys.stdout) -> 
                         rows = [r for c in pipeline.consumers for r in c.snapshot()]
                         print("\n" + render_table(rows, time.time()), file=out, flush=True)
                 published = await pipeline.drain()
+                alerts_sent = await pipeline.flush_alerts()
                 rows = [r for c in pipeline.consumers for r in c.snapshot()]
                 print("\nfinal\n" + render_table(rows, time.time()), file=out, flush=True)
                 summary = _summary(sim, rows, published, pipeline.consumers)
+                summary["alerts_sent"] = alerts_sent
+                summary["alerts_received"] = [r.alert for r in receiver.received]
+                summary["alerts_rejected"] = receiver.rejected
                 print(_format_summary(summary), file=out, flush=True)
                 return summary
         finally:
             endpoint.close()
+
+
+def _demo_alerts(cfg: Config, receiver: WebhookReceiver) -> dict[str, Any]:
+    """The [alerts] the demo runs with (see the module docstring)."""
+    a: dict[str, Any] = {}
+    if cfg.alerts.rules == DEFAULT_RULES:
+        a["rules"] = [*(rule_to_dict(r) for r in DEFAULT_RULES), *DEMO_RULES]
+    if not cfg.alerts.sinks:
+        a["sinks"] = [{"name": "demo-receiver", "kind": "json", "url": receiver.url,
+                       "secret_env": DEMO_KEY_ENV, "backoff_initial_s": 0.1,
+                       "backoff_max_s": 1.0}]  # fmt: skip
+    return a
+
+
+def _print_alert(got: Received, out: TextIO) -> None:
+    a = got.alert
+    lag = got.arrived_ts - a["received_ts"] if a.get("received_ts") else math.nan
+    print(f"ALERT {a['status']:<8} {a['summary']}  [signature verified; {lag * 1000:.0f} ms "
+          "after the triggering event was received]", file=out, flush=True)  # fmt: skip
 
 
 def _summary(
@@ -154,11 +209,27 @@ def _format_summary(s: dict[str, Any]) -> str:
         f"\nliquidation notional sent ${s['liquidation_notional_sent_usd']:,.2f}, on /metrics "
         f"${s['liquidation_notional_seen_usd']:,.2f} (largest per-pair difference "
         f"${s['max_pair_difference_usd']:.2f})"
+        f"\nalerts: {s['alerts_sent']} transitions sent to the alerts topic, "
+        f"{len(s['alerts_received'])} received and verified by the demo's webhook receiver"
+        f" ({s['alerts_rejected']} rejected)"
     )
 
 
 def demo(cfg: Config, opts: DemoOptions) -> int:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(cfg, opts))
+    """Run the demo; SIGINT or SIGTERM stop it cleanly (the broker it started is stopped)."""
+
+    async def main() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await run_demo(cfg, opts)
+        except asyncio.CancelledError:
+            return 130
         return 0
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(main())
     return 130

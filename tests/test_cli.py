@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -95,11 +96,12 @@ def _rates(url: str) -> dict[tuple[str, str], float]:
 
 async def test_demo_end_to_end(isolated_env: dict[str, str]) -> None:
     """The README's main job, shortened: rates show up on /metrics and in the table, the
-    reconciliation is exact, and the demo stops the broker it started."""
+    reconciliation is exact, the crash's alerts reach the demo's receiver signed and verified,
+    and the demo stops the broker it started."""
     metrics_port = free_port()
     broker_port = int(isolated_env["CASCADE_MONITOR__BROKER__PORT"])
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "demo", "--duration", "10", "--speed", "4", "--metrics-port", str(metrics_port),
+        *CLI, "demo", "--duration", "15", "--speed", "4", "--metrics-port", str(metrics_port),
         env=isolated_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -135,5 +137,12 @@ async def test_demo_end_to_end(isolated_env: dict[str, str]) -> None:
         assert float(row[4].replace(",", "")) > 0, row  # long 60 s rate
         assert row[9] != "-" and 0.0 <= float(row[9]) <= 1.0, row  # the cascade score
     assert "largest per-pair difference $0.00" in out
+    alerts = [ln for ln in lines if ln.startswith("ALERT firing")]
+    assert any("critical: longs liquidated" in ln for ln in alerts), out
+    assert all("signature verified" in ln for ln in alerts)
+    m = re.search(
+        r"alerts: (\d+) transitions sent .*, (\d+) received and verified .*\((\d+) rej", out
+    )
+    assert m is not None and int(m[1]) == int(m[2]) == len(alerts) and m[3] == "0", out
     assert "embedded, started" in out
     assert not port_open("127.0.0.1", broker_port), "demo left its broker running"

@@ -37,7 +37,7 @@ import fnmatch
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 import orjson
@@ -146,6 +146,13 @@ def rule_from_dict(d: Mapping[str, Any], where: str) -> Rule:
     except (KeyError, ValueError, IndexError) as exc:
         raise ConfigError(f"{where}.summary: bad template ({exc!r})") from None
     return rule
+
+
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
+    """The ``[[alerts.rules]]`` table of ``rule`` (``rule_from_dict``'s inverse)."""
+    d = {f.name: getattr(rule, f.name) for f in fields(rule)}
+    d["labels"] = dict(rule.labels)
+    return {k: v for k, v in d.items() if v is not None}
 
 
 def rules_from_config(tables: Iterable[Mapping[str, Any]]) -> list[Rule]:

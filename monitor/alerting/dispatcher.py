@@ -1,0 +1,682 @@
+"""The durable alert dispatcher (``cascade-monitor alerts``): the alerts topic -> webhook sinks.
+
+One consumer group, ``<consumer.group_prefix>.alerts``, reads ``<prefix>.alerts`` (records keyed
+by fingerprint, so one alert's transitions share a partition and stay in order) with auto-commit
+off, and hands every ``AlertEvent`` to every configured sink (``monitor.alerting.sinks``).
+
+Delivery guarantees (at-least-once):
+
+* An offset is committed only when the record and every record before it on its partition are
+  *done*: each sink answered 2xx, or refused the alert for good / ran out of its retry budget and
+  the alert was written to ``<prefix>.alerts.deadletter`` (value: sink, kind, last error,
+  attempts, the alert; key: the fingerprint), or the sink's ``min_severity`` drops it. A dead
+  letter is retried until Kafka takes it, so nothing is committed past an alert that reached
+  neither its receiver nor the dead-letter topic.
+* A dispatcher killed mid-delivery (SIGKILL, crash, cancelled) loses nothing: its successor in the
+  group starts from the last commit and delivers again what was not done, which may repeat
+  deliveries that had been answered 2xx after that commit (and, for requests cut off in flight,
+  that the receiver had processed). Duplicates are therefore possible across restarts and
+  rebalances, never losses; receivers deduplicate on their sink's key: the json event id
+  (``X-Cascade-Event-Id``, also in the body), PagerDuty's ``dedup_key`` and Alertmanager's
+  ``fingerprint`` (a repeated trigger/resolve is idempotent there). Slack and Discord have no
+  such key: a duplicate shows as a second message.
+* Within one process, transitions are deduplicated by (fingerprint, status, severity,
+  started_t): a redelivered record (a producer retry, a re-read after a rebalance) is skipped when
+  that transition is being or has been handled (``dispatcher.dedup_entries`` remembered).
+* Ordering: per sink and fingerprint, an alert is sent only after the previous one of that
+  fingerprint is done with that sink (a firing is never overtaken by its resolve). Different
+  fingerprints proceed concurrently, up to ``concurrency`` requests in flight per sink; a slow or
+  failing sink does not hold the others back (but its pending alerts hold the commit).
+* Retries: exponential backoff with jitter; a receiver's ``Retry-After`` (seconds or HTTP-date)
+  or Discord's JSON ``retry_after`` on a 429 replaces the backoff; 4xx other than 408/429 are
+  final. ``retry_budget_s`` / ``max_attempts`` bound one alert's attempts per sink.
+* Backpressure: at most ``dispatcher.max_pending`` consumed alerts are not yet done; fetching
+  waits beyond that.
+* ``stop()`` stops fetching, gives deliveries in flight ``drain_timeout_s``, cancels the rest
+  (they are redelivered by the next owner), commits what is done, and leaves the group.
+
+A new group starts at the earliest retained alert (``auto_offset_reset="earliest"``), so alerts
+published before the first dispatcher started are delivered too.
+
+Secrets are read when the dispatcher starts (a missing one is a ConfigError before any I/O) and
+are scrubbed from every logged or dead-lettered error text.
+
+Metrics (prometheus-client, on the injected registry; ``DispatcherMetrics``):
+``cascade_alert_transitions_total{rule,status}`` (firing/resolved events consumed, duplicates not
+counted), ``cascade_alert_deliveries_total{sink,outcome}`` (ok, retry, dead_letter,
+dropped_by_severity), ``cascade_alert_delivery_latency_seconds{sink}`` (the triggering event's
+receive time -> 2xx), ``cascade_alert_dispatch_latency_seconds{sink}`` (consumed -> 2xx),
+``cascade_alert_dead_letters_total{sink}`` (written to the dead-letter topic),
+``cascade_alert_deliveries_in_flight{sink}``, ``cascade_alert_records_skipped_total{reason}``
+(undecodable, duplicate) and ``cascade_alert_pending`` (consumed, not yet done).
+
+In-process use (pipeline, demo)::
+
+    dispatcher = AlertDispatcher(cfg, registry)
+    async with dispatcher:          # or await run_dispatcher(cfg, registry, stop_event)
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor.alerting.rules import AlertEvent, decode_alert
+from monitor.alerting.secrets import Secret, scrub
+from monitor.alerting.sinks import (
+    Sink,
+    Verdict,
+    backoff_s,
+    build_request,
+    judge,
+    resolve_sink,
+    severity_passes,
+)
+from monitor.config import Config
+from monitor.errors import CodecError, ConfigError
+from monitor.metrics import NAMESPACE, for_registry
+from monitor.topics import ensure_alerts_topic, ensure_topic
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES: Final = 64 * 1024  # of a receiver's answer (Retry-After JSON, error text)
+DEAD_LETTER_RETRY_S: Final = 1.0
+FETCH_RETRY_S: Final = 0.5
+# Alert latency buckets, seconds: milliseconds when all is well, minutes when a receiver is down.
+ALERT_LATENCY_BUCKETS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+)  # fmt: skip
+
+
+def group_id(cfg: Config) -> str:
+    return f"{cfg.consumer.group_prefix}.alerts"
+
+
+def dead_letter_topic(cfg: Config) -> str:
+    """Alerts a sink never took: JSON {sink, kind, error, status, attempts, ..., alert}."""
+    return f"{cfg.kafka.topic_prefix}.alerts.deadletter"
+
+
+class DispatcherMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def c(name: str, doc: str, labels: Sequence[str]) -> Counter:
+            return Counter(f"{NAMESPACE}_{name}", doc, labels, registry=registry)
+
+        self.transitions = c(
+            "alert_transitions_total",
+            "Alert transitions consumed from the alerts topic, per rule and status "
+            "(firing, resolved); redelivered duplicates are not counted.",
+            ["rule", "status"],
+        )
+        self.deliveries = c(
+            "alert_deliveries_total",
+            "Alert delivery results per sink: ok (2xx), retry (one failed attempt, retried), "
+            "dead_letter (given up), dropped_by_severity (below the sink's min_severity).",
+            ["sink", "outcome"],
+        )
+        self.dead_letters = c(
+            "alert_dead_letters_total",
+            "Alerts written to the dead-letter topic because a sink never took them.",
+            ["sink"],
+        )
+        self.skipped = c(
+            "alert_records_skipped_total",
+            "Alerts-topic records not delivered: undecodable, or a duplicate of a transition "
+            "already handled.",
+            ["reason"],
+        )
+        self.latency = Histogram(
+            f"{NAMESPACE}_alert_delivery_latency_seconds",
+            "From the producer receiving the event that triggered the alert to the sink's 2xx.",
+            ["sink"],
+            buckets=ALERT_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dispatch_latency = Histogram(
+            f"{NAMESPACE}_alert_dispatch_latency_seconds",
+            "From the dispatcher consuming the alert to the sink's 2xx (retries included).",
+            ["sink"],
+            buckets=ALERT_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            f"{NAMESPACE}_alert_deliveries_in_flight",
+            "HTTP requests to the sink awaiting an answer.",
+            ["sink"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            f"{NAMESPACE}_alert_pending",
+            "Alerts consumed but not yet taken (or dead-lettered) by every sink.",
+            registry=registry,
+        )
+
+
+# ---- one sink ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How one alert's delivery to one sink ended."""
+
+    ok: bool
+    attempts: int
+    status: int | None  # the last HTTP status, None when the last attempt got no answer
+    error: str  # the last failure, scrubbed of secrets ("" when ok at the first attempt)
+    first_attempt_ts: float
+
+
+class SinkCourier:
+    """Delivers alerts to one sink: at most ``concurrency`` requests in flight, each alert retried
+    until a 2xx or a final verdict (``deliver`` returns either way; it never raises for HTTP)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        metrics: DispatcherMetrics,
+        *,
+        uniform: Callable[[], float] = random.random,
+    ) -> None:
+        self.sink = sink
+        self._session = session
+        self._metrics = metrics
+        self._uniform = uniform
+        self._sem = asyncio.Semaphore(sink.config.concurrency)
+        self._secrets: tuple[Secret, ...] = sink.secrets()
+        n = sink.name
+        self._m_ok = metrics.deliveries.labels(n, "ok")
+        self._m_retry = metrics.deliveries.labels(n, "retry")
+        self._m_dead = metrics.deliveries.labels(n, "dead_letter")
+        self._m_in_flight = metrics.in_flight.labels(n)
+        self._m_latency = metrics.latency.labels(n)
+        self._m_dispatch = metrics.dispatch_latency.labels(n)
+        self._timeout = aiohttp.ClientTimeout(total=sink.config.timeout_s)
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    async def deliver(self, alert: AlertEvent, consumed_ts: float | None = None) -> Delivery:
+        c = self.sink.config
+        consumed = time.time() if consumed_ts is None else consumed_ts
+        req = build_request(self.sink, alert)
+        first = time.time()
+        deadline = time.monotonic() + c.retry_budget_s
+        attempt, status, error = 0, None, ""
+        while True:
+            attempt += 1
+            status = None
+            try:
+                async with self._sem:
+                    self._m_in_flight.inc()
+                    try:
+                        async with self._session.post(
+                            self.sink.url.reveal(), data=req.body, headers=req.headers(time.time()),
+                            timeout=self._timeout, allow_redirects=False,
+                        ) as resp:  # fmt: skip
+                            status = resp.status
+                            body = await resp.content.read(MAX_BODY_BYTES)
+                            verdict = judge(status, resp.headers, body, time.time())
+                    finally:
+                        self._m_in_flight.dec()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                error = self.scrub(f"{type(exc).__name__}: {exc}")
+                verdict = Verdict(False, True, None, error)  # no answer: retried
+            else:
+                error = verdict.reason
+            if verdict.ok:
+                now = time.time()
+                self._m_ok.inc()
+                self._m_dispatch.observe(max(0.0, now - consumed))
+                if math.isfinite(alert.received_ts):  # NaN: the producer did not say
+                    self._m_latency.observe(max(0.0, now - alert.received_ts))
+                if attempt > 1:
+                    log.info("alert %s %s taken by sink %s after %d attempts",
+                             alert.fingerprint, alert.status, c.name, attempt)  # fmt: skip
+                return Delivery(True, attempt, status, "", first)
+            delay = verdict.retry_after_s
+            if delay is None:
+                delay = backoff_s(attempt, c.backoff_initial_s, c.backoff_max_s, c.jitter,
+                                  self._uniform())  # fmt: skip
+            final = (
+                not verdict.retriable
+                or (c.max_attempts and attempt >= c.max_attempts)
+                or time.monotonic() + delay > deadline
+            )
+            if final:
+                self._m_dead.inc()
+                why = "refused" if not verdict.retriable else "retry budget spent"
+                log.warning("alert %s %s: sink %s gave up after %d attempt(s), %s: %s",
+                            alert.fingerprint, alert.status, c.name, attempt, why, error)  # fmt: skip
+                return Delivery(False, attempt, status, error, first)
+            self._m_retry.inc()
+            (log.warning if attempt == 1 else log.debug)(
+                "alert %s %s: sink %s attempt %d failed (%s); retrying in %.2fs",
+                alert.fingerprint, alert.status, c.name, attempt, error, delay,
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+
+
+def open_session() -> aiohttp.ClientSession:
+    """One HTTP client session for the sinks (each limits itself; the pool does not)."""
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+    return aiohttp.ClientSession(connector=connector, raise_for_status=False)
+
+
+def resolve_sinks(cfg: Config, environ: Mapping[str, str] | None = None) -> list[Sink]:
+    """The configured sinks with their secrets read (ConfigError when one is missing)."""
+    if not cfg.alerts.sinks:
+        raise ConfigError("alerts.sinks: no sink configured; add an [[alerts.sinks]] table")
+    env = os.environ if environ is None else environ
+    return [resolve_sink(s, env) for s in cfg.alerts.sinks]
+
+
+# ---- the dispatcher ---------------------------------------------------------------------------
+
+_Key = tuple[str, str, str, float]  # (fingerprint, status, severity, started_t)
+_LaneKey = tuple[str, TopicPartition, str]  # (sink, partition, fingerprint)
+
+
+@dataclass(eq=False)
+class _Entry:
+    tp: TopicPartition
+    offset: int
+    consumed_ts: float
+    alert: AlertEvent | None = None
+    key: _Key | None = None
+    remaining: int = 0
+    done: bool = False
+
+
+@dataclass
+class _Partition:
+    entries: deque[_Entry] = field(default_factory=deque)
+    next_offset: int | None = None  # after the last contiguous done record: what to commit
+    committed: int | None = None
+
+
+@dataclass
+class _Lane:
+    queue: deque[_Entry] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, dispatcher: AlertDispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._dispatcher._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("alerts dispatcher: assigned partitions %s", sorted(t.partition for t in assigned))
+
+
+class AlertDispatcher:
+    """See the module docstring. ``start()``/``stop()`` or ``async with``; no I/O in __init__."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        registry: CollectorRegistry,
+        *,
+        environ: Mapping[str, str] | None = None,
+        metrics: DispatcherMetrics | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.metrics = metrics if metrics is not None else for_registry(DispatcherMetrics, registry)
+        self._environ = environ
+        self.sinks: list[Sink] = []
+        self._couriers: dict[str, SinkCourier] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
+        self._started = self._stopped = False
+        self._parts: dict[TopicPartition, _Partition] = {}
+        self._lanes: dict[_LaneKey, _Lane] = {}
+        self._in_flight: dict[_Key, _Entry] = {}
+        self._done_keys: OrderedDict[_Key, None] = OrderedDict()
+        self._pending = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._progress = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
+        self.handled = 0  # records done (delivered, dead-lettered, dropped, skipped)
+        self.dead_lettered = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("AlertDispatcher.start() may be called once")
+        self._started = True
+        self.sinks = resolve_sinks(self.cfg, self._environ)  # before any I/O
+        cfg, k, d = self.cfg, self.cfg.kafka, self.cfg.alerts.dispatcher
+        await ensure_alerts_topic(cfg)
+        await ensure_topic(cfg, dead_letter_topic(cfg))
+        try:
+            self._session = open_session()
+            self._couriers = {s.name: SinkCourier(s, self._session, self.metrics)
+                              for s in self.sinks}  # fmt: skip
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=cfg.bootstrap_servers, client_id=f"{k.client_id}-alerts-dlq",
+                acks="all", request_timeout_ms=k.request_timeout_ms,
+            )  # fmt: skip
+            await self._producer.start()
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=cfg.bootstrap_servers, group_id=group_id(cfg),
+                client_id=f"{k.client_id}-alerts", enable_auto_commit=False,
+                auto_offset_reset="earliest", request_timeout_ms=k.request_timeout_ms,
+                session_timeout_ms=d.session_timeout_ms,
+                heartbeat_interval_ms=max(100, d.session_timeout_ms // 3),
+            )  # fmt: skip
+            consumer.subscribe([cfg.alerts_topic], listener=_Listener(self))
+            self._consumer = consumer
+            await consumer.start()
+        except BaseException:
+            await self._close()
+            raise
+        self._task = asyncio.create_task(self._run(), name="alerts-dispatcher")
+        self._commit_task = asyncio.create_task(self._commit_loop(), name="alerts-commit")
+        for t in (self._task, self._commit_task):
+            t.add_done_callback(self._on_task_done)
+        log.info("alerts dispatcher: %s -> sinks %s", cfg.alerts_topic,
+                 [f"{s.name} ({s.kind}, {s.url.hint})" for s in self.sinks])  # fmt: skip
+
+    async def stop(self) -> None:
+        """Stop fetching, let deliveries finish for up to ``drain_timeout_s``, cancel the rest,
+        commit what is done, leave the group. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for t in (self._task, self._commit_task):
+            if t is not None:
+                t.cancel()
+                await asyncio.wait([t])
+        self._task = self._commit_task = None
+        if self._pending and self.cfg.alerts.dispatcher.drain_timeout_s > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.alerts.dispatcher.drain_timeout_s):
+                    while self._pending:
+                        await self._wait_progress()
+        await self._cancel_lanes(lambda _: True)
+        try:
+            if self._consumer is not None:
+                await self._commit()
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        session, self._session = self._session, None
+        try:
+            if consumer is not None:
+                await consumer.stop()
+        finally:
+            try:
+                if producer is not None:
+                    await producer.stop()
+            finally:
+                if session is not None:
+                    await session.close()
+
+    async def __aenter__(self) -> AlertDispatcher:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("alerts dispatcher: %s failed", task.get_name(), exc_info=task.exception())
+
+    # ---- progress, for callers and tests -------------------------------------------------
+
+    async def _wait_progress(self) -> None:
+        await self._progress.wait()
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def wait_handled(self, n: int, timeout_s: float) -> None:
+        """Until ``n`` records are done (delivered, dead-lettered, dropped or skipped)."""
+        async with asyncio.timeout(timeout_s):
+            while self.handled < n:
+                await self._wait_progress()
+
+    async def wait_committed(self, timeout_s: float) -> None:
+        """Until every record consumed so far is done and its offset committed."""
+        async with asyncio.timeout(timeout_s):
+            while self._pending or any(p.next_offset != p.committed for p in self._parts.values()):
+                await self._wait_progress()
+
+    def committed(self) -> dict[TopicPartition, int]:
+        """The offsets this process committed, per partition it owns."""
+        return {tp: p.committed for tp, p in self._parts.items() if p.committed is not None}
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    # ---- consuming -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        d = self.cfg.alerts.dispatcher
+        while True:
+            while self._pending >= d.max_pending:
+                self._room.clear()
+                await self._room.wait()
+            try:
+                batches = await self._consumer.getmany(
+                    timeout_ms=1000, max_records=max(1, min(500, d.max_pending - self._pending))
+                )
+            except KafkaError as exc:  # aiokafka retries what it can; anything else: log, go on
+                log.warning("alerts dispatcher: fetch failed (%s); retrying", exc)
+                await asyncio.sleep(FETCH_RETRY_S)
+                continue
+            for tp, records in batches.items():
+                for r in records:
+                    self._accept(tp, r.offset, r.value)
+            if batches:
+                await asyncio.sleep(0)  # let the lanes start between batches
+
+    def _accept(self, tp: TopicPartition, offset: int, value: bytes | None) -> None:
+        part = self._parts.setdefault(tp, _Partition())
+        entry = _Entry(tp, offset, time.time())
+        part.entries.append(entry)
+        self._pending += 1
+        try:
+            alert = decode_alert(value or b"")
+        except CodecError as exc:
+            self.metrics.skipped.labels("undecodable").inc()
+            log.warning("alerts topic %s offset %d: skipped, %s", tp, offset, exc)
+            self._finish(entry)
+            return
+        key: _Key = (alert.fingerprint, alert.status, alert.severity, alert.started_t)
+        if key in self._done_keys or key in self._in_flight:
+            self.metrics.skipped.labels("duplicate").inc()
+            log.debug("alert %s %s at offset %d: duplicate, skipped", alert.fingerprint,
+                      alert.status, offset)  # fmt: skip
+            self._finish(entry)  # the original (earlier offset) holds the commit if still open
+            return
+        self.metrics.transitions.labels(alert.rule, alert.status).inc()
+        entry.alert, entry.key = alert, key
+        self._in_flight[key] = entry
+        for sink in self.sinks:
+            if not severity_passes(sink.config, alert.severity):
+                self.metrics.deliveries.labels(sink.name, "dropped_by_severity").inc()
+                continue
+            entry.remaining += 1
+            lk: _LaneKey = (sink.name, tp, alert.fingerprint)
+            lane = self._lanes.get(lk)
+            if lane is None:
+                lane = self._lanes[lk] = _Lane()
+                lane.task = asyncio.create_task(self._drain(lk, lane), name=f"alert-lane-{lk[0]}")
+            lane.queue.append(entry)
+        if entry.remaining == 0:
+            self._finish(entry)
+
+    async def _drain(self, lk: _LaneKey, lane: _Lane) -> None:
+        """One sink, one fingerprint: its alerts in offset order, one at a time."""
+        courier = self._couriers[lk[0]]
+        try:
+            while lane.queue:
+                entry = lane.queue[0]
+                assert entry.alert is not None
+                try:
+                    result = await courier.deliver(entry.alert, entry.consumed_ts)
+                except Exception as exc:  # a bug, not the receiver: keep the lane alive
+                    log.exception("sink %s: delivery failed internally", courier.sink.name)
+                    result = Delivery(False, 1, None, courier.scrub(f"internal: {exc!r}"),
+                                      time.time())  # fmt: skip
+                if not result.ok:
+                    await self._dead_letter(courier, entry, result)
+                lane.queue.popleft()
+                entry.remaining -= 1
+                if entry.remaining == 0:
+                    self._finish(entry)
+        finally:
+            if self._lanes.get(lk) is lane:
+                del self._lanes[lk]
+
+    async def _dead_letter(self, courier: SinkCourier, entry: _Entry, result: Delivery) -> None:
+        assert entry.alert is not None
+        sink = courier.sink
+        value = orjson.dumps({
+            "sink": sink.name, "kind": sink.kind, "error": result.error, "status": result.status,
+            "attempts": result.attempts, "first_attempt_ts": result.first_attempt_ts,
+            "dead_lettered_ts": time.time(), "topic": entry.tp.topic,
+            "partition": entry.tp.partition, "offset": entry.offset,
+            "alert": orjson.loads(entry.alert.encode()),
+        })  # fmt: skip
+        while True:  # until Kafka has it: committing past it would lose the alert
+            try:
+                await self._producer.send_and_wait(
+                    dead_letter_topic(self.cfg), value, key=entry.alert.fingerprint.encode()
+                )
+                break
+            except KafkaError as exc:
+                log.warning("dead letter for sink %s not written (%s); retrying", sink.name, exc)
+                await asyncio.sleep(DEAD_LETTER_RETRY_S)
+        self.metrics.dead_letters.labels(sink.name).inc()
+        self.dead_lettered += 1
+
+    def _finish(self, entry: _Entry) -> None:
+        entry.done = True
+        self._pending -= 1
+        self.handled += 1
+        if entry.key is not None:
+            self._in_flight.pop(entry.key, None)
+            self._done_keys[entry.key] = None
+            if len(self._done_keys) > self.cfg.alerts.dispatcher.dedup_entries:
+                self._done_keys.popitem(last=False)
+        part = self._parts.get(entry.tp)
+        if part is not None:
+            while part.entries and part.entries[0].done:
+                part.next_offset = part.entries.popleft().offset + 1
+        self.metrics.pending.set(self._pending)
+        self._room.set()
+        self._notify()
+
+    # ---- offsets, rebalances -------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        interval = self.cfg.alerts.dispatcher.commit_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            await self._commit()
+
+    async def _commit(self, only: Iterable[TopicPartition] | None = None) -> None:
+        async with self._commit_lock:
+            consumer = self._consumer
+            if consumer is None:
+                return
+            wanted = consumer.assignment() if only is None else set(only)
+            offsets = {
+                tp: p.next_offset
+                for tp, p in self._parts.items()
+                if tp in wanted and p.next_offset is not None and p.next_offset != p.committed
+            }
+            if not offsets:
+                return
+            try:
+                await consumer.commit(offsets)
+            except KafkaError as exc:
+                log.warning("alerts dispatcher: commit of %s failed: %s", offsets, exc)
+                return
+            for tp, off in offsets.items():
+                if tp in self._parts:
+                    self._parts[tp].committed = off
+            log.debug("alerts dispatcher: committed %s", offsets)
+            self._notify()
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what is done on the revoked partitions, then drop their deliveries: the next
+        owner redelivers them from that commit."""
+        if not revoked:
+            return
+        await self._commit(revoked)
+        await self._cancel_lanes(lambda tp: tp in revoked)
+        for tp in revoked:
+            part = self._parts.pop(tp, None)
+            if part is None:
+                continue
+            for e in part.entries:
+                if not e.done:
+                    self._pending -= 1
+                    if e.key is not None:
+                        self._in_flight.pop(e.key, None)
+        self.metrics.pending.set(self._pending)
+        self._room.set()
+        self._notify()
+
+    async def _cancel_lanes(self, which: Callable[[TopicPartition], bool]) -> None:
+        lanes = [(lk, lane) for lk, lane in self._lanes.items() if which(lk[1])]
+        tasks = [lane.task for _, lane in lanes if lane.task is not None]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        for lk, lane in lanes:
+            if self._lanes.get(lk) is lane:
+                del self._lanes[lk]
+
+
+async def run_dispatcher(
+    cfg: Config,
+    registry: CollectorRegistry,
+    stop: asyncio.Event,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Run the dispatcher until ``stop`` is set (in-process use: the pipeline, the demo)."""
+    async with AlertDispatcher(cfg, registry, environ=environ):
+        await stop.wait()

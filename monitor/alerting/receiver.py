@@ -1,0 +1,115 @@
+"""A local webhook receiver for the generic JSON sink: verifies the signature, rejects replays.
+
+The demo delivers its alerts here (and prints them), the end-to-end test and the latency
+benchmark measure with it. It is also the reference for writing a receiver: a request is taken
+when ``X-Cascade-Signature`` is ``sha256=`` HMAC-SHA256(key, timestamp + "." + raw body) and
+``X-Cascade-Timestamp`` is within ``tolerance_s`` of the receiver's clock (older: a replay, 401);
+a repeated ``X-Cascade-Event-Id`` is answered 200 and not recorded again (deliveries are
+at-least-once). Listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from monitor.alerting.sinks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+PATH = "/alerts"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    arrived_ts: float  # wall clock when the request arrived
+    event_id: str
+    alert: dict[str, Any]  # the JSON sink's body, parsed
+    body: bytes  # as received
+    headers: dict[str, str]
+
+
+class WebhookReceiver:
+    def __init__(
+        self,
+        key: bytes,
+        on_alert: Callable[[Received], None] | None = None,
+        *,
+        tolerance_s: float = 300.0,
+    ) -> None:
+        self.key = key
+        self.on_alert = on_alert
+        self.tolerance_s = tolerance_s
+        self.received: list[Received] = []
+        self.rejected = 0  # bad signature, stale timestamp or not JSON
+        self.duplicates = 0
+        self._ids: set[str] = set()
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(PATH, self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> WebhookReceiver:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def wait_for(self, n: int, timeout_s: float) -> list[Received]:
+        """Resolve once ``n`` alerts were received; TimeoutError after ``timeout_s``."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.received) >= n), timeout_s
+            )
+        return self.received[:n]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.time()
+        body = await request.read()
+        ts = request.headers.get(TIMESTAMP_HEADER, "")
+        sig = request.headers.get(SIGNATURE_HEADER, "")
+        if not verify(self.key, ts, body, sig, arrived, self.tolerance_s):
+            self.rejected += 1
+            return web.Response(status=401, text="bad or stale signature")
+        try:
+            alert = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            self.rejected += 1
+            return web.Response(status=400, text="not JSON")
+        event_id = request.headers.get(EVENT_ID_HEADER, "")
+        if event_id in self._ids:
+            self.duplicates += 1
+            return web.Response(status=200, text="duplicate")
+        self._ids.add(event_id)
+        got = Received(arrived, event_id, alert, body, dict(request.headers))
+        self.received.append(got)
+        if self.on_alert is not None:
+            self.on_alert(got)
+        async with self._changed:
+            self._changed.notify_all()
+        return web.Response(status=200, text="ok")
