@@ -24,9 +24,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import secrets
-import socket
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,10 +34,10 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._broker import embedded_broker
 from consumers.service import ConsumerService
 from monitor.alerting.dispatcher import AlertDispatcher
 from monitor.alerting.receiver import WebhookReceiver
-from monitor.broker import EmbeddedBroker
 from monitor.codec import encode_batch
 from monitor.config import Config, load
 from monitor.topics import ensure_exchange_topics
@@ -50,12 +48,6 @@ SYMBOLS = [f"P{i:03d}-USDT-PERP" for i in range(150)]
 RECORD_EVENTS = 50
 KEY_ENV = "BENCH_WEBHOOK_KEY"
 LEVEL_USD_S = 5_000.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config(bootstrap: str, run: str, receiver_url: str, eval_s: float) -> Config:
@@ -114,31 +106,22 @@ def _load(bootstrap: str, topic: str, seconds: float, rate: float, triggers: flo
 
 async def main(seconds: float, rate: float, triggers: float, eval_s: float) -> None:
     key = secrets.token_hex(32)
-    with tempfile.TemporaryDirectory() as d:
-        port = free_port()
-        broker = EmbeddedBroker(load(environ={"CASCADE_MONITOR__BROKER__PORT": str(port),
-                                              "CASCADE_MONITOR__BROKER__DATA_DIR": d}))  # fmt: skip
-        await broker.up()
-        try:
-            async with WebhookReceiver(key.encode()) as receiver:
-                cfg = config(broker.bootstrap, uuid.uuid4().hex[:8], receiver.url, eval_s)
-                await ensure_exchange_topics(cfg, [EXCHANGE])
-                registry = CollectorRegistry()
-                dispatcher = AlertDispatcher(cfg, registry, environ={KEY_ENV: key})
-                consumer = ConsumerService(cfg, EXCHANGE, registry)
-                async with dispatcher, consumer:
-                    await consumer.wait_live(60.0)
-                    gen = mp.get_context("spawn").Process(
-                        target=_load,
-                        args=(broker.bootstrap, cfg.topic(EXCHANGE), seconds, rate, triggers),
-                    )
-                    gen.start()
-                    await asyncio.to_thread(gen.join)
-                    n_alerts = min(int(triggers * seconds), len(SYMBOLS))
-                    got = await receiver.wait_for(n_alerts, 60.0)
-                    processed = consumer.processed_events
-        finally:
-            broker.down()
+    async with embedded_broker() as bootstrap, WebhookReceiver(key.encode()) as receiver:
+        cfg = config(bootstrap, uuid.uuid4().hex[:8], receiver.url, eval_s)
+        await ensure_exchange_topics(cfg, [EXCHANGE])
+        registry = CollectorRegistry()
+        dispatcher = AlertDispatcher(cfg, registry, environ={KEY_ENV: key})
+        consumer = ConsumerService(cfg, EXCHANGE, registry)
+        async with dispatcher, consumer:
+            await consumer.wait_live(60.0)
+            gen = mp.get_context("spawn").Process(
+                target=_load, args=(bootstrap, cfg.topic(EXCHANGE), seconds, rate, triggers)
+            )
+            gen.start()
+            await asyncio.to_thread(gen.join)
+            n_alerts = min(int(triggers * seconds), len(SYMBOLS))
+            got = await receiver.wait_for(n_alerts, 60.0)
+            processed = consumer.processed_events
     lat = np.array([g.arrived_ts - g.alert["received_ts"] for g in got]) * 1e3
     p50, p90, p99 = np.percentile(lat, [50, 90, 99])
     print(f"\n{n_alerts} alerts at {triggers:g}/s under {processed / seconds:,.0f} events/s "

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -31,8 +30,8 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._broker import embedded_broker, free_port
 from consumers.service import ConsumerService
-from monitor.broker import EmbeddedBroker
 from monitor.codec import encode_batch
 from monitor.config import Config, load
 from monitor.metrics import ProducerMetrics
@@ -45,12 +44,6 @@ from producers.session import Deduplicator
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT")
 TRADES_PER_FRAME = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bybit_trade_frames(n_frames: int, start: int = 0) -> list[bytes]:
@@ -214,33 +207,25 @@ async def consumer(cfg: Config, n_records: int) -> tuple[float, int]:
 
 
 async def main(n_events: int) -> None:
-    with tempfile.TemporaryDirectory() as d:
-        port = free_port()
-        broker = EmbeddedBroker(load(environ={"CASCADE_MONITOR__BROKER__PORT": str(port),
-                                              "CASCADE_MONITOR__BROKER__DATA_DIR": d}))  # fmt: skip
-        await broker.up()
-        try:
-            bootstrap = broker.bootstrap
-            n_frames = n_events // TRADES_PER_FRAME
-            rows = []
-            dt, n = await producer_in_process(
-                config(bootstrap, uuid.uuid4().hex[:8]), "bybit", bybit_trade_frames(n_frames)
-            )
-            rows.append(("producer in-process, Bybit publicTrade x10", n, dt, n_frames / dt))
-            dt, n = await producer_in_process(
-                config(bootstrap, uuid.uuid4().hex[:8]),
-                "binance",
-                binance_aggtrade_frames(n_events // 4),
-            )
-            rows.append(("producer in-process, Binance aggTrade", n, dt, n / dt))
-            dt, n = await producer_websocket(
-                config(bootstrap, uuid.uuid4().hex[:8]), bybit_trade_frames(n_frames)
-            )
-            rows.append(("producer websocket->Kafka, Bybit x10", n, dt, n_frames / dt))
-            dt, n = await consumer(config(bootstrap, uuid.uuid4().hex[:8]), 5 * n_events // 50)
-            rows.append(("consumer Kafka->state, 50-event records", n, dt, n / 50 / dt))
-        finally:
-            broker.down()
+    async with embedded_broker() as bootstrap:
+        n_frames = n_events // TRADES_PER_FRAME
+        rows = []
+        dt, n = await producer_in_process(
+            config(bootstrap, uuid.uuid4().hex[:8]), "bybit", bybit_trade_frames(n_frames)
+        )
+        rows.append(("producer in-process, Bybit publicTrade x10", n, dt, n_frames / dt))
+        dt, n = await producer_in_process(
+            config(bootstrap, uuid.uuid4().hex[:8]),
+            "binance",
+            binance_aggtrade_frames(n_events // 4),
+        )
+        rows.append(("producer in-process, Binance aggTrade", n, dt, n / dt))
+        dt, n = await producer_websocket(
+            config(bootstrap, uuid.uuid4().hex[:8]), bybit_trade_frames(n_frames)
+        )
+        rows.append(("producer websocket->Kafka, Bybit x10", n, dt, n_frames / dt))
+        dt, n = await consumer(config(bootstrap, uuid.uuid4().hex[:8]), 5 * n_events // 50)
+        rows.append(("consumer Kafka->state, 50-event records", n, dt, n / 50 / dt))
     print(f"\n{'path':<44} {'events':>9} {'seconds':>8} {'events/s':>10} {'frames|records/s':>17}")
     for name, n, dt, per_s in rows:
         print(f"{name:<44} {n:>9} {dt:>8.2f} {n / dt:>10,.0f} {per_s:>17,.0f}")

@@ -46,12 +46,11 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
@@ -64,6 +63,7 @@ from monitor.config import Config
 from monitor.errors import CodecError
 from monitor.metrics import ConsumerMetrics, for_registry
 from monitor.riskrecord import asset_of, encode_risk
+from monitor.runtime import AsyncService, RebalanceListener
 from monitor.topics import ensure_alerts_topic, ensure_exchange_topics, ensure_risk_topic
 
 log = logging.getLogger(__name__)
@@ -71,18 +71,9 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF_S = 0.5  # after a retriable fetch error
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, service: ConsumerService) -> None:
-        self._service = service
+class ConsumerService(AsyncService):
+    stop_if_start_fails = False  # start() stops its consumer and producer if joining fails
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._service._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._service._on_assigned(assigned)
-
-
-class ConsumerService:
     def __init__(
         self,
         cfg: Config,
@@ -160,7 +151,8 @@ class ConsumerService:
             auto_offset_reset="earliest",
             request_timeout_ms=self.cfg.kafka.request_timeout_ms,
         )
-        consumer.subscribe([self.cfg.topic(self.exchange)], listener=_Listener(self))
+        listener = RebalanceListener(self._on_revoked, self._on_assigned)
+        consumer.subscribe([self.cfg.topic(self.exchange)], listener=listener)
         self._consumer = consumer  # the first assignment arrives inside start()
         try:
             await consumer.start()
@@ -197,18 +189,6 @@ class ConsumerService:
         if producer is not None:
             await producer.stop()
         self._fail_waiters(RuntimeError("consumer service stopped"))
-
-    async def __aenter__(self) -> ConsumerService:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def commit(self) -> None:
         """Commit the processed offsets of the assigned partitions now (also done periodically)."""

@@ -5,6 +5,7 @@ bounded: exchange, symbol (capped to the most active N by the consumer), side, w
 and short fixed ``reason`` labels.
 
 Pipeline health (every process): ``ProducerMetrics`` and ``ConsumerMetrics``.
+Alert delivery (the alert dispatcher, ``monitor.alerting.dispatcher``): ``DispatcherMetrics``.
 Risk values (consumer): computed from the kernels' state arrays at scrape time by the consumer's
 collector, under the names and help texts in ``RISK_METRICS``.
 """
@@ -252,6 +253,67 @@ class ConsumerMetrics:
             LATENCY_BUCKETS,
         )
         registry.register(self.latency)
+
+
+# Alert latency buckets, seconds: milliseconds when all is well, minutes when a receiver is down.
+ALERT_LATENCY_BUCKETS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+)  # fmt: skip
+
+
+class DispatcherMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def c(name: str, doc: str, labels: Sequence[str]) -> Counter:
+            return Counter(f"{NAMESPACE}_{name}", doc, labels, registry=registry)
+
+        self.transitions = c(
+            "alert_transitions_total",
+            "Alert transitions consumed from the alerts topic, per rule and status "
+            "(firing, resolved); redelivered duplicates are not counted.",
+            ["rule", "status"],
+        )
+        self.deliveries = c(
+            "alert_deliveries_total",
+            "Alert delivery results per sink: ok (2xx), retry (one failed attempt, retried), "
+            "dead_letter (given up), dropped_by_severity (below the sink's min_severity).",
+            ["sink", "outcome"],
+        )
+        self.dead_letters = c(
+            "alert_dead_letters_total",
+            "Alerts written to the dead-letter topic because a sink never took them.",
+            ["sink"],
+        )
+        self.skipped = c(
+            "alert_records_skipped_total",
+            "Alerts-topic records not delivered: undecodable, or a duplicate of a transition "
+            "already handled.",
+            ["reason"],
+        )
+        self.latency = Histogram(
+            f"{NAMESPACE}_alert_delivery_latency_seconds",
+            "From the producer receiving the event that triggered the alert to the sink's 2xx.",
+            ["sink"],
+            buckets=ALERT_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dispatch_latency = Histogram(
+            f"{NAMESPACE}_alert_dispatch_latency_seconds",
+            "From the dispatcher consuming the alert to the sink's 2xx (retries included).",
+            ["sink"],
+            buckets=ALERT_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            f"{NAMESPACE}_alert_deliveries_in_flight",
+            "HTTP requests to the sink awaiting an answer.",
+            ["sink"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            f"{NAMESPACE}_alert_pending",
+            "Alerts consumed but not yet taken (or dead-lettered) by every sink.",
+            registry=registry,
+        )
 
 
 # Per-pair model outputs (consumers.models; risk-models.md section in brackets): name after the

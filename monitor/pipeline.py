@@ -8,7 +8,6 @@ metrics registry: the alert dispatcher too, when ``[[alerts.sinks]]`` are config
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
@@ -16,10 +15,13 @@ from consumers.aggregator import AssetAggregator
 from consumers.service import ConsumerService
 from monitor.alerting.dispatcher import AlertDispatcher
 from monitor.config import Config
+from monitor.runtime import AsyncService
 from producers.service import ProducerService
 
 
-class Pipeline:
+class Pipeline(AsyncService):
+    stop_if_start_fails = True  # stop() stops the services a failed start() had started
+
     def __init__(
         self, cfg: Config, exchanges: Sequence[str], registry: CollectorRegistry, *,
         environ: Mapping[str, str] | None = None,  # where the sinks' secrets are (default: os)
@@ -77,16 +79,3 @@ class Pipeline:
             await self.aggregator.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
-
-    async def __aenter__(self) -> Pipeline:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.metrics import ProducerMetrics, for_registry
+from monitor.runtime import AsyncService
 from monitor.topics import ensure_exchange_topics, ensure_topics
 from producers.base import ConnectionPlan, InstrumentSource
 from producers.deadletter import DeadLetters
@@ -30,7 +30,9 @@ from producers.session import Deduplicator, Session
 log = logging.getLogger(__name__)
 
 
-class ProducerService:
+class ProducerService(AsyncService):
+    stop_if_start_fails = False  # start() calls stop() itself when it fails
+
     def __init__(
         self,
         cfg: Config,
@@ -148,15 +150,3 @@ class ProducerService:
             await self.dead_letters.flush()
         await self.publisher.stop(flush_timeout_s)
         log.info("%s producer stopped: %d events published", self.exchange, self.published_events)
-
-    async def __aenter__(self) -> ProducerService:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

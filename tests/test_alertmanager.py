@@ -161,6 +161,17 @@ def wait_ready(service: Service, timeout_s: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+def launch_ready(name: str, argv: list[str], log: Path, url: str) -> Iterator[Service]:
+    """``launch``, wait until ``/-/ready`` answers, yield the service and stop it after: the body of
+    a fixture (``yield from``)."""
+    service = launch(name, argv, log, url)
+    try:
+        wait_ready(service)
+        yield service
+    finally:
+        service.stop()
+
+
 # ---- the webhook receiver -------------------------------------------------------------------
 
 
@@ -259,7 +270,7 @@ def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
     config.write_text(alertmanager_config(receiver.url))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    service = launch(
+    yield from launch_ready(
         "alertmanager",
         [am, f"--config.file={config}", f"--storage.path={tmp_path / 'alertmanager'}",
          f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
@@ -267,11 +278,6 @@ def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
         tmp_path / "alertmanager.log",
         url,
     )  # fmt: skip
-    try:
-        wait_ready(service)
-        yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture
@@ -299,7 +305,7 @@ def prometheus(tmp_path: Path, alertmanager: Service, demo_metrics_port: int) ->
     (tmp_path / "prometheus.yml").write_text(json.dumps(config, indent=2))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    service = launch(
+    yield from launch_ready(
         "prometheus",
         [prom, f"--config.file={tmp_path / 'prometheus.yml'}",
          f"--storage.tsdb.path={tmp_path / 'prometheus'}", f"--web.listen-address=127.0.0.1:{port}",
@@ -307,11 +313,6 @@ def prometheus(tmp_path: Path, alertmanager: Service, demo_metrics_port: int) ->
         tmp_path / "prometheus.log",
         url,
     )  # fmt: skip
-    try:
-        wait_ready(service)
-        yield service
-    finally:
-        service.stop()
 
 
 @dataclass

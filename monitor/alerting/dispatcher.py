@@ -2,7 +2,9 @@
 
 One consumer group, ``<consumer.group_prefix>.alerts``, reads ``<prefix>.alerts`` (records keyed
 by fingerprint, so one alert's transitions share a partition and stay in order) with auto-commit
-off, and hands every ``AlertEvent`` to every configured sink (``monitor.alerting.sinks``).
+off, and hands every ``AlertEvent`` to every configured sink (``monitor.alerting.sinks``), through
+that sink's courier (``monitor.alerting.courier``: the HTTP requests and their retries). This module
+keeps the consuming, the per-fingerprint ordering, the dead letters and the offset commits.
 
 Delivery guarantees (at-least-once):
 
@@ -41,7 +43,7 @@ published before the first dispatcher started are delivered too.
 Secrets are read when the dispatcher starts (a missing one is a ConfigError before any I/O) and
 are scrubbed from every logged or dead-lettered error text.
 
-Metrics (prometheus-client, on the injected registry; ``DispatcherMetrics``):
+Metrics (prometheus-client, on the injected registry; ``monitor.metrics.DispatcherMetrics``):
 ``cascade_alert_transitions_total{rule,status}`` (firing/resolved events consumed, duplicates not
 counted), ``cascade_alert_deliveries_total{sink,outcome}`` (ok, retry, dead_letter,
 dropped_by_severity), ``cascade_alert_delivery_latency_seconds{sink}`` (the triggering event's
@@ -62,47 +64,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import os
-import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Final
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
+from monitor.alerting.courier import Delivery, SinkCourier, open_session, resolve_sinks
 from monitor.alerting.rules import AlertEvent, decode_alert
-from monitor.alerting.secrets import Secret, scrub
-from monitor.alerting.sinks import (
-    Sink,
-    Verdict,
-    backoff_s,
-    build_request,
-    judge,
-    resolve_sink,
-    severity_passes,
-)
+from monitor.alerting.sinks import Sink, severity_passes
 from monitor.config import Config
-from monitor.errors import CodecError, ConfigError
-from monitor.metrics import NAMESPACE, for_registry
+from monitor.errors import CodecError
+from monitor.metrics import DispatcherMetrics, for_registry
+from monitor.runtime import AsyncService, RebalanceListener
 from monitor.topics import ensure_alerts_topic, ensure_topic
+
+# resolve_sinks (monitor.alerting.courier) stays importable from here: the CLI checks the secrets
+# with it before starting the dispatcher.
+__all__ = ["AlertDispatcher", "dead_letter_topic", "group_id", "resolve_sinks", "run_dispatcher"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES: Final = 64 * 1024  # of a receiver's answer (Retry-After JSON, error text)
 DEAD_LETTER_RETRY_S: Final = 1.0
 FETCH_RETRY_S: Final = 0.5
-# Alert latency buckets, seconds: milliseconds when all is well, minutes when a receiver is down.
-ALERT_LATENCY_BUCKETS: Final = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
-)  # fmt: skip
 
 
 def group_id(cfg: Config) -> str:
@@ -112,180 +102,6 @@ def group_id(cfg: Config) -> str:
 def dead_letter_topic(cfg: Config) -> str:
     """Alerts a sink never took: JSON {sink, kind, error, status, attempts, ..., alert}."""
     return f"{cfg.kafka.topic_prefix}.alerts.deadletter"
-
-
-class DispatcherMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        def c(name: str, doc: str, labels: Sequence[str]) -> Counter:
-            return Counter(f"{NAMESPACE}_{name}", doc, labels, registry=registry)
-
-        self.transitions = c(
-            "alert_transitions_total",
-            "Alert transitions consumed from the alerts topic, per rule and status "
-            "(firing, resolved); redelivered duplicates are not counted.",
-            ["rule", "status"],
-        )
-        self.deliveries = c(
-            "alert_deliveries_total",
-            "Alert delivery results per sink: ok (2xx), retry (one failed attempt, retried), "
-            "dead_letter (given up), dropped_by_severity (below the sink's min_severity).",
-            ["sink", "outcome"],
-        )
-        self.dead_letters = c(
-            "alert_dead_letters_total",
-            "Alerts written to the dead-letter topic because a sink never took them.",
-            ["sink"],
-        )
-        self.skipped = c(
-            "alert_records_skipped_total",
-            "Alerts-topic records not delivered: undecodable, or a duplicate of a transition "
-            "already handled.",
-            ["reason"],
-        )
-        self.latency = Histogram(
-            f"{NAMESPACE}_alert_delivery_latency_seconds",
-            "From the producer receiving the event that triggered the alert to the sink's 2xx.",
-            ["sink"],
-            buckets=ALERT_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.dispatch_latency = Histogram(
-            f"{NAMESPACE}_alert_dispatch_latency_seconds",
-            "From the dispatcher consuming the alert to the sink's 2xx (retries included).",
-            ["sink"],
-            buckets=ALERT_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.in_flight = Gauge(
-            f"{NAMESPACE}_alert_deliveries_in_flight",
-            "HTTP requests to the sink awaiting an answer.",
-            ["sink"],
-            registry=registry,
-        )
-        self.pending = Gauge(
-            f"{NAMESPACE}_alert_pending",
-            "Alerts consumed but not yet taken (or dead-lettered) by every sink.",
-            registry=registry,
-        )
-
-
-# ---- one sink ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How one alert's delivery to one sink ended."""
-
-    ok: bool
-    attempts: int
-    status: int | None  # the last HTTP status, None when the last attempt got no answer
-    error: str  # the last failure, scrubbed of secrets ("" when ok at the first attempt)
-    first_attempt_ts: float
-
-
-class SinkCourier:
-    """Delivers alerts to one sink: at most ``concurrency`` requests in flight, each alert retried
-    until a 2xx or a final verdict (``deliver`` returns either way; it never raises for HTTP)."""
-
-    def __init__(
-        self,
-        sink: Sink,
-        session: aiohttp.ClientSession,
-        metrics: DispatcherMetrics,
-        *,
-        uniform: Callable[[], float] = random.random,
-    ) -> None:
-        self.sink = sink
-        self._session = session
-        self._metrics = metrics
-        self._uniform = uniform
-        self._sem = asyncio.Semaphore(sink.config.concurrency)
-        self._secrets: tuple[Secret, ...] = sink.secrets()
-        n = sink.name
-        self._m_ok = metrics.deliveries.labels(n, "ok")
-        self._m_retry = metrics.deliveries.labels(n, "retry")
-        self._m_dead = metrics.deliveries.labels(n, "dead_letter")
-        self._m_in_flight = metrics.in_flight.labels(n)
-        self._m_latency = metrics.latency.labels(n)
-        self._m_dispatch = metrics.dispatch_latency.labels(n)
-        self._timeout = aiohttp.ClientTimeout(total=sink.config.timeout_s)
-
-    def scrub(self, text: str) -> str:
-        return scrub(text, self._secrets)
-
-    async def deliver(self, alert: AlertEvent, consumed_ts: float | None = None) -> Delivery:
-        c = self.sink.config
-        consumed = time.time() if consumed_ts is None else consumed_ts
-        req = build_request(self.sink, alert)
-        first = time.time()
-        deadline = time.monotonic() + c.retry_budget_s
-        attempt, status, error = 0, None, ""
-        while True:
-            attempt += 1
-            status = None
-            try:
-                async with self._sem:
-                    self._m_in_flight.inc()
-                    try:
-                        async with self._session.post(
-                            self.sink.url.reveal(), data=req.body, headers=req.headers(time.time()),
-                            timeout=self._timeout, allow_redirects=False,
-                        ) as resp:  # fmt: skip
-                            status = resp.status
-                            body = await resp.content.read(MAX_BODY_BYTES)
-                            verdict = judge(status, resp.headers, body, time.time())
-                    finally:
-                        self._m_in_flight.dec()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                error = self.scrub(f"{type(exc).__name__}: {exc}")
-                verdict = Verdict(False, True, None, error)  # no answer: retried
-            else:
-                error = verdict.reason
-            if verdict.ok:
-                now = time.time()
-                self._m_ok.inc()
-                self._m_dispatch.observe(max(0.0, now - consumed))
-                if math.isfinite(alert.received_ts):  # NaN: the producer did not say
-                    self._m_latency.observe(max(0.0, now - alert.received_ts))
-                if attempt > 1:
-                    log.info("alert %s %s taken by sink %s after %d attempts",
-                             alert.fingerprint, alert.status, c.name, attempt)  # fmt: skip
-                return Delivery(True, attempt, status, "", first)
-            delay = verdict.retry_after_s
-            if delay is None:
-                delay = backoff_s(attempt, c.backoff_initial_s, c.backoff_max_s, c.jitter,
-                                  self._uniform())  # fmt: skip
-            final = (
-                not verdict.retriable
-                or (c.max_attempts and attempt >= c.max_attempts)
-                or time.monotonic() + delay > deadline
-            )
-            if final:
-                self._m_dead.inc()
-                why = "refused" if not verdict.retriable else "retry budget spent"
-                log.warning("alert %s %s: sink %s gave up after %d attempt(s), %s: %s",
-                            alert.fingerprint, alert.status, c.name, attempt, why, error)  # fmt: skip
-                return Delivery(False, attempt, status, error, first)
-            self._m_retry.inc()
-            (log.warning if attempt == 1 else log.debug)(
-                "alert %s %s: sink %s attempt %d failed (%s); retrying in %.2fs",
-                alert.fingerprint, alert.status, c.name, attempt, error, delay,
-            )  # fmt: skip
-            await asyncio.sleep(delay)
-
-
-def open_session() -> aiohttp.ClientSession:
-    """One HTTP client session for the sinks (each limits itself; the pool does not)."""
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
-    return aiohttp.ClientSession(connector=connector, raise_for_status=False)
-
-
-def resolve_sinks(cfg: Config, environ: Mapping[str, str] | None = None) -> list[Sink]:
-    """The configured sinks with their secrets read (ConfigError when one is missing)."""
-    if not cfg.alerts.sinks:
-        raise ConfigError("alerts.sinks: no sink configured; add an [[alerts.sinks]] table")
-    env = os.environ if environ is None else environ
-    return [resolve_sink(s, env) for s in cfg.alerts.sinks]
 
 
 # ---- the dispatcher ---------------------------------------------------------------------------
@@ -318,19 +134,10 @@ class _Lane:
     task: asyncio.Task[None] | None = None
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, dispatcher: AlertDispatcher) -> None:
-        self._dispatcher = dispatcher
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._dispatcher._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("alerts dispatcher: assigned partitions %s", sorted(t.partition for t in assigned))
-
-
-class AlertDispatcher:
+class AlertDispatcher(AsyncService):
     """See the module docstring. ``start()``/``stop()`` or ``async with``; no I/O in __init__."""
+
+    stop_if_start_fails = True  # stop() closes what a failed start() opened
 
     def __init__(
         self,
@@ -389,7 +196,9 @@ class AlertDispatcher:
                 session_timeout_ms=d.session_timeout_ms,
                 heartbeat_interval_ms=max(100, d.session_timeout_ms // 3),
             )  # fmt: skip
-            consumer.subscribe([cfg.alerts_topic], listener=_Listener(self))
+            consumer.subscribe(
+                [cfg.alerts_topic], listener=RebalanceListener(self._on_revoked, self._on_assigned)
+            )
             self._consumer = consumer
             await consumer.start()
         except BaseException:
@@ -439,19 +248,6 @@ class AlertDispatcher:
             finally:
                 if session is not None:
                     await session.close()
-
-    async def __aenter__(self) -> AlertDispatcher:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -657,6 +453,9 @@ class AlertDispatcher:
         self.metrics.pending.set(self._pending)
         self._room.set()
         self._notify()
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("alerts dispatcher: assigned partitions %s", sorted(t.partition for t in assigned))
 
     async def _cancel_lanes(self, which: Callable[[TopicPartition], bool]) -> None:
         lanes = [(lk, lane) for lk, lane in self._lanes.items() if which(lk[1])]

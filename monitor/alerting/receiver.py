@@ -14,13 +14,13 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from monitor.alerting.sinks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from monitor.runtime import AsyncService
 
 PATH = "/alerts"
 
@@ -34,7 +34,9 @@ class Received:
     headers: dict[str, str]
 
 
-class WebhookReceiver:
+class WebhookReceiver(AsyncService):
+    stop_if_start_fails = False
+
     def __init__(
         self,
         key: bytes,
@@ -70,15 +72,6 @@ class WebhookReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> WebhookReceiver:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def wait_for(self, n: int, timeout_s: float) -> list[Received]:
         """Resolve once ``n`` alerts were received; TimeoutError after ``timeout_s``."""

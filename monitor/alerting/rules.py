@@ -155,12 +155,17 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
+def require_unique_names(names: Iterable[str], where: str) -> None:
+    """A ConfigError listing the names that occur more than once among ``where``'s tables."""
+    seen = list(names)
+    dup = sorted({n for n in seen if seen.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{where}: duplicate name(s) {dup}")
+
+
 def rules_from_config(tables: Iterable[Mapping[str, Any]]) -> list[Rule]:
     rules = [rule_from_dict(t, f"alerts.rules[{i}]") for i, t in enumerate(tables)]
-    names = [r.name for r in rules]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ConfigError(f"alerts.rules: duplicate name(s) {dup}")
+    require_unique_names((r.name for r in rules), "alerts.rules")
     return rules
 
 

@@ -1,5 +1,5 @@
 """Webhook sinks: configuration, the payload of each receiver kind, request signing and the reading
-of a receiver's answer. Pure module: the HTTP delivery loop is in ``monitor.alerting.dispatcher``.
+of a receiver's answer. Pure module: the HTTP delivery loop is in ``monitor.alerting.courier``.
 
 Configuration, one ``[[alerts.sinks]]`` table per receiver::
 
@@ -80,7 +80,7 @@ from typing import Any, Final
 
 import orjson
 
-from monitor.alerting.rules import SEVERITIES, AlertEvent
+from monitor.alerting.rules import SEVERITIES, AlertEvent, require_unique_names
 from monitor.alerting.secrets import Secret, read_secret, redact_url, url_secret
 from monitor.errors import ConfigError
 
@@ -236,10 +236,7 @@ def sink_from_dict(d: Mapping[str, Any], where: str) -> SinkConfig:
 
 def sinks_from_config(tables: Iterable[Mapping[str, Any]]) -> list[SinkConfig]:
     sinks = [sink_from_dict(t, f"alerts.sinks[{i}]") for i, t in enumerate(tables)]
-    names = [s.name for s in sinks]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ConfigError(f"alerts.sinks: duplicate name(s) {dup}")
+    require_unique_names((s.name for s in sinks), "alerts.sinks")
     return sinks
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -23,9 +22,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from monitor.recording import Recording, path_of, read_recording
+from monitor.runtime import AsyncService
 
 
-class ReplayServer:
+class ReplayServer(AsyncService):
+    stop_if_start_fails = False
+
     def __init__(self, recording: Recording | Path, *, speed: float = 1.0) -> None:
         if not speed > 0:
             raise ValueError(f"speed {speed!r}: must be > 0")
@@ -49,15 +51,6 @@ class ReplayServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.alerting.dispatcher import DispatcherMetrics, SinkCourier, open_session
+from monitor.alerting.courier import SinkCourier, open_session
 from monitor.alerting.rules import AlertEvent, fingerprint
 from monitor.alerting.sinks import (
     Sink,
@@ -38,6 +38,7 @@ from monitor.alerting.sinks import (
 )
 from monitor.config import build, load, to_dict
 from monitor.errors import ConfigError
+from monitor.metrics import DispatcherMetrics
 from tests.consumers.consumer_refs import scrape, value
 
 T0 = 1_700_000_100.0  # 2023-11-14T22:15:00Z
