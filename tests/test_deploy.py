@@ -16,6 +16,10 @@ def test_example_config_loads_and_points_at_a_real_cluster() -> None:
     assert cfg.kafka.replication_factor == 3
     assert cfg.enabled_exchanges() == ["binance", "bybit"]
     assert cfg.ws_url("binance") == "wss://fstream.binance.com/market"
+    assert [r.name for r in cfg.alerts.rules] == ["cascade-risk", "btc-long-liquidations"]
+    sinks = {x.name: x for x in cfg.alerts.sinks}
+    assert {x.kind for x in sinks.values()} == {"json", "slack", "pagerduty"}
+    assert all(x.url is None for x in sinks.values())  # secrets from the environment only
 
 
 def test_k8s_configmap_config_loads() -> None:
@@ -30,3 +34,6 @@ def test_k8s_configmap_config_loads() -> None:
     # every deployment runs a real CLI command with a known exchange
     for role, exchange in re.findall(r"args: \[(produce|consume), --exchange, (\w+)", text):
         assert exchange in cfg.exchanges, (role, exchange)
+    commands = re.findall(r"args: \[(\w+)", text)
+    assert {"produce", "consume", "aggregate", "alerts"} <= set(commands)
+    assert [x.kind for x in cfg.alerts.sinks] == ["json"]
