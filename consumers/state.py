@@ -23,6 +23,7 @@ stamped far in the future moves this clock for every pair; the producers stamp v
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -217,7 +218,9 @@ class RiskRow(NamedTuple):
     exchange: str
     symbol: str
     values: dict[str, float]  # monitor.riskrecord FIELDS
-    drivers: tuple[tuple[str, float], ...]  # (score component, weighted share), largest first
+    # the score components that drive it most, (name, weighted share), largest first; computed
+    # when called (the alert rules ask only on a transition)
+    drivers: Callable[[], list[tuple[str, float]]]
 
 
 class RiskState:
@@ -526,8 +529,8 @@ class RiskState:
                 "volatility": math.sqrt(r.variance[i]),
                 **model_values(r.models, i),
             })  # fmt: skip
-            top = drivers(score_params, r.models.components[i])
-            out.append(RiskRow(r.keys[i][0], r.keys[i][1], values, tuple(top)))
+            top = functools.partial(drivers, score_params, r.models.components[i])
+            out.append(RiskRow(r.keys[i][0], r.keys[i][1], values, top))
         return out
 
     def snapshot(self, now_s: float) -> list[PairSnapshot]:

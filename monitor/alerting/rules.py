@@ -36,7 +36,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
@@ -191,6 +191,9 @@ def render(
                                exchange=exchange, symbol=symbol, rule=rule.name, drivers=d)  # fmt: skip
 
 
+Drivers = Iterable[tuple[str, float]] | Callable[[], Iterable[tuple[str, float]]]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
     fingerprint: str
@@ -246,15 +249,19 @@ class RuleEngine:
         self.rules = list(rules)
         self._state: dict[tuple[str, str, str], _State] = {}
         self._received_ts = math.nan
+        self._drivers_src: Drivers = ()
+        self._drivers: tuple[tuple[str, float], ...] | None = None
 
     def observe(
         self, t: float, exchange: str, symbol: str, values: Mapping[str, float],
-        drivers: Iterable[tuple[str, float]] = (), received_ts: float = math.nan,
+        drivers: Drivers = (), received_ts: float = math.nan,
     ) -> list[AlertEvent]:  # fmt: skip
-        """Feed one pair's values at event time ``t``; returns the transitions. ``received_ts``
-        (wall clock of the triggering event's receipt) rides along for latency measurement."""
+        """Feed one pair's values at event time ``t``; returns the transitions. ``drivers`` (the
+        score components behind the values) may be a callable: it is then called only when a
+        transition needs them. ``received_ts`` (wall clock of the triggering event's receipt)
+        rides along for latency measurement."""
         out: list[AlertEvent] = []
-        drv = tuple(drivers)
+        self._drivers_src, self._drivers = drivers, None
         self._received_ts = received_ts
         for rule in self.rules:
             if not rule.matches(exchange, symbol):
@@ -266,14 +273,13 @@ class RuleEngine:
             st = self._state.get(key)
             if st is None:
                 st = self._state[key] = _State()
-            ev = self._step(rule, st, t, exchange, symbol, v, drv)
+            ev = self._step(rule, st, t, exchange, symbol, v)
             if ev is not None:
                 out.append(ev)
         return out
 
     def _step(
         self, rule: Rule, st: _State, t: float, exchange: str, symbol: str, v: float,
-        drv: tuple[tuple[str, float], ...],
     ) -> AlertEvent | None:  # fmt: skip
         levels = {"warning": rule.warning, "critical": rule.critical}
         for sev in SEVERITIES:
@@ -284,25 +290,29 @@ class RuleEngine:
                 st.since.pop(sev, None)
         if st.firing is not None:
             if not rule.beyond(v, rule.resolve) or v == rule.resolve:
-                ev = self._event(rule, st, "resolved", st.firing, t, exchange, symbol, v, drv)
+                ev = self._event(rule, st, "resolved", st.firing, t, exchange, symbol, v)
                 st.firing, st.since, st.quiet_until = None, {}, t + rule.cooldown_s
                 return ev
             if st.firing == "warning" and _held(st, "critical", t, rule.for_s):
                 st.firing = "critical"
-                return self._event(rule, st, "firing", "critical", t, exchange, symbol, v, drv)
+                return self._event(rule, st, "firing", "critical", t, exchange, symbol, v)
             return None
         if t < st.quiet_until:
             return None
         for sev in reversed(SEVERITIES):
             if _held(st, sev, t, rule.for_s):
                 st.firing, st.started_t = sev, t
-                return self._event(rule, st, "firing", sev, t, exchange, symbol, v, drv)
+                return self._event(rule, st, "firing", sev, t, exchange, symbol, v)
         return None
 
     def _event(
         self, rule: Rule, st: _State, status: str, sev: str, t: float, exchange: str, symbol: str,
-        v: float, drv: tuple[tuple[str, float], ...],
+        v: float,
     ) -> AlertEvent:  # fmt: skip
+        if self._drivers is None:
+            src = self._drivers_src
+            self._drivers = tuple(src() if callable(src) else src)
+        drv = self._drivers
         return AlertEvent(
             fingerprint=fingerprint(rule.name, exchange, symbol), rule=rule.name, status=status,
             severity=sev, exchange=exchange, symbol=symbol, metric=rule.metric, value=v, t=t,

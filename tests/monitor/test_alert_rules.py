@@ -169,3 +169,18 @@ def test_alerts_section_builds_rules_and_names_bad_keys() -> None:
         cfg.with_overrides(alerts={"rulez": []})
     with pytest.raises(ConfigError, match="array of tables"):
         cfg.with_overrides(alerts={"rules": {"name": "x"}})
+
+
+def test_drivers_given_as_a_callable_are_computed_only_for_a_transition() -> None:
+    calls: list[int] = []
+
+    def drivers() -> list[tuple[str, float]]:
+        calls.append(1)
+        return [("vpin", 0.3)]
+
+    e = RuleEngine([RULE, Rule("r2", "score", warning=0.7, critical=None, resolve=0.5)])
+    assert e.observe(0.0, "bybit", "BTC-USDT-PERP", {"score": 0.65}, drivers) == []
+    assert calls == []  # RULE needs 30 s; r2's level is not reached
+    evs = e.observe(30.0, "bybit", "BTC-USDT-PERP", {"score": 0.9}, drivers)
+    assert [x.rule for x in evs] == ["r", "r2"] and calls == [1]  # once for both
+    assert all(x.drivers == (("vpin", 0.3),) for x in evs)
