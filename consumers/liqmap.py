@@ -406,8 +406,9 @@ def liqmap_read(
     n_lv = levels_pct.shape[0]
     for p in range(n_pairs):
         dt = now - t_last[p]
-        f = math.exp(-decay_per_s * dt) if dt > 0.0 else 1.0
-        g = -math.expm1(-decay_per_s * dt) if dt > 0.0 else 0.0
+        x = decay_per_s * dt if dt > 0.0 and decay_per_s > 0.0 else 0.0  # no 0 * inf
+        f = math.exp(-x)
+        g = -math.expm1(-x)
         for s in range(2):
             for a in range(5):
                 totals[p, s, a] = acc[p, s, a]
