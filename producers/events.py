@@ -259,3 +259,22 @@ def timestamp_integral(value: object) -> int:
     if not 0 < ms < MAX_MS:
         raise ParseError("bad_ts", repr(value)[:40])
     return ms
+
+
+def finite(x: float) -> float:
+    """``x`` if a unit conversion did not overflow, else ParseError("bad_number", "conversion")."""
+    if not x < _INF:
+        raise ParseError("bad_number", "conversion")
+    return x
+
+
+def contract_open_interest(
+    contracts: float, multiplier: float, inverse: bool, mark: float | None
+) -> tuple[float | None, float | None]:
+    """(base, USD) open interest of ``contracts``: an inverse contract is ``multiplier`` USD (the
+    base amount at ``mark``, None without one), a linear one ``multiplier`` base units (USD left
+    to the consumer, which values it at the mark)."""
+    amount = finite(contracts * multiplier)
+    if inverse:
+        return (None if mark is None else finite(amount / mark)), amount
+    return amount, None

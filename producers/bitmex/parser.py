@@ -77,6 +77,7 @@ from producers.bitmex.instruments import parse_instruments
 from producers.bitmex.subscriptions import plan_connections
 from producers.events import (
     ITEM_ERRORS,
+    contract_open_interest,
     item_error,
     json_object,
     new_liquidation,
@@ -99,7 +100,6 @@ _PONGS: Final = frozenset({PONG_FRAME, PONG_FRAME.encode()})
 _CONTRACTS: Final = QtyUnit.CONTRACTS
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
-_INF: Final = float("inf")
 _ROW_ACTIONS: Final = ("partial", "update", "insert")
 
 
@@ -258,15 +258,12 @@ class BitmexAdapter:
         if ts <= 0:
             raise ParseError("bad_ts", "received")
         inst = self._resolve(venue_symbol)
-        oi_base = oi_usd = None
-        if contracts is not None:
-            amount = contracts * inst.contract_multiplier  # inverse: USD; linear: base
-            if not amount < _INF:
-                raise ParseError("bad_number", "conversion")
-            if inst.inverse:
-                oi_usd = amount
-            else:
-                oi_base = amount
+        # inverse: USD, base None (documented above); linear: base
+        oi_base, oi_usd = (
+            (None, None)
+            if contracts is None
+            else contract_open_interest(contracts, inst.contract_multiplier, inst.inverse, None)
+        )
         return MarketContext(
             exchange=EXCHANGE,
             symbol=inst.symbol,

@@ -67,6 +67,7 @@ from producers.deribit.instruments import instrument_for
 from producers.deribit.subscriptions import CLIENT_PING_FRAME, plan_connections, test_frame
 from producers.events import (
     ITEM_ERRORS,
+    contract_open_interest,
     item_error,
     json_object,
     new_liquidation,
@@ -90,7 +91,6 @@ _KINDS: Final = frozenset({TRADES, TICKER})
 _TRADE: Final = PriceKind.TRADE
 _TRADE_FLAG: Final = Coverage.TRADE_FLAG
 _CHANNEL_CACHE_MAX: Final = 8192
-_INF: Final = float("inf")
 
 
 class DeribitAdapter:
@@ -262,14 +262,16 @@ class DeribitAdapter:
         if mark is None and index is None and funding is None and oi is None:
             return None
         inst, _ = self._instruments.get(name) or self._instrument(name)
-        oi_base: float | None = None
-        oi_usd: float | None = None
-        if oi is not None:
-            if inst.inverse:  # USD amount; the base amount at this ticker's mark
-                oi_usd = _finite(oi * inst.contract_multiplier)
-                oi_base = None if mark is None else _finite(oi_usd / mark)
-            else:  # base coin
-                oi_base = _finite(oi * inst.contract_multiplier)
+        oi_base, oi_usd = (
+            (None, None)
+            if oi is None
+            else contract_open_interest(
+                oi,
+                inst.contract_multiplier,
+                inst.inverse,
+                mark,  # inverse: USD; linear: base coin
+            )
+        )
         return MarketContext(
             exchange=EXCHANGE,
             symbol=inst.symbol,
@@ -283,9 +285,3 @@ class DeribitAdapter:
             ts_ms=ts,
             received_ns=received_ns,
         )
-
-
-def _finite(x: float) -> float:
-    if not x < _INF:  # overflow of a conversion
-        raise ParseError("bad_number", "conversion")
-    return x

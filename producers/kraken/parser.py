@@ -65,6 +65,7 @@ from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,
     MAX_MS,
+    contract_open_interest,
     item_error,
     json_object,
     new_liquidation,
@@ -84,7 +85,6 @@ _SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
 _TYPES: Final = frozenset({"fill", "liquidation", "termination", "block"})
 _CONTROL_EVENTS: Final = frozenset({"info", "subscribed", "unsubscribed", "alert"})
 _FAILED_EVENTS: Final = frozenset({"error", "subscribed_failed", "unsubscribed_failed"})
-_INF: Final = float("inf")
 _ABSOLUTE_MS: Final = 10**11  # next_funding_rate_time at or above this: epoch ms, else a duration
 
 _T = TypeVar("_T")
@@ -214,14 +214,11 @@ class KrakenAdapter:
             funding = 0.0  # "If zero, field is not populated. (Perpetuals only)"
         next_funding = _next_funding(get("next_funding_rate_time"), ts)
         oi = optional(get("openInterest"), non_negative)
-        oi_base: float | None = None
-        oi_usd: float | None = None
-        if oi is not None:
-            if inst.inverse:  # contracts of 1 USD; the base amount at this ticker's mark
-                oi_usd = _finite(oi * inst.contract_multiplier)
-                oi_base = None if mark is None else _finite(oi_usd / mark)
-            else:  # contracts of one base unit
-                oi_base = _finite(oi * inst.contract_multiplier)
+        oi_base, oi_usd = (
+            (None, None)
+            if oi is None
+            else contract_open_interest(oi, inst.contract_multiplier, inst.inverse, mark)
+        )
         return MarketContext(
             exchange=EXCHANGE,
             symbol=inst.symbol,
@@ -253,9 +250,3 @@ def _next_funding(value: object, now_ms: int) -> int | None:
         if ms >= MAX_MS:
             raise ParseError("bad_ts", repr(value)[:40])
     return ms
-
-
-def _finite(x: float) -> float:
-    if not x < _INF:  # overflow of a conversion
-        raise ParseError("bad_number", "conversion")
-    return x

@@ -52,6 +52,7 @@ from monitor.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,
+    finite,
     item_error,
     json_object,
     new_liquidation,
@@ -354,16 +355,9 @@ def _open_interest(item: Any, inst: Instrument) -> _Context:
     if ccy is not None and ccy != "":
         base: float | None = non_negative(ccy)
     else:  # linear: contracts of ctVal x ctMult base; inverse: of USD, no price here
-        base = None if inst.inverse else _finite_product(contracts, mult)
+        base = None if inst.inverse else finite(contracts * mult)
     if usd is not None and usd != "":
         usd_amount: float | None = non_negative(usd)
     else:
-        usd_amount = _finite_product(contracts, mult) if inst.inverse else None
+        usd_amount = finite(contracts * mult) if inst.inverse else None
     return None, None, None, base, usd_amount
-
-
-def _finite_product(a: float, b: float) -> float:
-    x = a * b
-    if not x < _INF:
-        raise ParseError("bad_number", "conversion")
-    return x
