@@ -109,15 +109,20 @@ def _mutate(doc: Any, path: tuple[Any, ...], action: str, value: Any) -> Any:
     return doc
 
 
+def mutated(data: st.DataObject, doc: Any, values: st.SearchStrategy[Any] = json_values) -> Any:
+    """``doc`` with 1 to 3 nodes (the whole document included) replaced by ``values`` or deleted."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(doc)))
+        action = data.draw(st.sampled_from(["replace", "delete"]))
+        doc = _mutate(doc, path, action, data.draw(values))
+    return doc
+
+
 @SETTINGS
 @given(data=st.data())
 def test_mutated_valid_frames(data: st.DataObject) -> None:
     venue, doc = data.draw(st.sampled_from(VALID))
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(_paths(doc)))
-        action = data.draw(st.sampled_from(["replace", "delete"]))
-        doc = _mutate(doc, path, action, data.draw(json_values))
-    check(ADAPTER[venue], orjson.dumps(doc))
+    check(ADAPTER[venue], orjson.dumps(mutated(data, doc)))
 
 
 @SETTINGS
@@ -157,12 +162,7 @@ def fuzz_suite(
     @SETTINGS
     @given(data=st.data())
     def mutated_valid_frames(data: st.DataObject) -> None:
-        doc = data.draw(st.sampled_from(valid))
-        for _ in range(data.draw(st.integers(1, 3))):
-            path = data.draw(st.sampled_from(_paths(doc)))
-            action = data.draw(st.sampled_from(["replace", "delete"]))
-            doc = _mutate(doc, path, action, data.draw(json_values))
-        check_fn(adapter, orjson.dumps(doc))
+        check_fn(adapter, orjson.dumps(mutated(data, data.draw(st.sampled_from(valid)))))
 
     @SETTINGS
     @given(data=st.data())

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from monitor.config import ExchangeConfig
 from producers.gate import GateAdapter
 from tests.producers.test_fuzz_parsers import check as shared_check
+from tests.producers.test_fuzz_parsers import mutated
 
 DATA = Path(__file__).resolve().parent / "data"
 ADAPTER = GateAdapter(ExchangeConfig(), clock=lambda: 1.0)
@@ -49,23 +50,4 @@ def test_random_bytes(raw: bytes) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_mutated_valid_frames(data: st.DataObject) -> None:
-    doc = data.draw(st.sampled_from(VALID))
-    for _ in range(data.draw(st.integers(1, 3))):
-        path: list[Any] = []
-        node = doc
-        while isinstance(node, dict | list) and node and data.draw(st.booleans()):
-            key = data.draw(
-                st.sampled_from(list(node) if isinstance(node, dict) else range(len(node)))
-            )
-            path.append(key)
-            node = node[key]
-        doc = _set(doc, path, data.draw(values))
-    check(orjson.dumps(doc))
-
-
-def _set(doc: Any, path: list[Any], value: Any) -> Any:
-    if not path:
-        return value
-    doc = dict(doc) if isinstance(doc, dict) else list(doc)
-    doc[path[0]] = _set(doc[path[0]], path[1:], value)
-    return doc
+    check(orjson.dumps(mutated(data, data.draw(st.sampled_from(VALID)), values)))

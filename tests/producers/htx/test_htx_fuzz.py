@@ -15,6 +15,7 @@ from monitor.errors import ParseError
 from monitor.schema import MarketContext
 from tests.producers.htx.conftest import DATA, gz, loaded_adapter
 from tests.producers.test_fuzz_parsers import check as shared_check
+from tests.producers.test_fuzz_parsers import mutated
 
 ADAPTER = loaded_adapter()
 VALID: list[Any] = [orjson.loads(p.read_bytes()) for p in sorted(DATA.glob("*.json"))]
@@ -45,33 +46,10 @@ def test_random_bytes(raw: bytes, compress: bool) -> None:
     check(gz(raw) if compress else raw)
 
 
-def _mutate(doc: Any, path: list[Any], value: Any, delete: bool) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    doc = dict(doc) if isinstance(doc, dict) else list(doc)
-    if delete and not rest:
-        del doc[head]
-    else:
-        doc[head] = _mutate(doc[head], rest, value, delete)
-    return doc
-
-
 @SETTINGS
 @given(data=st.data())
 def test_mutated_valid_frames(data: st.DataObject) -> None:
-    doc = data.draw(st.sampled_from(VALID))
-    for _ in range(data.draw(st.integers(1, 3))):
-        path: list[Any] = []
-        node = doc
-        while isinstance(node, dict | list) and node and data.draw(st.booleans()):
-            key = data.draw(
-                st.sampled_from(list(node) if isinstance(node, dict) else range(len(node)))
-            )
-            path.append(key)
-            node = node[key]
-        doc = _mutate(doc, path, data.draw(values), bool(path) and data.draw(st.booleans()))
-    raw = orjson.dumps(doc)
+    raw = orjson.dumps(mutated(data, data.draw(st.sampled_from(VALID)), values))
     check(gz(raw) if data.draw(st.booleans(), label="compress") else raw)
 
 
@@ -90,17 +68,7 @@ OI_ANSWER: Any = orjson.loads((DATA / "swap_open_interest.json").read_bytes())
 @SETTINGS
 @given(data=st.data())
 def test_mutated_open_interest_answers(data: st.DataObject) -> None:
-    doc = OI_ANSWER
-    for _ in range(data.draw(st.integers(1, 3))):
-        path: list[Any] = []
-        node = doc
-        while isinstance(node, dict | list) and node and data.draw(st.booleans()):
-            key = data.draw(
-                st.sampled_from(list(node) if isinstance(node, dict) else range(len(node)))
-            )
-            path.append(key)
-            node = node[key]
-        doc = _mutate(doc, path, data.draw(values), bool(path) and data.draw(st.booleans()))
+    doc = mutated(data, OI_ANSWER, values)
     try:
         events = ADAPTER.parse_poll("u", orjson.dumps(doc), 1)
     except ParseError as exc:
