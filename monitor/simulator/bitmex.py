@@ -55,7 +55,14 @@ from monitor.simulator import instruments as scenario_instruments
 from monitor.simulator.instruments import InstrumentSpec
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
-from monitor.simulator.wire import Outgoing, Reply, VenueSpec, stable_uuid
+from monitor.simulator.wire import (
+    Outgoing,
+    Reply,
+    SnapshotOutgoing,
+    VenueSpec,
+    snapshot_or_delta,
+    stable_uuid,
+)
 
 VENUE: Final = "bitmex"
 PATH: Final = "/realtime"
@@ -131,11 +138,9 @@ _TOPICS: Final = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class InstrumentOutgoing(Outgoing):
+class InstrumentOutgoing(SnapshotOutgoing):
     """One instrument push: ``payload`` is the ``update`` delta, ``snapshot`` the ``partial`` (the
     whole row at the same moment), for the connections whose first push of the topic this is."""
-
-    snapshot: bytes = b""
 
 
 def instrument(venue_symbol: str) -> BitmexInstrument:
@@ -167,13 +172,7 @@ class BitmexSession:
 
     def frames_for(self, out: Outgoing) -> list[bytes]:
         if type(out) is InstrumentOutgoing:
-            (topic,) = out.streams
-            if topic not in self._topics:
-                return []
-            if topic in self._primed:
-                return [out.payload]
-            self._primed.add(topic)
-            return [out.snapshot]
+            return snapshot_or_delta(out, self._topics.keys(), self._primed)
         return [out.payload] if any(s in self._topics for s in out.streams) else []
 
     def handle(self, message: str | bytes, now_s: float) -> Reply:

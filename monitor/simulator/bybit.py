@@ -55,7 +55,14 @@ import orjson
 from monitor.simulator.instruments import fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.scenario import Scenario, SimEvent, SimLiquidation, SimTrade
-from monitor.simulator.wire import Outgoing, Reply, VenueSpec, stable_uuid
+from monitor.simulator.wire import (
+    Outgoing,
+    Reply,
+    SnapshotOutgoing,
+    VenueSpec,
+    snapshot_or_delta,
+    stable_uuid,
+)
 
 VENUE: Final = "bybit"
 PATH: Final = "/v5/public/linear"
@@ -78,11 +85,9 @@ def valid_topic(topic: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class TickerOutgoing(Outgoing):
+class TickerOutgoing(SnapshotOutgoing):
     """One ticker push: ``payload`` is the delta, ``snapshot`` the full state at the same moment,
     for the connections whose first push of the topic this is."""
-
-    snapshot: bytes = b""
 
 
 class BybitSession:
@@ -97,13 +102,7 @@ class BybitSession:
 
     def frames_for(self, out: Outgoing) -> list[bytes]:
         if type(out) is TickerOutgoing:
-            (topic,) = out.streams
-            if topic not in self._topics:
-                return []
-            if topic in self._primed:
-                return [out.payload]
-            self._primed.add(topic)
-            return [out.snapshot]
+            return snapshot_or_delta(out, self._topics.keys(), self._primed)
         return [out.payload for t in out.streams if t in self._topics]
 
     def handle(self, message: str | bytes, now_s: float) -> Reply:

@@ -33,6 +33,29 @@ class Outgoing:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotOutgoing(Outgoing):
+    """A push on one topic whose first delivery on a connection is ``snapshot`` (the full state
+    at the same moment) and every later one ``payload`` (the delta): Bybit tickers, BitMEX
+    ``instrument`` partial/update."""
+
+    snapshot: bytes = b""
+
+
+def snapshot_or_delta(
+    out: SnapshotOutgoing, subscribed: Collection[str], primed: set[str]
+) -> list[bytes]:
+    """The frame a connection gets: nothing unsubscribed; the snapshot on the topic's first push
+    (the topic is then ``primed``, until the session discards it on a new subscription)."""
+    (topic,) = out.streams
+    if topic not in subscribed:
+        return []
+    if topic in primed:
+        return [out.payload]
+    primed.add(topic)
+    return [out.snapshot]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What a session does with one client message."""
 
