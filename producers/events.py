@@ -170,6 +170,14 @@ def json_object(frame: bytes | str) -> dict[str, Any]:
     return doc
 
 
+def json_body(body: bytes, what: str) -> Any:
+    """A REST answer decoded as JSON (any type), else ParseError ``bad_json`` naming ``what``."""
+    try:
+        return _loads(body)
+    except _JSONDecodeError:
+        raise ParseError("bad_json", what) from None
+
+
 def qty_price(q: object, p: object, what: str) -> tuple[float, float]:
     """A trade's quantity and price as finite floats > 0, else ParseError (the per-trade hot path:
     one call, the same rules as ``positive``; ``what`` names the fields in the error)."""

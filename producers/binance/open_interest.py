@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Final
 
-import orjson
-
 from monitor.errors import ParseError
 from monitor.schema import MarketContext
 from monitor.symbols import SymbolTable
-from producers.events import non_negative, timestamp_ms
+from producers.events import json_body, non_negative, timestamp_ms
 
 PATH: Final = "/fapi/v1/openInterest"
 
@@ -27,10 +25,7 @@ def open_interest_urls(rest_base: str, venue_symbols: tuple[str, ...]) -> list[s
 def parse_open_interest(
     exchange: str, body: bytes, received_ns: int, symbols: SymbolTable
 ) -> list[MarketContext]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ParseError("bad_json", "openInterest") from None
+    doc = json_body(body, "openInterest")
     if not isinstance(doc, dict):
         raise ParseError("bad_shape", "openInterest")
     try:

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from monitor.errors import ParseError
 from monitor.symbols import USD_QUOTES, Instrument, canonical
+from producers.events import json_body
 
 PERPETUAL: Final = "FFWCSX"
 FUTURE: Final = "FFCCSX"
@@ -68,10 +67,7 @@ def instrument_from(row: Any) -> Instrument | None:
 
 def parse_instruments(body: bytes) -> list[Instrument]:
     """The sizable contracts of one response; ParseError if it is not an instrument list."""
-    try:
-        rows = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ParseError("bad_json", "instruments") from None
+    rows = json_body(body, "instruments")
     if type(rows) is not list:
         raise ParseError("bad_shape", "instruments")
     return [i for i in map(instrument_from, rows) if i is not None]

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import orjson
-
 from monitor.errors import ParseError
 from monitor.symbols import Instrument, canonical
+from producers.events import json_body
 from producers.gate.endpoints import CONTRACTS_PATH, SETTLE
 
 
@@ -22,10 +21,7 @@ def instrument_urls(rest_base: str) -> list[str]:
 
 
 def parse_contracts(body: bytes) -> list[Instrument]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ParseError("bad_json", "contracts") from None
+    doc = json_body(body, "contracts")
     if type(doc) is not list:
         raise ParseError("bad_instruments", "contracts: not a list")
     out = [i for i in map(_instrument, doc) if i is not None]

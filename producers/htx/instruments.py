@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import orjson
-
 from monitor.errors import ParseError
 from monitor.symbols import Instrument, canonical
+from producers.events import json_body
 from producers.htx.endpoints import CONTRACT_INFO_PATH, SETTLE
 
 
@@ -23,10 +22,7 @@ def instrument_urls(rest_base: str) -> list[str]:
 
 
 def parse_contract_info(body: bytes) -> list[Instrument]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ParseError("bad_json", "swap_contract_info") from None
+    doc = json_body(body, "swap_contract_info")
     if type(doc) is not dict or doc.get("status") != "ok" or type(doc.get("data")) is not list:
         raise ParseError("bad_instruments", "swap_contract_info: status/data")
     out = [i for i in map(_instrument, doc["data"]) if i is not None]

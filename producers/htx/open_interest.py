@@ -19,12 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from monitor.errors import ParseError
 from monitor.schema import MarketContext
 from monitor.symbols import SymbolTable
-from producers.events import ITEM_ERRORS, item_error, non_negative, timestamp_ms
+from producers.events import ITEM_ERRORS, item_error, json_body, non_negative, timestamp_ms
 from producers.htx.endpoints import EXCHANGE, OPEN_INTEREST_PATH
 
 _QTY_RTOL: Final = 1e-6
@@ -37,10 +35,7 @@ def open_interest_urls(rest_base: str, codes: list[str]) -> list[str]:
 
 
 def parse_open_interest(body: bytes, received_ns: int, symbols: SymbolTable) -> list[MarketContext]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ParseError("bad_json", "swap_open_interest") from None
+    doc = json_body(body, "swap_open_interest")
     if type(doc) is not dict:
         raise ParseError("bad_shape", "swap_open_interest")
     if doc.get("status") != "ok":

@@ -19,10 +19,9 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-import orjson
-
 from monitor.errors import ParseError
 from monitor.symbols import USD_QUOTES, Instrument, canonical
+from producers.events import json_body
 from producers.okx.endpoints import INST_TYPE, INSTRUMENTS_PATH
 
 _SKIPPED_STATES: Final = frozenset({"expired"})
@@ -33,10 +32,7 @@ def instrument_urls(rest_base: str) -> list[str]:
 
 
 def parse_instruments(body: bytes) -> list[Instrument]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ParseError("bad_json", "instruments") from None
+    doc = json_body(body, "instruments")
     if type(doc) is not dict:
         raise ParseError("bad_instruments", "instruments: not an object")
     if doc.get("code") != "0" or type(doc.get("data")) is not list:
