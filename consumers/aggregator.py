@@ -37,6 +37,7 @@ from monitor.config import Config
 from monitor.errors import CodecError
 from monitor.metrics import NAMESPACE
 from monitor.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
+from monitor.runtime import AsyncService
 from monitor.topics import ensure_risk_topic
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class AssetCollector(Collector):
         yield from fams.values()
 
 
-class AssetAggregator:
+class AssetAggregator(AsyncService):
     def __init__(
         self, cfg: Config, registry: CollectorRegistry, *, stale_s: float | None = None
     ) -> None:

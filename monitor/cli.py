@@ -6,11 +6,17 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import KNOWN_EXCHANGES, Config, load
 from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.runtime import AsyncService
 
 log = logging.getLogger("cascade-monitor")
 
@@ -131,67 +137,44 @@ def _metrics_override(cfg: Config, port: int | None) -> Config:
     return cfg if port is None else cfg.with_overrides(metrics={"port": port})
 
 
-async def _aggregate(cfg: Config) -> None:
+async def _serve(
+    cfg: Config, label: str, make: Callable[[CollectorRegistry], AsyncService]
+) -> None:
+    """Run one service with its /metrics endpoint until SIGINT/SIGTERM."""
     from prometheus_client import CollectorRegistry
 
-    from consumers.aggregator import AssetAggregator
     from monitor.runtime import require_broker, serve_metrics, wait_for_signal
 
     await require_broker(cfg)
     registry = CollectorRegistry()
     endpoint = serve_metrics(cfg, registry)
-    agg = AssetAggregator(cfg, registry)
-    log.info("aggregate: metrics on %s", endpoint.url)
+    log.info("%s: metrics on %s", label, endpoint.url)
     try:
-        await agg.start()
-        try:
+        async with make(registry):
             await wait_for_signal()
-        finally:
-            await agg.stop()
     finally:
         endpoint.close()
+
+
+async def _aggregate(cfg: Config) -> None:
+    from consumers.aggregator import AssetAggregator
+
+    await _serve(cfg, "aggregate", lambda registry: AssetAggregator(cfg, registry))
 
 
 async def _alerts(cfg: Config) -> None:
-    from prometheus_client import CollectorRegistry
-
     from monitor.alerting.dispatcher import AlertDispatcher, resolve_sinks
-    from monitor.runtime import require_broker, serve_metrics, wait_for_signal
 
     resolve_sinks(cfg)  # a missing secret fails before anything starts
-    await require_broker(cfg)
-    registry = CollectorRegistry()
-    endpoint = serve_metrics(cfg, registry)
-    log.info("alerts: metrics on %s", endpoint.url)
-    try:
-        async with AlertDispatcher(cfg, registry):
-            await wait_for_signal()
-    finally:
-        endpoint.close()
+    await _serve(cfg, "alerts", lambda registry: AlertDispatcher(cfg, registry))
 
 
 async def _run_service(cfg: Config, kind: str, exchange: str) -> None:
-    from prometheus_client import CollectorRegistry
-
-    from monitor.runtime import require_broker, serve_metrics, wait_for_signal
-
-    await require_broker(cfg)
-    registry = CollectorRegistry()
-    endpoint = serve_metrics(cfg, registry)
     from consumers.service import ConsumerService
     from producers.service import ProducerService
 
-    service: ProducerService | ConsumerService = (
-        ProducerService(cfg, exchange, registry)
-        if kind == "produce"
-        else ConsumerService(cfg, exchange, registry)
-    )
-    log.info("%s %s: metrics on %s", kind, exchange, endpoint.url)
-    try:
-        async with service:
-            await wait_for_signal()
-    finally:
-        endpoint.close()
+    service = ProducerService if kind == "produce" else ConsumerService
+    await _serve(cfg, f"{kind} {exchange}", lambda registry: service(cfg, exchange, registry))
 
 
 async def _simulate(args: argparse.Namespace) -> None:
