@@ -585,6 +585,10 @@ def hawkes_refit(
             fit_converged[p] = True
             n_fitted += 1
             continue
+        # the fit sees marks normalised to mean 1 (alpha*g = n*beta*g/E[g]): the same likelihood,
+        # and no overflow of alpha = n*beta/E[g] however small the marks are
+        for j in range(m):
+            scratch_g[j] /= g_mean
         # decay time 1/beta at most max_decay_frac of the window (and 1/beta_min)
         beta_lo = min(max(beta_min, 1.0 / (max_decay_frac * T)), 0.5 * beta_max)
         lb = math.log(beta_lo)
@@ -599,7 +603,7 @@ def hawkes_refit(
         u = min(max((log_beta - lb) / (ub - lb), _sigmoid(-_WARM_CLIP)), _sigmoid(_WARM_CLIP))
         x[2] = math.log(u / (1.0 - u))
         ll, iters, conv = mle_fit(
-            scratch_s, scratch_g, m, T, np.inf, g_mean, beta_lo, beta_max, n_max, max_iter,
+            scratch_s, scratch_g, m, T, np.inf, 1.0, beta_lo, beta_max, n_max, max_iter,
             gtol, x,
         )  # fmt: skip
         if not math.isfinite(ll):  # cannot happen from a valid start; never export garbage
@@ -633,7 +637,7 @@ def hawkes_refit(
             x4[0] = math.log(k1 / tau * (1.0 - n0))
             x4[1] = math.log((m - k1) / (T - tau) * (1.0 - n0))
             ll4, it4, conv4 = mle_fit(
-                scratch_s, scratch_g, m, T, tau, g_mean, beta_lo, beta_max, n_max, max_iter,
+                scratch_s, scratch_g, m, T, tau, 1.0, beta_lo, beta_max, n_max, max_iter,
                 gtol, x4,
             )  # fmt: skip
             # BIC: two more parameters (the step's time and level) must buy log(N) nats

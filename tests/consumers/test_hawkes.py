@@ -261,7 +261,12 @@ def window_data(draw: st.DrawFn) -> tuple[list[float], list[float], float]:
         )
     )
     s = np.cumsum(gaps).tolist()
-    g = draw(st.lists(st.one_of(st.just(1.0), st.floats(0.0, 20.0)), min_size=n, max_size=n))
+    # Marks as the model computes them: g = 1 (unmarked) or g = log(1 + m/mark_ref_usd), with a
+    # notional m of at least a cent against a reference of at most $1B: g >= 1e-11 (or 0, a mark
+    # that cannot excite). Smaller, e.g. subnormal, marks cannot occur, and alpha = n*beta/E[g]
+    # would leave the float range.
+    mark = st.one_of(st.just(1.0), st.just(0.0), st.floats(1e-11, 20.0))
+    g = draw(st.lists(mark, min_size=n, max_size=n))
     T = s[-1] + draw(st.one_of(st.just(0.0), st.floats(0.0, 100.0)))
     if T <= 0:
         T = 1.0
