@@ -38,7 +38,7 @@ from monitor.errors import CodecError
 from monitor.metrics import NAMESPACE
 from monitor.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
 from monitor.runtime import AsyncService
-from monitor.topics import ensure_risk_topic
+from monitor.topics import ensure_risk_topic, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ class AssetAggregator(AsyncService):
         )  # fmt: skip
         await consumer.start()
         try:
-            parts = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            parts = (await topic_partitions(self.cfg.bootstrap_servers, [topic])).get(topic, [])
+            tps = [TopicPartition(topic, p) for p in parts]
             consumer.assign(tps)
             since = int((time.time() - self.stale_s) * 1000)
             starts = await consumer.offsets_for_times(dict.fromkeys(tps, since))

@@ -30,6 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from monitor.config import Config
 from monitor.errors import BrokerError
+from monitor.topics import topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +191,9 @@ async def enforce_retention(
     await consumer.start()
     await admin.start()
     try:
-        topics = [t for t in await consumer.topics() if t.startswith(prefix)]
-        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        parts = await topic_partitions(bootstrap, topics)
+        tps = [TopicPartition(t, p) for t, ps in parts.items() for p in ps]
         if not tps:
             return {}
         begin = await consumer.beginning_offsets(tps)
