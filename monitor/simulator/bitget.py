@@ -65,7 +65,7 @@ INDEX_PREMIUM: Final = 0.0005  # index above the mark by up to 5 bp at the full 
 FUNDING_CALM: Final = 0.0001
 FUNDING_CRASH: Final = -0.0004  # added at full drawdown (g = 1)
 FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
-OI_USD_START: Final = {"BTCUSDT": 1.5e9, "ETHUSDT": 6.0e8, "SOLUSDT": 2.0e8}
+OI_USD_START: Final = {"BTCUSDT": 1.5e9, "ETHUSDT": 6.0e8, "SOLUSDT": 2.0e8, "DOGEUSDT": 1.2e8}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
 # The venue's UNVERIFIED liquidation semantics, as the producer reads them (see module docstring).

@@ -18,7 +18,8 @@ answered ``{"jsonrpc":"2.0","id":<id>,"result":...}`` or ``{"jsonrpc":"2.0","id"
 
 Instruments: BTCUSDT -> ``BTC-PERPETUAL`` (inverse, amount in USD, multiples of 10, tick 0.5),
 ETHUSDT -> ``ETH-PERPETUAL`` (inverse, amount in USD, multiples of 1, tick 0.05), SOLUSDT ->
-``SOL_USDC-PERPETUAL`` (linear, amount in SOL, lot 0.1, tick 0.01).
+``SOL_USDC-PERPETUAL`` (linear, amount in SOL, lot 0.1, tick 0.01), DOGEUSDT ->
+``DOGE_USDC-PERPETUAL`` (linear, amount in DOGE, lot 1, tick 0.00001).
 
 Trades: the trades of one instrument within a 100 ms wall-clock window, in one notification at
 the window's end; ``trade_seq`` counts per instrument from 1, ``direction`` is the taker side.
@@ -78,7 +79,7 @@ TICKER_PUSH_MS: Final = 100
 INDEX_PREMIUM: Final = 0.0015  # index above the mark by up to 15 bp at the scenario's full drop
 FUNDING_CALM: Final = 0.0001  # per 8 hours
 FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
-OI_USD_START: Final = {"BTCUSDT": 9.0e8, "ETHUSDT": 2.5e8, "SOLUSDT": 1.5e7}
+OI_USD_START: Final = {"BTCUSDT": 9.0e8, "ETHUSDT": 2.5e8, "SOLUSDT": 1.5e7, "DOGEUSDT": 5.0e6}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
 PRICE_BAND: Final = 0.02  # min_price / max_price around the mark
@@ -104,6 +105,12 @@ INSTRUMENTS: Final = {
     "SOLUSDT": DeribitInstrument(
         "SOL_USDC-PERPETUAL",
         InstrumentSpec("SOL_USDC-PERPETUAL", 190.0, 0.11, 2, 1, 1, 1, 0, 0),
+        False,
+    ),
+    # Linear, amount in DOGE (the name says so); tick 0.00001 and lot 1 DOGE are UNVERIFIED.
+    "DOGEUSDT": DeribitInstrument(
+        "DOGE_USDC-PERPETUAL",
+        InstrumentSpec("DOGE_USDC-PERPETUAL", 0.34, 0.11, 5, 1, 0, 1, 0, 0),
         False,
     ),
 }

@@ -12,7 +12,7 @@ Channels: ``futures.public_liquidates`` (payload contracts or ``!all``), ``futur
 ``futures.tickers`` (payload contracts). Sizes are signed contracts printed as decimal strings, as
 with the handshake header ``X-Gate-Size-Decimal: 1`` (the session does not see headers, so it always
 does); quantities are quantized to whole contracts (``quanto_multiplier`` BTC 0.0001, ETH 0.01, SOL
-1), events rounding to zero are not sent. Liquidations: negative size = sell order = LONG
+1, DOGE 10), events rounding to zero are not sent. Liquidations: negative size = sell order = LONG
 liquidated; the orders of a contract within a wall-clock second (``[k*1000, (k+1)*1000)`` ms) go out
 in one ``update`` when the second ends, or at once when 20 are cached; item ``time`` in ms;
 ``price`` 0.5 % beyond the scenario price. Trades: pushed at once, negative size = taker sell,
@@ -63,7 +63,7 @@ FUNDING_CALM: Final = 0.0001
 FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
 FUNDING_INDICATIVE_STEP: Final = 0.1  # the indicative rate: g this much further into the crash
 INDEX_PREMIUM: Final = 0.0005
-OI_USD_START: Final = {"BTCUSDT": 1.0e9, "ETHUSDT": 4.0e8, "SOLUSDT": 1.2e8}
+OI_USD_START: Final = {"BTCUSDT": 1.0e9, "ETHUSDT": 4.0e8, "SOLUSDT": 1.2e8, "DOGEUSDT": 8.0e7}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
 AGGREGATION_MS: Final = 1000
@@ -74,6 +74,7 @@ CONTRACTS: Final = {
     "BTCUSDT": ("BTC_USDT", 0.0001, 4),
     "ETHUSDT": ("ETH_USDT", 0.01, 2),
     "SOLUSDT": ("SOL_USDT", 1.0, 0),
+    "DOGEUSDT": ("DOGE_USDT", 10.0, 0),
 }
 
 

@@ -27,7 +27,7 @@ send plain JSON.
   outstanding ping answers them all.
 
 Feed: every scenario event is pushed at once, one frame per event. Quantities are quantized to
-whole contracts (``contract_size``: BTC 0.001, ETH 0.01, SOL 1); an event that rounds to zero
+whole contracts (``contract_size``: BTC 0.001, ETH 0.01, SOL 1, DOGE 100); an event that rounds to zero
 contracts is not sent. Liquidations: ``direction`` is the order side (sell closes a long),
 ``offset`` "close", ``price`` the bankruptcy price 0.5 % beyond the scenario price, ``volume``
 contracts, ``amount`` coin, ``trade_turnover`` = volume x contract_size x price (the ledger's own
@@ -96,7 +96,7 @@ FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
 FUNDING_CALM: Final = 0.0001
 FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
 INDEX_PREMIUM: Final = 0.0005  # index above the mark by up to 5 bp at full drawdown
-OI_USD_START: Final = {"BTCUSDT": 1.2e9, "ETHUSDT": 5.0e8, "SOLUSDT": 1.5e8}
+OI_USD_START: Final = {"BTCUSDT": 1.2e9, "ETHUSDT": 5.0e8, "SOLUSDT": 1.5e8, "DOGEUSDT": 1.0e8}
 _TRADE_RE: Final = re.compile(r"^market\.[A-Z0-9]+-USDT\.trade\.detail$")
 _KLINE_RE: Final = re.compile(
     r"^market\.[A-Z0-9]+-USDT\.(?:mark_price|index)"
@@ -117,6 +117,7 @@ CONTRACTS: Final = {
     "BTCUSDT": Contract("BTC-USDT", "BTC", 0.001, 3),
     "ETHUSDT": Contract("ETH-USDT", "ETH", 0.01, 2),
     "SOLUSDT": Contract("SOL-USDT", "SOL", 1.0, 0),
+    "DOGEUSDT": Contract("DOGE-USDT", "DOGE", 100.0, 0),
 }
 
 

@@ -10,7 +10,7 @@ Path ``/ws`` (anything else: HTTP 404). Client messages (exchange-feeds.md s9):
 * ``{"method":"ping"}`` -> ``{"channel":"pong"}``.
 
 Coins: BTCUSDT -> ``BTC`` (price tick 1, size 0.00001), ETHUSDT -> ``ETH`` (0.1, 0.0001),
-SOLUSDT -> ``SOL`` (0.001, 0.01); prices and sizes are decimal strings.
+SOLUSDT -> ``SOL`` (0.001, 0.01), DOGEUSDT -> ``DOGE`` (0.00001, 1); prices and sizes are decimal strings.
 
 Trades: one ``trades`` message per scenario event; ``side`` is the aggressor (``B``/``A``).
 Hyperliquid has no public liquidation feed, so a scenario liquidation is sent as a plain trade
@@ -57,6 +57,7 @@ COINS: Final = {
     "BTCUSDT": InstrumentSpec("BTC", 95000.0, 0.06, 0, 1, 5, 1, 0.0, 0.0),
     "ETHUSDT": InstrumentSpec("ETH", 3300.0, 0.08, 1, 1, 4, 1, 0.0, 0.0),
     "SOLUSDT": InstrumentSpec("SOL", 190.0, 0.11, 3, 1, 2, 1, 0.0, 0.0),
+    "DOGEUSDT": InstrumentSpec("DOGE", 0.34, 0.11, 5, 1, 0, 1, 0.0, 0.0),
 }
 TRADES: Final = "trades"
 ACTIVE_ASSET_CTX: Final = "activeAssetCtx"
@@ -66,7 +67,7 @@ ORACLE_PREMIUM: Final = 0.002  # oracle above the mark by this fraction at full 
 FUNDING_CALM: Final = 0.0000125  # per hour
 FUNDING_CRASH: Final = -0.0000625  # added at full drawdown (g = 1)
 FUNDING_CAP: Final = 0.04  # Hyperliquid's funding cap: 4 % per hour
-OI_USD_START: Final = {"BTCUSDT": 3.0e9, "ETHUSDT": 1.2e9, "SOLUSDT": 4.0e8}
+OI_USD_START: Final = {"BTCUSDT": 3.0e9, "ETHUSDT": 1.2e9, "SOLUSDT": 4.0e8, "DOGEUSDT": 2.0e8}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
 _NAMES: Final = frozenset(c.venue_symbol for c in COINS.values())

@@ -58,6 +58,8 @@ INSTRUMENTS: Final = {
     "BTCUSDT": InstrumentSpec("BTCUSDT", 95000.0, 0.06, 1, 1, 3, 1, 6000.0, 25000.0),
     "ETHUSDT": InstrumentSpec("ETHUSDT", 3300.0, 0.08, 2, 1, 3, 1, 4000.0, 15000.0),
     "SOLUSDT": InstrumentSpec("SOLUSDT", 190.0, 0.11, 2, 1, 1, 1, 2500.0, 8000.0),
+    # DOGE: tick 0.00001 and a 1 DOGE lot on Binance USD-M and Bybit linear; 27 Jan 2025: -11 %.
+    "DOGEUSDT": InstrumentSpec("DOGEUSDT", 0.34, 0.11, 5, 1, 0, 1, 1500.0, 5000.0),
 }
 
 

@@ -12,7 +12,8 @@ Path ``/ws/v1`` (anything else: HTTP 404). Client messages (exchange-feeds.md s1
   product id"``; bad JSON: ``"Json Error"``.
 
 Products: BTCUSDT -> ``PF_XBTUSD`` (tick 0.5, qty lot 0.0001 BTC), ETHUSDT -> ``PF_ETHUSD``
-(tick 0.1, lot 0.001), SOLUSDT -> ``PF_SOLUSD`` (tick 0.01, lot 0.01); ``qty`` in base coin.
+(tick 0.1, lot 0.001), SOLUSDT -> ``PF_SOLUSD`` (tick 0.01, lot 0.01), DOGEUSDT -> ``PF_DOGEUSD``
+(tick 0.00001, lot 1); ``qty`` in base coin.
 
 Trades: one ``trade`` message per scenario event, ``seq`` counting per product from 1,
 ``side`` the taker side. A scenario liquidation is a trade of ``type`` ``liquidation`` whose taker
@@ -62,6 +63,7 @@ PRODUCTS: Final = {
     "BTCUSDT": InstrumentSpec("PF_XBTUSD", 95000.0, 0.06, 1, 5, 4, 1, 0.0, 0.0),
     "ETHUSDT": InstrumentSpec("PF_ETHUSD", 3300.0, 0.08, 1, 1, 3, 1, 0.0, 0.0),
     "SOLUSDT": InstrumentSpec("PF_SOLUSD", 190.0, 0.11, 2, 1, 2, 1, 0.0, 0.0),
+    "DOGEUSDT": InstrumentSpec("PF_DOGEUSD", 0.34, 0.11, 5, 1, 0, 1, 0.0, 0.0),
 }
 _IDS: Final = frozenset(p.venue_symbol for p in PRODUCTS.values())
 _FEEDS: Final = frozenset({"trade", "ticker"})
@@ -70,11 +72,17 @@ INDEX_PREMIUM: Final = 0.0015  # index above the mark by up to 15 bp at the scen
 FUNDING_CALM: Final = 0.0000125  # per hour (1 bp per 8 hours)
 FUNDING_CRASH: Final = -0.0001  # added at full drawdown (g = 1)
 FUNDING_INTERVAL_MS: Final = 3600 * 1000
-OI_USD_START: Final = {"BTCUSDT": 2.5e8, "ETHUSDT": 8.0e7, "SOLUSDT": 2.0e7}
+OI_USD_START: Final = {"BTCUSDT": 2.5e8, "ETHUSDT": 8.0e7, "SOLUSDT": 2.0e7, "DOGEUSDT": 1.0e7}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
-BOOK_SIZE: Final = {"BTCUSDT": 1.5, "ETHUSDT": 20.0, "SOLUSDT": 400.0}  # base units, bid and ask
-PAIRS: Final = {"BTCUSDT": "XBT:USD", "ETHUSDT": "ETH:USD", "SOLUSDT": "SOL:USD"}
+# base units, bid and ask
+BOOK_SIZE: Final = {"BTCUSDT": 1.5, "ETHUSDT": 20.0, "SOLUSDT": 400.0, "DOGEUSDT": 200_000.0}
+PAIRS: Final = {
+    "BTCUSDT": "XBT:USD",
+    "ETHUSDT": "ETH:USD",
+    "SOLUSDT": "SOL:USD",
+    "DOGEUSDT": "DOGE:USD",
+}
 
 
 def product(venue_symbol: str) -> InstrumentSpec:

@@ -14,7 +14,7 @@ Path ``/ws/v5/public`` (anything else: HTTP 404). Client messages (exchange-feed
 * ``unsubscribe`` likewise. Not modelled: the server's 30 s no-subscription/no-data close.
 
 Served instruments: ``BTC-USDT-SWAP`` (ctVal 0.01 BTC), ``ETH-USDT-SWAP`` (0.1 ETH), ``SOL-USDT-SWAP``
-(1 SOL), scenario symbols ``BTCUSDT``/``ETHUSDT``/``SOLUSDT``; ``BTC-USD-SWAP`` (inverse, 100 USD)
+(1 SOL), ``DOGE-USDT-SWAP`` (1000 DOGE), scenario symbols ``BTCUSDT``/``ETHUSDT``/``SOLUSDT``/``DOGEUSDT``; ``BTC-USD-SWAP`` (inverse, 100 USD)
 is listed by REST and subscribable but carries no data. Sizes are whole contracts: a scenario
 quantity is rounded to the nearest contract and an item that rounds to 0 contracts is not sent.
 
@@ -82,7 +82,7 @@ FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
 FUNDING_CALM: Final = 0.0001
 FUNDING_CRASH: Final = -0.0005  # added at full drawdown (g = 1)
 FUNDING_LIMIT: Final = 0.00375  # OKX's max/min funding rate of BTC-USDT-SWAP
-OI_USD_START: Final = {"BTCUSDT": 2.0e9, "ETHUSDT": 8.0e8, "SOLUSDT": 3.0e8}
+OI_USD_START: Final = {"BTCUSDT": 2.0e9, "ETHUSDT": 8.0e8, "SOLUSDT": 3.0e8, "DOGEUSDT": 2.0e8}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
 LIQUIDATION_INST_TYPES: Final = ("SWAP", "FUTURES", "MARGIN", "OPTION")
@@ -95,6 +95,7 @@ CONTRACTS: Final = {
     "SOLUSDT": ("SOL-USDT-SWAP", "1"),
 }
 INVERSE_INST: Final = ("BTC-USD-SWAP", "100")
+    "DOGEUSDT": ("DOGE-USDT-SWAP", "1000"),
 INST_IDS: Final = frozenset([i for i, _ in CONTRACTS.values()] + [INVERSE_INST[0]])
 
 
@@ -354,9 +355,14 @@ def instruments_body() -> bytes:
 
 def _inst(inst_id: str, ct_type: str, ct_val: str, ccy: str, settle: str, tick: float) -> Any:
     family = inst_id[:-5]
+def _tick_text(tick: float) -> str:
+    """A tick size as a plain decimal (``0.00001``, never ``1e-05``)."""
+    return f"{tick:.12f}".rstrip("0").rstrip(".")
+
+
     return {"instType": "SWAP", "instId": inst_id, "uly": family, "instFamily": family,
             "baseCcy": "", "quoteCcy": "", "settleCcy": settle, "ctVal": ct_val, "ctMult": "1",
-            "ctValCcy": ccy, "ctType": ct_type, "lotSz": "1", "minSz": "1", "tickSz": f"{tick:g}",
+            "ctValCcy": ccy, "ctType": ct_type, "lotSz": "1", "minSz": "1", "tickSz": _tick_text(tick),
             "lever": "100", "state": "live", "listTime": "1611916828000"}  # fmt: skip
 
 

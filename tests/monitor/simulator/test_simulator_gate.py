@@ -52,9 +52,9 @@ def test_spec_and_rest() -> None:
     status, body = gate.rest("/api/v4/futures/usdt/contracts") or (0, b"")
     assert status == 200 and gate.rest("/api/v4/spot/currencies") is None
     adapter = GateAdapter(ExchangeConfig())
-    assert adapter.load_instruments("u", body) == 3
+    assert adapter.load_instruments("u", body) == 4
     assert [(c["name"], c["quanto_multiplier"]) for c in orjson.loads(body)] == [
-        ("BTC_USDT", "0.0001"), ("ETH_USDT", "0.01"), ("SOL_USDT", "1"),
+        ("BTC_USDT", "0.0001"), ("ETH_USDT", "0.01"), ("SOL_USDT", "1"), ("DOGE_USDT", "10"),
     ]  # fmt: skip
 
 

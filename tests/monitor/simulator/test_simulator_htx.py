@@ -61,9 +61,9 @@ def test_spec_routes_both_endpoints_and_serves_instruments() -> None:
     )
     assert status == 200
     adapter = HtxAdapter(ExchangeConfig())
-    assert adapter.load_instruments("u", raw) == 3
+    assert adapter.load_instruments("u", raw) == 4
     assert [(d["contract_code"], d["contract_size"]) for d in orjson.loads(raw)["data"]] == [
-        ("BTC-USDT", 0.001), ("ETH-USDT", 0.01), ("SOL-USDT", 1.0),
+        ("BTC-USDT", 0.001), ("ETH-USDT", 0.01), ("SOL-USDT", 1.0), ("DOGE-USDT", 100.0),
     ]  # fmt: skip
 
 
@@ -315,9 +315,9 @@ def test_open_interest_rest_answer() -> None:
     )  # fmt: skip
     _, every = htx.rest("/linear-swap-api/v1/swap_open_interest") or (0, b"")
     assert [i["contract_code"] for i in orjson.loads(every)["data"]] == [
-        "BTC-USDT", "ETH-USDT", "SOL-USDT",
+        "BTC-USDT", "ETH-USDT", "SOL-USDT", "DOGE-USDT",
     ]  # fmt: skip
-    assert len(adapter.parse_poll("u", every, 1)) == 3
+    assert len(adapter.parse_poll("u", every, 1)) == 4
     _, unknown = htx.rest("/linear-swap-api/v1/swap_open_interest?contract_code=X-USDT") or (0, b"")
     assert orjson.loads(unknown)["status"] == "error"
 

@@ -43,7 +43,7 @@ def test_session_subscribe_ping_and_errors() -> None:
     }
     assert list(s.subscriptions) == ["trades:BTC", "activeAssetCtx:BTC"]
     assert s.handle(b'{"method":"ping"}', 0.0).frames == (b'{"channel":"pong"}',)
-    for sub in (b'{"type":"l2Book","coin":"BTC"}', b'{"type":"activeAssetCtx","coin":"DOGE"}',
+    for sub in (b'{"type":"l2Book","coin":"BTC"}', b'{"type":"activeAssetCtx","coin":"XRP"}',
                 b'{"type":"activeSpotAssetCtx","coin":"BTC"}'):  # fmt: skip
         bad = s.handle(b'{"method":"subscribe","subscription":' + sub + b"}", 0.0)
         assert orjson.loads(bad.frames[0])["data"].startswith("Invalid subscription: ")

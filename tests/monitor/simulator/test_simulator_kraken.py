@@ -30,7 +30,7 @@ def test_subscribe_snapshot_and_errors() -> None:
         b'{"event":"subscribe","feed":"book","product_ids":["PF_XBTUSD"]}', 0
     ).frames == (b'{"event":"error","message":"Invalid feed"}',)
     assert s.handle(
-        b'{"event":"subscribe","feed":"trade","product_ids":["PF_DOGEUSD"]}', 0
+        b'{"event":"subscribe","feed":"trade","product_ids":["PF_XRPUSD"]}', 0
     ).frames == (b'{"event":"error","message":"Invalid product id"}',)
     assert s.handle(b"nope", 0).frames == (b'{"event":"error","message":"Json Error"}',)
     s.handle(b'{"event":"unsubscribe","feed":"trade","product_ids":["PF_XBTUSD"]}', 0.0)

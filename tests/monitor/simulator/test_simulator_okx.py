@@ -251,7 +251,7 @@ def test_mark_price_without_a_path_is_the_event_price() -> None:
 def loaded_adapter() -> OkxAdapter:
     adapter = OkxAdapter(ExchangeConfig())
     _, body = okx.rest("/api/v5/public/instruments?instType=SWAP")  # type: ignore[misc]
-    assert adapter.load_instruments("u", body) == 4
+    assert adapter.load_instruments("u", body) == 5
     return adapter
 
 
@@ -305,6 +305,7 @@ def test_rest_instruments_and_routes() -> None:
     assert got == {
         "BTC-USDT-SWAP": ("linear", "0.01", "BTC", "0.1"),
         "ETH-USDT-SWAP": ("linear", "0.1", "ETH", "0.01"),
+        "DOGE-USDT-SWAP": ("linear", "1000", "DOGE", "0.00001"),
         "SOL-USDT-SWAP": ("linear", "1", "SOL", "0.01"),
         "BTC-USD-SWAP": ("inverse", "100", "USD", "0.1"),
     }
