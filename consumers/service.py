@@ -55,12 +55,10 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from consumers.exporter import RiskCollector
-from consumers.models import ModelParams
-from consumers.state import PairSnapshot, RiskState, batch_arrays
+from consumers.ingest import RecordIngest
+from consumers.state import PairSnapshot
 from monitor.alerting.rules import AlertEvent, RuleEngine
-from monitor.codec import decode_batch
 from monitor.config import Config
-from monitor.errors import CodecError
 from monitor.metrics import ConsumerMetrics, for_registry
 from monitor.riskrecord import asset_of, encode_risk
 from monitor.runtime import AsyncService, RebalanceListener
@@ -86,11 +84,10 @@ class ConsumerService(AsyncService):
         self.exchange = exchange
         self.metrics = metrics if metrics is not None else for_registry(ConsumerMetrics, registry)
         c = cfg.consumer
-        self.state = RiskState(
-            c.max_pairs, vol_interval_s=c.vol_interval_s, vol_lambda=c.vol_lambda,
-            on_skip=self._on_skip, late_tolerance_s=c.late_tolerance_s,
-            models=ModelParams.from_config(cfg.risk),
-        )  # fmt: skip
+        self.ingest = RecordIngest.from_config(cfg, exchange, on_skip=self._on_skip)
+        self.state = self.ingest.state
+        self.dedup = self.ingest.dedup
+        self.duplicates = 0  # events dropped as already applied (live records)
         self.collector = RiskCollector.for_registry(registry)
         self.collector.attach(exchange, self.state, c.max_exported_symbols)
         self.processed_events = 0  # events of decoded records (applied or counted as skipped)
@@ -121,6 +118,7 @@ class ConsumerService(AsyncService):
         self._m_state_bytes = m.state_bytes.labels(x)
         self._m_replayed = m.replayed.labels(x)
         self._m_warming = m.warming.labels(x)
+        self._m_duplicates = m.duplicates.labels(x, "consumer_window")
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -380,37 +378,25 @@ class ConsumerService(AsyncService):
         if not replay:
             self.processed_records += 1
             self._m_records.inc()
-        if not value:
-            self._decode_error(replay, "empty", tp, offset, "empty record value")
+        done = self.ingest.apply(value, replay=replay)
+        if done.error is not None:
+            self._decode_error(replay, done.error, tp, offset, done.detail)
             return None
-        try:
-            batch = decode_batch(value)
-        except CodecError as exc:
-            self._decode_error(replay, "invalid", tp, offset, str(exc))
-            return None
-        if batch.exchange != self.exchange:
-            self._decode_error(replay, "wrong_exchange", tp, offset, batch.exchange)
-            return None
-        try:
-            arrays = batch_arrays(batch)
-        except CodecError as exc:
-            self._decode_error(replay, "bad_column", tp, offset, str(exc))
-            return None
-        applied = self.state.apply_arrays(arrays, replay=replay)
-        contexts = self.state.apply_context(batch)
         if replay:
-            n = arrays.n_events + batch.n_contexts
-            self.replayed_events += n
-            self._m_replayed.inc(n)
-            return arrays.recv_ns
-        if applied.liquidations:
-            self._m_liq.inc(applied.liquidations)
-        if applied.trades:
-            self._m_trd.inc(applied.trades)
-        if contexts:
-            self._m_ctx.inc(contexts)
-        self.processed_events += arrays.n_events + batch.n_contexts
-        return arrays.recv_ns
+            self.replayed_events += done.events
+            self._m_replayed.inc(done.events)
+            return done.recv_ns
+        if done.duplicates:
+            self.duplicates += done.duplicates
+            self._m_duplicates.inc(done.duplicates)
+        if done.liquidations:
+            self._m_liq.inc(done.liquidations)
+        if done.trades:
+            self._m_trd.inc(done.trades)
+        if done.contexts:
+            self._m_ctx.inc(done.contexts)
+        self.processed_events += done.events
+        return done.recv_ns
 
     def _decode_error(
         self, replay: bool, reason: str, tp: TopicPartition, offset: int, detail: str

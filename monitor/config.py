@@ -192,6 +192,10 @@ class ConsumerConfig:
     # events older than their pair's latest by more than this are counted (too_late) and dropped;
     # within it, the kernels handle disorder exactly (OKX says its feed can arrive out of order)
     late_tolerance_s: float = 5.0
+    # event ids applied are kept per pair for this much of the pair's event time, so a venue's
+    # replay or a producer restart adds nothing (consumers.dedup); at least late_tolerance_s
+    dedup_liquidation_window_s: float = 900.0
+    dedup_trade_window_s: float = 60.0
     # per-pair risk snapshots to <prefix>.risk every this many seconds (0: off), for the asset view
     risk_publish_s: float = 5.0
     # alert rules ([alerts]) are evaluated on the exported pairs' values at most this often, at
@@ -211,6 +215,13 @@ class ConsumerConfig:
         _positive("consumer.commit_interval_s", self.commit_interval_s)
         _positive("consumer.fetch_max_records", self.fetch_max_records)
         _positive("consumer.lag_refresh_s", self.lag_refresh_s)
+        for name in ("dedup_liquidation_window_s", "dedup_trade_window_s"):
+            v = getattr(self, name)
+            if not self.late_tolerance_s <= v < math.inf or v <= 0:
+                raise ConfigError(
+                    f"consumer.{name} {v}: must be > 0, finite and >= consumer.late_tolerance_s "
+                    f"({self.late_tolerance_s}), or a repeat older than the window could count"
+                )
 
 
 @dataclass(frozen=True)

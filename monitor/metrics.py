@@ -30,7 +30,7 @@ _T = TypeVar("_T")
 _PER_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, dict[Any, Any]] = (
     weakref.WeakKeyDictionary()
 )
-_PER_REGISTRY_LOCK = threading.Lock()
+_PER_REGISTRY_LOCK = threading.RLock()  # a metrics class may take another's share
 
 
 def for_registry(factory: Callable[[CollectorRegistry], _T], registry: CollectorRegistry) -> _T:
@@ -44,6 +44,28 @@ def for_registry(factory: Callable[[CollectorRegistry], _T], registry: Collector
         if factory not in made:
             made[factory] = factory(registry)
         return made[factory]  # type: ignore[no-any-return]
+
+
+# Where a repeated event was recognised and dropped (``cascade_duplicate_events_total{reason}``).
+DUPLICATE_REASONS: Final = (
+    "producer_memory",  # the producer saw the id already (reconnect overlap, a trade snapshot)
+    "venue_snapshot",  # a venue's replay of recent liquidations on subscribe (Bitget snapshot)
+    "consumer_window",  # the consumer applied the id already (producer restart, venue replays)
+)
+
+
+class DuplicateMetrics:
+    """``cascade_duplicate_events_total{exchange,reason}``: one counter for producers and
+    consumers, so both can share a registry (the demo, ``cascade-monitor run``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.duplicates = Counter(
+            f"{NAMESPACE}_duplicate_events_total",
+            "Events dropped as repeats of events already counted (same event id or a venue's "
+            "replay), by where they were recognised: " + ", ".join(DUPLICATE_REASONS) + ".",
+            ["exchange", "reason"],
+            registry=registry,
+        )
 
 
 class ProducerMetrics:
@@ -81,11 +103,7 @@ class ProducerMetrics:
             "Events refused before acceptance (buffer full); each is also logged.",
             ["exchange", "reason"],
         )
-        self.duplicates = c(
-            "duplicate_events_total",
-            "Events dropped as already seen (same event id), e.g. re-sent around a reconnect.",
-            ["exchange", "kind"],
-        )
+        self.duplicates = for_registry(DuplicateMetrics, registry).duplicates
         self.sequence_gaps = c(
             "sequence_gaps_total",
             "Messages missing from venues that number them (Kraken seq, Deribit trade_seq, ...).",
@@ -199,6 +217,7 @@ class ConsumerMetrics:
             ["exchange", "reason"],
         )
         self.rebalances = c("rebalances_total", "Partition assignments received.", ["exchange"])
+        self.duplicates = for_registry(DuplicateMetrics, registry).duplicates
         self.alert_transitions = c(
             "alerts_emitted_total",
             "Alert rule transitions a consumer emitted to the alerts topic (firing, resolved).",

@@ -57,7 +57,8 @@ class Coverage(StrEnum):
     """How much of the venue's liquidations a feed carries."""
 
     COMPLETE = "complete"
-    SAMPLED_LATEST_1S = "sampled_latest_per_symbol_1s"
+    SAMPLED_LATEST_1S = "sampled_latest_per_symbol_1s"  # Binance: the latest per symbol per second
+    SAMPLED_PER_CONTRACT_1S = "sampled_per_contract_1s"  # OKX: at most one per contract per second
     LARGEST_PER_SIDE_1S = "largest_per_side_1s"
     AGGREGATED = "aggregated"
     PARTIAL = "partial_unspecified"
@@ -129,12 +130,33 @@ Event = Liquidation | Trade | MarketContext
 
 
 def liquidation_id(
-    exchange: str, venue_symbol: str, ts_ms: int, side: str, qty_raw: float, price: float
+    exchange: str,
+    venue_symbol: str,
+    ts_ms: int,
+    side: str,
+    qty_raw: float,
+    price: float,
+    rank: int = 0,
 ) -> str:
-    """Deterministic id of a liquidation, so a re-sent one (after a reconnect) can be dropped.
+    """Deterministic id of a liquidation, so a re-sent one (after a reconnect or a restart) is
+    recognised and dropped, while distinct real liquidations keep distinct ids.
 
     Hashes ``exchange|venue_symbol|ts_ms|side|qty|price`` with the numbers in their shortest
-    round-trip repr (the same text the codec writes).
+    round-trip repr (the same text the codec writes). Venues that give no event id can push two
+    genuinely separate liquidations that share all of these in one frame (same millisecond, side,
+    size and price); ``rank`` tells them apart: the k-th such item of a frame (k = 0, 1, ...)
+    gets ``ranked_id(id, k)`` (``rank`` 0: the plain id). A replayed frame, or the same item re-sent alone
+    in a later frame, gets the same ids again. Two identical liquidations that a venue pushes in
+    two different frames would still share an id (none of the venues without ids splits one
+    millisecond across frames). Venues with an id of their own (BitMEX ``orderID``, Deribit and
+    Kraken trade ids) put it in ``side``.
     """
     key = f"{exchange}|{venue_symbol}|{ts_ms}|{side}|{qty_raw!r}|{price!r}".encode()
-    return hashlib.blake2b(key, digest_size=10).hexdigest()
+    base = hashlib.blake2b(key, digest_size=10).hexdigest()
+    return ranked_id(base, rank) if rank else base
+
+
+def ranked_id(event_id: str, rank: int) -> str:
+    """The id of the ``rank``-th (1, 2, ...) item of a frame identical to the one with
+    ``event_id`` (see ``liquidation_id``)."""
+    return hashlib.blake2b(f"{event_id}#{rank}".encode(), digest_size=10).hexdigest()

@@ -30,6 +30,9 @@ class Parsed:
     errors: list[str] = field(default_factory=list)  # reasons of items skipped in this frame
     control: bool = False  # subscribe ack, pong, heartbeat: not market data
     gaps: int = 0  # messages missing before this one, where the venue numbers them (counted)
+    # items deliberately not emitted because the venue re-sent what it had pushed before (a
+    # ``DUPLICATE_REASONS`` reason each, counted as duplicates): Bitget's liquidation snapshots
+    replayed: list[str] = field(default_factory=list)
 
 
 class VenueAdapter(Protocol):

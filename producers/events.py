@@ -24,12 +24,14 @@ import orjson
 from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
+    Event,
     Liquidation,
     OrderSide,
     PriceKind,
     QtyUnit,
     Side,
     Trade,
+    ranked_id,
 )
 
 _INF: Final = float("inf")
@@ -143,6 +145,26 @@ def new_trade(
     o.trade_id = trade_id
     o.__class__ = Trade
     return o  # type: ignore[no-any-return]
+
+
+def distinct_ids(events: list[Event]) -> None:
+    """Give identical liquidations of one frame distinct ids, in place (``monitor.schema``
+    ``liquidation_id``: the k-th repeat of an id in the frame becomes ``ranked_id(id, k)``).
+
+    For the venues whose items carry no id of their own; called once per liquidation frame. A
+    frame without repeats (nearly all) costs one set of its ids."""
+    if len(events) < 2:
+        return
+    ids = [e.event_id for e in events if type(e) is Liquidation]
+    if len(ids) == len(set(ids)):
+        return
+    seen: dict[str, int] = {}
+    for i, e in enumerate(events):
+        if type(e) is Liquidation:
+            k = seen.get(e.event_id, 0)
+            seen[e.event_id] = k + 1
+            if k:
+                events[i] = dataclasses.replace(e, event_id=ranked_id(e.event_id, k))
 
 
 # ---- venue value checks (shared by the parsers) ---------------------------------------------

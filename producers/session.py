@@ -176,8 +176,8 @@ class Session:
         self._m_liq = m.events.labels(x, "liquidation")
         self._m_trd = m.events.labels(x, "trade")
         self._m_ctx = m.events.labels(x, "context")
-        self._m_dup_liq = m.duplicates.labels(x, "liquidation")
-        self._m_dup_trd = m.duplicates.labels(x, "trade")
+        self._m_dup = m.duplicates.labels(x, "producer_memory")
+        self._m_duplicates = m.duplicates
         self._m_gaps = m.sequence_gaps.labels(x)
         self._m_connected = m.connected.labels(x, plan.name)
         self._m_parse_errors = m.parse_errors
@@ -409,6 +409,8 @@ class Session:
                 self._on_reject(self.plan.name, parsed.errors[0], frame, received_ns)
             self._rlog(logging.INFO, "items", "%s %s: skipped items: %s",
                        self.exchange, self.plan.name, parsed.errors)  # fmt: skip
+        for reason in parsed.replayed:
+            self._m_duplicates.labels(self.exchange, reason).inc()
         if parsed.gaps:
             self._m_gaps.inc(parsed.gaps)
             self._rlog(logging.WARNING, "gap", "%s %s: %d message(s) missing in the sequence",
@@ -431,9 +433,7 @@ class Session:
         if len(events) > n_liq + n_ctx:
             self._m_trd.inc(len(events) - n_liq - n_ctx)
         fresh, dup_liq, dup_trd = self._dedup.fresh(events)
-        if dup_liq:
-            self._m_dup_liq.inc(dup_liq)
-        if dup_trd:
-            self._m_dup_trd.inc(dup_trd)
+        if dup_liq or dup_trd:
+            self._m_dup.inc(dup_liq + dup_trd)
         if fresh:
             self._sink(fresh)

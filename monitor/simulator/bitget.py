@@ -16,10 +16,9 @@ Topics served for ``usdt-futures`` (``coin-futures``/``usdc-futures`` are accept
 * liquidation: SAMPLED as documented: per wall-clock second ``[k*1000, (k+1)*1000)``, per pair,
   only the liquidation with the largest quantity for longs and for shorts (the first one on a tie);
   all kept records in one push at the end of the second. The rest is never sent (and never enters
-  the ledger). ``side`` and ``amount`` follow the producer's reading of the UNVERIFIED fields
-  (``SIDE_IS_ORDER_SIDE`` / ``AMOUNT_IS_QUOTE`` below, kept equal to
-  ``producers.bitget.endpoints`` by a test): "sell" = a long was liquidated; ``amount`` the USDT
-  notional with 6 decimals; ``price`` the scenario price on the tick grid.
+  the ledger). As the Liquidation Channel page documents them: ``side`` is the liquidated
+  POSITION's side ("buy" = a long was liquidated), ``amount`` is in quote coin (the USDT notional,
+  6 decimals); ``price`` the scenario price on the tick grid.
 * publicTrade: the trades of one symbol in the same 100 ms tick, one ``update`` push at the end of
   the tick; ``S`` the taker side, ``v`` base size, ``i`` a per-symbol counter, ``T`` ms string.
 * ticker (market context; only with a price path, ``BitgetFeed(scenario.price_at)``): the UTA
@@ -68,9 +67,6 @@ FUNDING_INTERVAL_MS: Final = 8 * 3600 * 1000
 OI_USD_START: Final = {"BTCUSDT": 1.5e9, "ETHUSDT": 6.0e8, "SOLUSDT": 2.0e8, "DOGEUSDT": 1.2e8}
 OI_DRIFT_PER_S: Final = 2e-5
 OI_CRASH_DROP: Final = 0.2
-# The venue's UNVERIFIED liquidation semantics, as the producer reads them (see module docstring).
-SIDE_IS_ORDER_SIDE: Final = True
-AMOUNT_IS_QUOTE: Final = True
 
 
 def trade_stream(symbol: str, inst_type: str = INST_TYPE) -> str:
@@ -242,17 +238,12 @@ class BitgetFeed:
         price_x = spec.round_price(liq.price)
         qty_x = spec.round_qty(liq.qty)
         price = spec.price_text(price_x)
-        # order side: a SELL closes a long; position side: "buy" is the long itself
-        side = "sell" if long == SIDE_IS_ORDER_SIDE else "buy"
-        if AMOUNT_IS_QUOTE:
-            amount = fmt_decimal(qty_x * price_x, AMOUNT_DECIMALS)
-            # "inverse" with multiplier 1: the ledger notional is the amount itself (USDT at par)
-            sent = SentLiquidation(
-                VENUE, sym, liq.liquidated_side, amount, price, now_ms, multiplier=1.0, inverse=True
-            )
-        else:
-            amount = spec.qty_text(qty_x)
-            sent = SentLiquidation(VENUE, sym, liq.liquidated_side, amount, price, now_ms)
+        side = "buy" if long else "sell"  # the position side: "buy" is the long itself
+        amount = fmt_decimal(qty_x * price_x, AMOUNT_DECIMALS)  # quote coin
+        # "inverse" with multiplier 1: the ledger notional is the amount itself (USDT at par)
+        sent = SentLiquidation(
+            VENUE, sym, liq.liquidated_side, amount, price, now_ms, multiplier=1.0, inverse=True
+        )
         record = {"symbol": sym, "side": side, "price": price, "amount": amount,
                   "ts": str(now_ms)}  # fmt: skip
         return record, sent

@@ -175,7 +175,7 @@ class HyperliquidFeed:
                                 "sz": sz, "hash": f"0x{tid:064x}", "time": now_ms, "tid": tid,
                                 "users": ["0x" + "1" * 40, "0x" + "2" * 40]}  # fmt: skip
         payload = orjson.dumps({"channel": TRADES, "data": [item]})
-        sent = SentTrade(VENUE, name, taker, sz, px, now_ms, f"{now_ms}-{tid}")
+        sent = SentTrade(VENUE, name, taker, sz, px, now_ms, str(tid))
         out = [Outgoing((stream(TRADES, name),), payload, (next(self._keys),), (sent,))]
         if state.pushed_ms is None or now_ms - state.pushed_ms >= CTX_PUSH_MS:
             state.pushed_ms = now_ms

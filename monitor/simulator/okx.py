@@ -18,9 +18,11 @@ Served instruments: ``BTC-USDT-SWAP`` (ctVal 0.01 BTC), ``ETH-USDT-SWAP`` (0.1 E
 is listed by REST and subscribable but carries no data. Sizes are whole contracts: a scenario
 quantity is rounded to the nearest contract and an item that rounds to 0 contracts is not sent.
 
-* liquidation-orders (``instType`` SWAP): every 1000 ms (wall-clock windows) one push with one
-  ``data`` item per instrument that had liquidations, each item carrying **all** of them in
-  ``details``. ``side`` is the forced order's side (sell = a long was liquidated); ``posSide`` is
+* liquidation-orders (``instType`` SWAP): SAMPLED as documented, at most one liquidation order
+  per contract per second: every 1000 ms (wall-clock windows) one push with one ``data`` item per
+  instrument that had liquidations, its ``details`` holding one order, the latest of that second
+  (OKX does not say which one it keeps; the latest, as Binance documents for its feed). The others
+  are never sent and never enter the ledger. ``side`` is the forced order's side (sell = a long was liquidated); ``posSide`` is
   ``net`` (one-way mode) for items with an even venue key, else long/short; ``bkPx`` the bankruptcy
   price 0.5 % beyond the scenario price; ``sz`` contracts; ``ts`` a string.
 * trades: the trades of one instrument in the same 100 ms tick, in one push at the end of the tick;
@@ -93,9 +95,9 @@ CONTRACTS: Final = {
     "BTCUSDT": ("BTC-USDT-SWAP", "0.01"),
     "ETHUSDT": ("ETH-USDT-SWAP", "0.1"),
     "SOLUSDT": ("SOL-USDT-SWAP", "1"),
+    "DOGEUSDT": ("DOGE-USDT-SWAP", "1000"),
 }
 INVERSE_INST: Final = ("BTC-USD-SWAP", "100")
-    "DOGEUSDT": ("DOGE-USDT-SWAP", "1000"),
 INST_IDS: Final = frozenset([i for i, _ in CONTRACTS.values()] + [INVERSE_INST[0]])
 
 
@@ -216,7 +218,7 @@ class OkxFeed:
         else:
             end = (now_ms // LIQUIDATION_PUSH_MS + 1) * LIQUIDATION_PUSH_MS
             detail, liq = self._liquidation(event, key, float(ct_text), n, now_ms)
-            self._liqs.setdefault(end, {}).setdefault(inst_id, []).append((key, detail, liq))
+            self._liqs.setdefault(end, {})[inst_id] = [(key, detail, liq)]  # one per second
         return context
 
     def next_deadline_ms(self) -> int | None:
@@ -353,13 +355,13 @@ def instruments_body() -> bytes:
     return orjson.dumps({"code": "0", "msg": "", "data": data})
 
 
-def _inst(inst_id: str, ct_type: str, ct_val: str, ccy: str, settle: str, tick: float) -> Any:
-    family = inst_id[:-5]
 def _tick_text(tick: float) -> str:
     """A tick size as a plain decimal (``0.00001``, never ``1e-05``)."""
     return f"{tick:.12f}".rstrip("0").rstrip(".")
 
 
+def _inst(inst_id: str, ct_type: str, ct_val: str, ccy: str, settle: str, tick: float) -> Any:
+    family = inst_id[:-5]
     return {"instType": "SWAP", "instId": inst_id, "uly": family, "instFamily": family,
             "baseCcy": "", "quoteCcy": "", "settleCcy": settle, "ctVal": ct_val, "ctMult": "1",
             "ctValCcy": ccy, "ctType": ct_type, "lotSz": "1", "minSz": "1", "tickSz": _tick_text(tick),

@@ -31,15 +31,10 @@ MAX_CHANNELS_PER_CONNECTION: Final = 50  # UNVERIFIED for v3 (v2 recommendation)
 PING_FRAME: Final = "ping"
 PONG_FRAME: Final = "pong"
 
-# ---- UNVERIFIED semantics of the liquidation record (flip here after live verification) -------
-#
-# ``side`` is read as the side of the FORCED ORDER (Binance convention): "sell" = a long position
-# was liquidated, "buy" = a short. Reasons: Bitget spells position sides long/short everywhere
-# (``holdSide``, ``posSide``) and uses buy/sell for order and trade direction. False would read it
-# as the liquidated position's side (Bybit convention: "buy" = a long was liquidated).
-LIQUIDATION_SIDE_IS_ORDER_SIDE: Final = True
-# ``amount`` is read as the QUOTE (USDT) notional: the documented example "37.722858" has 6
-# decimals, more than BTCUSDT's 0.0001 size step allows for a base quantity, Bitget calls base
-# quantities ``size`` and quote values ``amount`` elsewhere, and a third party reports quote.
-# QtyUnit.BASE would read it as base coins (notional = amount x price).
+# The liquidation record, as the UTA Liquidation Channel page documents it (read 2026-12-07):
+# ``side`` is the POSITION side ("buy: long position liquidation", "sell: short position
+# liquidation"), the Bybit convention, not the forced order's side; ``amount`` is the
+# "liquidation amount, unit: quote coin" (USDT on usdt-futures: the notional; real pushes give a
+# round base size for amount / price); ``action`` is ``snapshot`` (full data) or ``update``
+# (incremental): only updates are new liquidations. See docs/venues.md (Bitget).
 LIQUIDATION_AMOUNT_UNIT: Final = QtyUnit.QUOTE

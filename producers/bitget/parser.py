@@ -11,10 +11,12 @@ Frames handled (exchange-feeds.md s7), dispatched on exact keys:
 
 Liquidations ``{"symbol", "side", "price", "amount", "ts"}`` are SAMPLED by the venue: each second,
 per pair, only the largest long and the largest short liquidation: coverage
-``largest_per_side_1s``. The meaning of ``side`` and the unit of ``amount`` are UNVERIFIED; the
-reading chosen (forced-order side, so "sell" = a long was liquidated; ``amount`` = USDT notional)
-lives in ``endpoints.LIQUIDATION_SIDE_IS_ORDER_SIDE`` / ``LIQUIDATION_AMOUNT_UNIT``. Which price
-``price`` is (bankruptcy, fill) is not documented: ``price_kind`` unknown.
+``largest_per_side_1s``. As the Liquidation Channel page documents them: ``side`` is the side of
+the liquidated POSITION ("buy" = a long was liquidated, "sell" = a short; the order side is not
+given, as on Bybit), ``amount`` is in quote coin (USDT: the notional; base = amount / price).
+Which price ``price`` is (bankruptcy, fill) is not documented: ``price_kind`` unknown. A push with
+``action: "snapshot"`` is the channel's full data again, not new liquidations: its items are not
+emitted, each counted in ``Parsed.replayed`` as ``venue_snapshot``.
 
 Trades (v3 ``publicTrade``, shape of the current v3 payload as used by several open-source v3
 clients, 2026): items ``{"i": id, "p": price, "v": size in base coin, "S": taker side buy/sell,
@@ -57,7 +59,6 @@ from producers.bitget.endpoints import (
     INST_TYPE,
     LIQUIDATION,
     LIQUIDATION_AMOUNT_UNIT,
-    LIQUIDATION_SIDE_IS_ORDER_SIDE,
     PING_FRAME,
     PONG_FRAME,
     PUBLIC_TRADE,
@@ -67,6 +68,7 @@ from producers.bitget.subscriptions import plan_connections
 from producers.events import (
     ITEM_ERRORS,
     MAX_MS,
+    distinct_ids,
     item_error,
     json_object,
     new_liquidation,
@@ -90,14 +92,12 @@ _CONTROL_EVENTS: Final = ("subscribe", "unsubscribe")
 _SUBSCRIBE_OPS: Final = ("subscribe", "unsubscribe")
 
 
-def liquidation_sides(side_is_order_side: bool) -> dict[str, tuple[Side, OrderSide | None]]:
-    """Venue ``side`` -> (liquidated position, forced order side if known)."""
-    if side_is_order_side:
-        return {"sell": (Side.LONG, OrderSide.SELL), "buy": (Side.SHORT, OrderSide.BUY)}
-    return {"buy": (Side.LONG, None), "sell": (Side.SHORT, None)}
-
-
-_LIQ_SIDES: Final = liquidation_sides(LIQUIDATION_SIDE_IS_ORDER_SIDE)
+# Venue ``side`` (the liquidated position) -> (liquidated side, forced order side: not given).
+_LIQ_SIDES: Final[dict[str, tuple[Side, OrderSide | None]]] = {
+    "buy": (Side.LONG, None),
+    "sell": (Side.SHORT, None),
+}
+_REPLAY_ACTION: Final = "snapshot"
 _AMOUNT_IS_QUOTE: Final = LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE
 
 
@@ -159,6 +159,12 @@ class BitgetAdapter:
                     raise ParseError("bad_shape", "data")
                 if topic == TICKER:
                     return handler(doc, arg, data, received_ns)  # type: ignore[no-any-return]
+                if topic == LIQUIDATION:
+                    if doc.get("action") == _REPLAY_ACTION:  # the full data again: not new
+                        return Parsed(replayed=["venue_snapshot"] * len(data))
+                    out = self._items(handler, arg, data, received_ns)
+                    distinct_ids(out.events)  # items carry no id
+                    return out
                 return self._items(handler, arg, data, received_ns)
             event = doc.get("event")
             if event is not None:

@@ -15,8 +15,10 @@ ONE Liquidation per forced order, emitted at ``insert`` with the order's full qu
 (``leavesQty`` then), at its limit price (price kind ``order_limit``), coverage
 ``order_lifecycle``: the notional put up for forced sale, an upper bound of what hit the market.
 ``update``/``delete`` only maintain the set of open forced orders (no event, so nothing is
-counted twice); a ``partial`` (the open orders when subscribing) replaces that set and emits the
-orders not seen before, e.g. inserted while disconnected. The set is capped at
+counted twice); a ``partial`` ("the initial full snapshot of the table" on subscribing: the forced
+orders already in the book) replaces that set and emits nothing: those orders were inserted before
+the subscription (counted then, when connected: a reconnect or restart must not count them again);
+each is counted in ``Parsed.replayed`` as ``venue_snapshot``. The set is capped at
 ``MAX_OPEN_ORDERS`` (oldest dropped first). ``side`` is the order side: Buy closes a short.
 Rows carry no timestamp: ``ts_ms`` is the receipt time. The event id hashes only the venue, the
 symbol and the ``orderID``, so the same order re-emitted after a reconnect or restart has the
@@ -283,19 +285,16 @@ class BitmexAdapter:
     def _liquidations(self, action: object, data: list[Any], received_ns: int) -> Parsed:
         if action == "insert":
             return self._items(self._insert, data, received_ns)
-        if action == "partial":
-            previous = self._open
+        if action == "partial":  # the table's image on subscribing: the book, not new orders
             self._open = OrderedDict()
-            out = Parsed()
+            out = Parsed(control=True)
             for item in data:
                 oid = item.get("orderID") if type(item) is dict else None
-                if type(oid) is str and oid in previous:
-                    self._remember(oid, _qty(item.get("leavesQty"), previous[oid]))
+                if type(oid) is not str or not oid:
+                    out.errors.append("bad_type")
                     continue
-                sub = self._items(self._insert, [item], received_ns)
-                out.events += sub.events
-                out.errors += sub.errors
-            out.control = not out.events  # a snapshot with nothing new
+                self._remember(oid, _qty(item.get("leavesQty"), 0.0))
+                out.replayed.append("venue_snapshot")
             return out
         if action not in ("update", "delete"):
             raise ParseError("unknown_action", str(action)[:20])

@@ -38,6 +38,7 @@ from monitor.errors import ParseError
 from monitor.schema import (
     Coverage,
     Event,
+    Liquidation,
     MarketContext,
     OrderSide,
     PriceKind,
@@ -61,6 +62,7 @@ from producers.events import (
     new_trade,
     non_negative,
     optional,
+    distinct_ids,
     positive,
     qty_price,
     signed,
@@ -154,7 +156,10 @@ class BybitAdapter:
                     return handler(doc, data, received_ns)  # type: ignore[no-any-return]
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
-                return self._items(handler, data, received_ns)
+                out = self._items(handler, data, received_ns)
+                if len(out.events) > 1 and type(out.events[0]) is Liquidation:
+                    distinct_ids(out.events)  # allLiquidation items carry no id
+                return out
             if "op" in doc:
                 return self._op(doc)
             raise ParseError("unknown_event")

@@ -36,8 +36,9 @@ ALL_CONTRACTS: Final = "!all"
 MAX_CONTRACTS_PER_REQUEST: Final = 100  # our own cap on one subscribe payload
 SETTLE: Final = "USDT"
 
-# Inferred (exchange-feeds.md s8, third-party parsers; UNVERIFIED live): a NEGATIVE liquidation
-# ``size`` is a sell order, i.e. a LONG position was liquidated. The only place this is decided.
+# A NEGATIVE liquidation ``size`` is a sell order, i.e. a LONG position was liquidated: the
+# channel's ``size`` is the liquidation order's size, and Gate signs order sizes (negative: an ask;
+# the REST liq_orders example pairs position size 600 with order_size -600). Decided only here.
 NEGATIVE_SIZE_IS_LONG_LIQUIDATED: Final = True
 
 # Item times below this are seconds (older payloads), at or above it milliseconds.

@@ -15,11 +15,14 @@ Frames handled (exchange-feeds.md s8), dispatched on exact keys (``channel``, th
 Sizes are contracts, signed: a decimal string (handshake header ``X-Gate-Size-Decimal: 1``) or an
 integer (older behaviour); qty_base = |size| x ``quanto_multiplier`` from the contracts list (strict
 table: ``unknown_instrument`` until loaded), notional = qty_base x price (USDT at par). Liquidations:
-a negative size is a SELL order, i.e. a LONG was liquidated (inferred, UNVERIFIED; decided by
-``NEGATIVE_SIZE_IS_LONG_LIQUIDATED`` alone). ``price`` is the order's price, its kind undocumented
-(``unknown``). Item ``time`` is ms now, seconds in older payloads: values below 1e11 are seconds;
-``time_ms`` wins when an item has it. Trades: negative size = taker sold; ``create_time_ms``
-(else ``create_time`` seconds); ``id`` the trade id.
+``size`` is the liquidation ORDER's size, signed as Gate signs order sizes (negative: an ask), so a
+negative size is a SELL order, i.e. a LONG was liquidated (the REST ``liq_orders`` example shows a
+long position ``size`` 600 with ``order_size`` -600; decided by ``NEGATIVE_SIZE_IS_LONG_LIQUIDATED``
+alone). ``price`` is the order's price ("订单价格"): kind ``order_limit``. Item ``time`` is ms now,
+seconds in older payloads: values below 1e11 are seconds; ``time_ms`` wins when an item has it.
+Trades: negative size = taker sold; ``create_time_ms`` (else ``create_time`` seconds); ``id`` the
+trade id; ``is_internal`` true (the insurance fund or ADL users taking over a liquidation order)
+is ``is_liquidation`` True, false False, absent None.
 
 Market context: every ``futures.tickers`` item gives one ``MarketContext`` with ``mark_price``,
 ``index_price``, ``funding_rate`` (a signed fraction: the current period's rate, applied at its
@@ -54,6 +57,7 @@ from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,
     decimal,
+    distinct_ids,
     item_error,
     json_object,
     new_liquidation,
@@ -83,7 +87,7 @@ _INF: Final = float("inf")
 _SELL_SIDE: Final = (Side.LONG if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.SHORT, OrderSide.SELL)
 _BUY_SIDE: Final = (Side.SHORT if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.LONG, OrderSide.BUY)
 _CONTRACTS: Final = QtyUnit.CONTRACTS
-_PRICE_KIND: Final = PriceKind.UNKNOWN
+_PRICE_KIND: Final = PriceKind.ORDER_LIMIT  # the liquidation order's price ("订单价格")
 _AGGREGATED: Final = Coverage.AGGREGATED
 _SUB_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
 
@@ -154,7 +158,9 @@ class GateAdapter:
                 if channel == TRADES:
                     return self._items(self._trade, doc["result"], received_ns)
                 if channel == LIQUIDATES:
-                    return self._items(self._liquidation, doc["result"], received_ns)
+                    out = self._items(self._liquidation, doc["result"], received_ns)
+                    distinct_ids(out.events)
+                    return out
                 if channel == TICKERS:
                     return self._tickers(doc, received_ns)
                 raise ParseError("unknown_channel", str(channel)[:60])
@@ -216,12 +222,15 @@ class GateAdapter:
         trade_id = item["id"]
         if type(trade_id) is not int or trade_id < 0:
             raise ParseError("bad_type", "id")
+        internal = item.get("is_internal")  # the insurance fund or ADL taking a liquidation order
+        if internal is not None and type(internal) is not bool:
+            raise ParseError("bad_type", "is_internal")
         symbol, mult = self._instruments.get(name) or self._instrument(name)
         qty_raw = abs(size)
         qty_base = qty_raw * mult
         return new_trade(
             EXCHANGE, symbol, name, OrderSide.SELL if size < 0 else OrderSide.BUY, price,
-            qty_raw, _CONTRACTS, mult, qty_base, qty_base * price, None, ts, received_ns,
+            qty_raw, _CONTRACTS, mult, qty_base, qty_base * price, internal, ts, received_ns,
             str(trade_id),
         )  # fmt: skip
 

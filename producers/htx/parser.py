@@ -71,6 +71,7 @@ from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,
+    distinct_ids,
     item_error,
     json_object,
     new_liquidation,
@@ -200,7 +201,9 @@ class HtxAdapter:
                 handler, code, per_item = self._topics.get(topic) or self._route(topic, "public")
                 if not per_item:
                     return handler(doc, code, received_ns)  # type: ignore[no-any-return]
-                return self._items(handler, code, doc["data"], received_ns)
+                out = self._items(handler, code, doc["data"], received_ns)
+                distinct_ids(out.events)  # liquidation_orders items carry no id
+                return out
             if op is not None:
                 return self._op(op, doc)
             if "status" in doc:

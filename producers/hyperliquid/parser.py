@@ -7,8 +7,8 @@ does not say), and market context. Liquidation metrics for Hyperliquid stay empt
 Frames handled, dispatched on the exact ``channel``:
 
 * ``{"channel": "trades", "data": [WsTrade, ...]}``; ``side`` is the aggressor (``B`` buy, ``A``
-  sell), ``sz`` base coin, ``px`` price, ``time`` ms, ``tid`` a 50-bit hash unique only together
-  with coin and time, so ``trade_id`` is ``"<time>-<tid>"``;
+  sell), ``sz`` base coin, ``px`` price, ``time`` ms, ``tid`` the trade id ("ID unique across all
+  assets", the WsTrade type of the subscriptions page) as ``trade_id``;
 * ``{"channel": "activeAssetCtx", "data": {"coin": "BTC", "ctx": PerpsAssetCtx}}``: one
   ``MarketContext`` per message (``data`` is one object, the item);
 * ``{"channel": "pong"}``, ``{"channel": "subscriptionResponse", ...}``: control;
@@ -141,7 +141,7 @@ class HyperliquidAdapter:
             raise ParseError("bad_type", "tid")
         return new_trade(
             EXCHANGE, symbol, coin, taker, price, qty, _BASE, 1.0, qty, qty * price, None, ts,
-            received_ns, f"{ts}-{tid}",
+            received_ns, str(tid),
         )  # fmt: skip
 
     # ---- market context: activeAssetCtx ------------------------------------------------------

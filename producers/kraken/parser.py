@@ -13,8 +13,8 @@ Frames handled (exchange-feeds.md s10), dispatched on exact keys:
 * ``{"feed": "heartbeat", ...}``, ``{"event": "info" | "subscribed" | "unsubscribed", ...}``:
   control; ``{"event": "error" | "subscribed_failed", ...}``: ParseError ``subscribe_failed``.
 
-Trades: ``side`` is the taker side; ``qty`` is base coin for ``PF_`` products and USD for ``PI_``
-(inverse). ``type`` ``liquidation`` means a user was liquidated by this trade: the Trade has
+Trades: ``side`` is the taker side; ``qty`` ("the quantity of the traded product") is base coin
+for ``PF_`` products and contracts of 1 USD for ``PI_`` (inverse). ``type`` ``liquidation`` means a user was liquidated by this trade: the Trade has
 ``is_liquidation`` true and a Liquidation is emitted with side ``unknown`` and no order side (the
 feed does not say which party was liquidated), price kind ``trade``, coverage ``trade_flag``.
 Other types (``fill``, ``block``, ``termination``) are trades with ``is_liquidation`` false.
@@ -142,7 +142,8 @@ class KrakenAdapter:
             raise ParseError("unknown_instrument", product_id[:60])
         if len(self._instruments) >= self._max_instruments:
             raise ParseError("symbol_cap", product_id[:60])
-        entry = (inst, QtyUnit.USD if inst.inverse else QtyUnit.BASE)
+        # ``qty`` is "the quantity of the traded product": PI_ contracts of 1 USD, PF_ base units
+        entry = (inst, QtyUnit.CONTRACTS if inst.inverse else QtyUnit.BASE)
         self._instruments[product_id] = entry
         return entry
 

@@ -16,8 +16,15 @@ Liquidations: every item of ``data`` and every entry of its ``details`` is one e
 only ``details[0]``). ``posSide`` long/short is the liquidated position; for ``net`` (one-way mode)
 it is inferred from the order ``side`` (sell => a long was liquidated). ``sz`` is in contracts,
 converted through the instrument (linear: ctVal x ctMult base per contract; inverse: USD per
-contract). ``bkPx`` is the bankruptcy price; OKX says the channel is not the total of its
-liquidations: coverage ``partial_unspecified``. Trades: ``side`` is the taker side, ``tradeId`` the
+contract). ``bkPx`` is the bankruptcy price. OKX documents the channel as sampled: at most one
+liquidation order per contract per second ("not the total number of liquidations"): coverage
+``sampled_per_contract_1s``. Its first push after a subscribe can carry orders from before the
+subscription (a push whose ``ts`` precedes the subscribe, seen in a ccxt pull request's log;
+tardis-node skips that first push). Items carry no id, but the id built from them is deterministic,
+so an order already counted is dropped by the producer's duplicate filter (same process) or the
+consumer's applied-id window (after a restart; rebuilt from Kafka history); an order never seen
+(it happened while disconnected) is counted once. No rule compares the venue's ``ts`` with the
+local clock: clock skew, or a replayed recording, would drop genuine orders. Trades: ``side`` is the taker side, ``tradeId`` the
 id, ``sz`` contracts. Quantities need the instrument list (``InstrumentSource``): until it is loaded,
 or for an instId it does not list, items are skipped as ``unknown_instrument``.
 
@@ -52,6 +59,7 @@ from monitor.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,
+    distinct_ids,
     finite,
     item_error,
     json_object,
@@ -87,7 +95,7 @@ _NET: Final = "net"
 _NET_LIQUIDATED: Final = {OrderSide.SELL: Side.LONG, OrderSide.BUY: Side.SHORT}
 _CONTRACTS: Final = QtyUnit.CONTRACTS
 _BANKRUPTCY: Final = PriceKind.BANKRUPTCY
-_PARTIAL: Final = Coverage.PARTIAL
+_SAMPLED: Final = Coverage.SAMPLED_PER_CONTRACT_1S
 _CONTROL_EVENTS: Final = ("subscribe", "unsubscribe", "channel-conn-count")
 _SUBSCRIPTION_ERROR_CODES: Final = ("60013", "60018")  # invalid args; no such channel/instId
 _MAX_TS_DIGITS: Final = 16
@@ -228,6 +236,7 @@ class OkxAdapter:
                     events.append(self._liquidation(inst_id, inst, d, received_ns))
                 except ITEM_ERRORS as exc:
                     errors.append(item_error(exc))
+        distinct_ids(events)
         return out
 
     @staticmethod
@@ -245,7 +254,7 @@ class OkxAdapter:
         qty_base, usd = _checked(*inst.convert(qty_raw, price))
         return new_liquidation(
             EXCHANGE, inst.symbol, inst_id, liquidated, order_side, price, _BANKRUPTCY, qty_raw,
-            _CONTRACTS, inst.contract_multiplier, qty_base, usd, _PARTIAL, ts, received_ns,
+            _CONTRACTS, inst.contract_multiplier, qty_base, usd, _SAMPLED, ts, received_ns,
             liquidation_id(EXCHANGE, inst_id, ts, liquidated.value, qty_raw, price),
         )  # fmt: skip
 

@@ -86,11 +86,13 @@ async def test_rule_fires_after_for_duration_resolves_and_is_keyed_by_fingerprin
     # that saw it (at t0 or, when the warming window swallowed that one, at t0 + 1 s)
     assert 2.0 <= f.t - T0_MS / 1000 <= 3.01 and f.started_t == f.t
     assert f.value > 5_000.0 and dict(f.labels) == {"team": "risk"}
-    # the receive time of the events applied since the previous evaluation: the trade's (its
-    # default receive time is its event time)
-    assert abs(f.received_ts - f.t) < 1e-3
+    # the receive time of the events applied since the previous evaluation: a trade's (its
+    # default receive time is its event time); the event clock then ran on with wall time for as
+    # long as the evaluation took to come (well under a second on a loaded machine)
+    assert f.received_ts in {T0_MS / 1000 + k for k in range(1, 7)}
+    assert 0.0 <= f.t - f.received_ts < 0.5
     assert (r.status, r.severity, r.started_t) == ("resolved", "critical", f.t)
-    assert abs(r.t - (T0_MS / 1000 + 300)) < 1e-3
+    assert 0.0 <= r.t - (T0_MS / 1000 + 300) < 0.5
     assert r.value < 500.0
     assert svc.alerts_sent == 2
     samples = scrape(registry)

@@ -1,6 +1,7 @@
 """The Bitget v3 protocol module, sans-I/O: replies, 1 s largest-per-side sampling, trade ticks,
-ticker (market context) pushes, and a round trip through the real Bitget adapter. The liquidation ``side``/``amount`` readings are
-UNVERIFIED; the simulator must speak exactly what the producer reads."""
+ticker (market context) pushes, and a round trip through the real Bitget adapter. The liquidation
+``side`` is the liquidated position's side and ``amount`` is in quote coin, as the venue's
+Liquidation Channel page documents them (nothing here reads the producer's constants)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ import orjson
 import pytest
 
 from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation, MarketContext, QtyUnit
+from monitor.schema import Liquidation, MarketContext
 from monitor.simulator import bitget
 from monitor.simulator.bitget import BitgetFeed, BitgetSession
 from monitor.simulator.instruments import instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
 from monitor.simulator.scenario import SimLiquidation, SimTrade, crash_scenario
 from producers.bitget import BitgetAdapter
-from producers.bitget.endpoints import LIQUIDATION_AMOUNT_UNIT, LIQUIDATION_SIDE_IS_ORDER_SIDE
 
 LIQ = {"instType": "usdt-futures", "topic": "liquidation"}
 TRD = {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"}
@@ -27,11 +27,6 @@ TRD = {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"}
 
 def replies(s: BitgetSession, request: object) -> list[dict[str, Any]]:
     return [orjson.loads(f) for f in s.handle(orjson.dumps(request), 0.0).frames]
-
-
-def test_simulator_and_producer_read_the_unverified_fields_alike() -> None:
-    assert bitget.SIDE_IS_ORDER_SIDE == LIQUIDATION_SIDE_IS_ORDER_SIDE
-    assert (LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE) == bitget.AMOUNT_IS_QUOTE
 
 
 def test_subscribe_acks_and_unsubscribe() -> None:
@@ -103,11 +98,11 @@ def test_liquidations_sampled_largest_per_pair_and_side_per_second() -> None:
     assert out.streams == ("liquidation:usdt-futures",)
     assert orjson.loads(out.payload) == {
         "data": [
-            {"symbol": "BTCUSDT", "side": "sell", "price": "94000.0", "amount": "84600.000000",
+            {"symbol": "BTCUSDT", "side": "buy", "price": "94000.0", "amount": "84600.000000",
              "ts": "7000200"},
-            {"symbol": "BTCUSDT", "side": "buy", "price": "95000.0", "amount": "190.000000",
+            {"symbol": "BTCUSDT", "side": "sell", "price": "95000.0", "amount": "190.000000",
              "ts": "7000400"},
-            {"symbol": "ETHUSDT", "side": "sell", "price": "3300.00", "amount": "9900.000000",
+            {"symbol": "ETHUSDT", "side": "buy", "price": "3300.00", "amount": "9900.000000",
              "ts": "7000999"},
         ],
         "arg": LIQ,

@@ -121,13 +121,14 @@ def liq(side: str, qty: float, sym: str = "BTCUSDT", price: float = 95000.0) -> 
     return SimLiquidation(0.0, "okx", sym, side, price, qty)
 
 
-def test_liquidations_batched_per_second_in_whole_contracts() -> None:
+def test_liquidations_sampled_one_per_contract_per_second_in_whole_contracts() -> None:
+    """OKX documents at most one liquidation order per contract per second: the latest stays."""
     feed = OkxFeed()
-    feed.on_event(liq("long", 0.5), 1_000_100)  # key 0: posSide net
+    feed.on_event(liq("long", 0.5), 1_000_100)  # key 0: replaced by key 1 (same second)
     assert feed.on_event(liq("long", 0.004), 1_000_200) == []  # 0.4 contract: not sent
     feed.on_event(liq("short", 0.026), 1_000_300)  # key 1: 2.6 -> 3 contracts, posSide short
     feed.on_event(liq("long", 2.0, "ETHUSDT", 3300.0), 1_000_999)  # key 2: 20 contracts
-    feed.on_event(liq("long", 1.0), 1_001_000)  # next window
+    feed.on_event(liq("long", 1.0), 1_001_000)  # key 3: next window
     assert feed.next_deadline_ms() == 1_001_000
     (out,) = feed.flush(1_001_000)
     assert out.streams == ("liquidation-orders:SWAP",)
@@ -135,8 +136,6 @@ def test_liquidations_batched_per_second_in_whole_contracts() -> None:
         "arg": LIQ_ARG,
         "data": [
             {"details": [
-                {"bkLoss": "0", "bkPx": "94525.0", "ccy": "", "posSide": "net", "side": "sell",
-                 "sz": "50", "ts": "1000100"},
                 {"bkLoss": "0", "bkPx": "95475.0", "ccy": "", "posSide": "short", "side": "buy",
                  "sz": "3", "ts": "1000300"}],
              "instFamily": "BTC-USDT", "instId": "BTC-USDT-SWAP", "instType": "SWAP",
@@ -148,15 +147,15 @@ def test_liquidations_batched_per_second_in_whole_contracts() -> None:
              "uly": "ETH-USDT"},
         ],
     }  # fmt: skip
-    assert out.keys == (0, 1, 2)
+    assert out.keys == (1, 2)
     assert out.items == (
-        SentLiquidation("okx", "BTC-USDT-SWAP", "long", "50", "94525.0", 1_000_100, 0.01),
         SentLiquidation("okx", "BTC-USDT-SWAP", "short", "3", "95475.0", 1_000_300, 0.01),
         SentLiquidation("okx", "ETH-USDT-SWAP", "long", "20", "3283.50", 1_000_999, 0.1),
     )
-    assert out.items[0].notional == 50 * 0.01 * 94525.0
+    assert out.items[0].notional == 3 * 0.01 * 95475.0
     assert feed.next_deadline_ms() == 1_002_000
-    assert len(feed.flush(1_002_000)) == 1 and feed.next_deadline_ms() is None
+    (nxt,) = feed.flush(1_002_000)
+    assert nxt.keys == (3,) and feed.next_deadline_ms() is None
 
 
 def test_trades_per_100ms_tick_in_contracts() -> None:
@@ -305,8 +304,8 @@ def test_rest_instruments_and_routes() -> None:
     assert got == {
         "BTC-USDT-SWAP": ("linear", "0.01", "BTC", "0.1"),
         "ETH-USDT-SWAP": ("linear", "0.1", "ETH", "0.01"),
-        "DOGE-USDT-SWAP": ("linear", "1000", "DOGE", "0.00001"),
         "SOL-USDT-SWAP": ("linear", "1", "SOL", "0.01"),
+        "DOGE-USDT-SWAP": ("linear", "1000", "DOGE", "0.00001"),
         "BTC-USD-SWAP": ("inverse", "100", "USD", "0.1"),
     }
     assert okx.SPEC.route("/ws/v5/public") is None
@@ -321,7 +320,7 @@ CANONICAL = {"BTC-USDT-SWAP": "BTC-USDT-PERP", "ETH-USDT-SWAP": "ETH-USDT-PERP",
 
 def test_round_trip_through_the_adapter_equals_the_ledger() -> None:
     adapter = loaded_adapter()
-    scenario = crash_scenario(duration_s=40, seed=5, venues=("okx",))
+    scenario = crash_scenario(duration_s=60, seed=5, venues=("okx",))
     feed = OkxFeed()
     start_ms = 1_700_000_000_000
     outs = []

@@ -25,8 +25,6 @@ from monitor.schema import (
     liquidation_id,
 )
 from producers.bitget import BitgetAdapter
-from producers.bitget.endpoints import LIQUIDATION_AMOUNT_UNIT, LIQUIDATION_SIDE_IS_ORDER_SIDE
-from producers.bitget.parser import liquidation_sides
 
 DATA = Path(__file__).resolve().parent / "data"
 RECV = 1_736_371_332_200_000_000
@@ -46,14 +44,6 @@ def liq_frame(*items: Any) -> bytes:
                          "arg": {"instType": "usdt-futures", "topic": "liquidation"}})  # fmt: skip
 
 
-def test_the_chosen_reading_of_the_unverified_fields() -> None:
-    assert LIQUIDATION_SIDE_IS_ORDER_SIDE is True
-    assert LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE
-    assert liquidation_sides(True) == {"sell": (Side.LONG, OrderSide.SELL),
-                                       "buy": (Side.SHORT, OrderSide.BUY)}  # fmt: skip
-    assert liquidation_sides(False) == {"buy": (Side.LONG, None), "sell": (Side.SHORT, None)}
-
-
 def test_documented_liquidation(adapter: BitgetAdapter) -> None:
     parsed = adapter.parse(frame("liquidation.json"), RECV)
     assert parsed.errors == [] and not parsed.control
@@ -62,8 +52,8 @@ def test_documented_liquidation(adapter: BitgetAdapter) -> None:
             exchange="bitget",
             symbol="BTC-USDT-PERP",
             venue_symbol="BTCUSDT",
-            liquidated_side=Side.SHORT,  # order side "buy" closes a short
-            order_side=OrderSide.BUY,
+            liquidated_side=Side.LONG,  # the position side: "buy" = a long was liquidated
+            order_side=None,
             price=89000.0,
             price_kind=PriceKind.UNKNOWN,
             qty_raw=37.722858,
@@ -74,14 +64,12 @@ def test_documented_liquidation(adapter: BitgetAdapter) -> None:
             coverage=Coverage.LARGEST_PER_SIDE_1S,
             ts_ms=1736371332162,
             received_ns=RECV,
-            event_id=liquidation_id(
-                "bitget", "BTCUSDT", 1736371332162, "short", 37.722858, 89000.0
-            ),
+            event_id=liquidation_id("bitget", "BTCUSDT", 1736371332162, "long", 37.722858, 89000.0),
         )
     ]
 
 
-def test_sell_is_a_long_and_bad_items_are_skipped(adapter: BitgetAdapter) -> None:
+def test_sell_is_a_short_and_bad_items_are_skipped(adapter: BitgetAdapter) -> None:
     good = {"symbol": "ETHUSDT", "side": "sell", "price": "3000", "amount": "6000", "ts": "17"}
     parsed = adapter.parse(
         liq_frame(
@@ -99,10 +87,31 @@ def test_sell_is_a_long_and_bad_items_are_skipped(adapter: BitgetAdapter) -> Non
     (ev,) = parsed.events
     assert isinstance(ev, Liquidation)
     assert (ev.symbol, ev.liquidated_side, ev.qty_base, ev.notional_usd) == (
-        "ETH-USDT-PERP", Side.LONG, 2.0, 6000.0,
+        "ETH-USDT-PERP", Side.SHORT, 2.0, 6000.0,
     )  # fmt: skip
     assert parsed.errors == ["bad_side", "bad_number", "bad_ts", "unknown_symbol", "bad_type",
                              "missing_field", "bad_shape"]  # fmt: skip
+
+
+def test_a_snapshot_push_is_not_new_liquidations(adapter: BitgetAdapter) -> None:
+    item = {"symbol": "ETHUSDT", "side": "buy", "price": "3000", "amount": "6000", "ts": "17"}
+    update = orjson.loads(liq_frame(item, {**item, "side": "sell"}))
+    parsed = adapter.parse(orjson.dumps({**update, "action": "snapshot"}), RECV)
+    assert parsed.events == [] and parsed.errors == []
+    assert parsed.replayed == ["venue_snapshot", "venue_snapshot"]
+    assert len(adapter.parse(orjson.dumps(update), RECV).events) == 2
+
+
+def test_identical_liquidations_of_one_push_keep_distinct_ids(adapter: BitgetAdapter) -> None:
+    item = {"symbol": "ETHUSDT", "side": "buy", "price": "3000", "amount": "6000", "ts": "17"}
+    first = adapter.parse(liq_frame(item, item, {**item, "side": "sell"}, item), RECV).events
+    ids = [e.event_id for e in first if isinstance(e, Liquidation)]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    # the same push again maps to the same ids, and the item alone to the first one's id
+    again = adapter.parse(liq_frame(item, item, {**item, "side": "sell"}, item), RECV).events
+    assert [e.event_id for e in again if isinstance(e, Liquidation)] == ids
+    (alone,) = adapter.parse(liq_frame(item), RECV).events
+    assert isinstance(alone, Liquidation) and alone.event_id == ids[0]
 
 
 def test_documented_trades(adapter: BitgetAdapter) -> None:

@@ -62,7 +62,7 @@ def test_documented_liquidation_array_negative_size_is_long(adapter: GateAdapter
         liquidated_side=Side.LONG,  # size < 0: a sell order closed a long (inferred)
         order_side=OrderSide.SELL,
         price=215.1,
-        price_kind=PriceKind.UNKNOWN,
+        price_kind=PriceKind.ORDER_LIMIT,
         qty_raw=124.5,  # contracts, decimal string (X-Gate-Size-Decimal)
         qty_unit=QtyUnit.CONTRACTS,
         contract_multiplier=0.0001,

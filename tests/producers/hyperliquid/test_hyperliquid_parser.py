@@ -32,9 +32,9 @@ def test_documented_trade() -> None:
     assert parsed.errors == [] and not parsed.control
     assert parsed.events == [
         Trade("hyperliquid", "BTC-USD-PERP", "BTC", OrderSide.SELL, 42000.5, 0.015, QtyUnit.BASE,
-              1.0, 0.015, 0.015 * 42000.5, None, 1704067200000, RECV, "1704067200000-123"),
+              1.0, 0.015, 0.015 * 42000.5, None, 1704067200000, RECV, "123"),
         Trade("hyperliquid", "KPEPE-USD-PERP", "kPEPE", OrderSide.BUY, 42000.5, 0.015, QtyUnit.BASE,
-              1.0, 0.015, 0.015 * 42000.5, None, 1704067200000, RECV, "1704067200000-7"),
+              1.0, 0.015, 0.015 * 42000.5, None, 1704067200000, RECV, "7"),
     ]  # fmt: skip
 
 

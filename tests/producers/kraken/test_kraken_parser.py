@@ -39,7 +39,7 @@ def adapter() -> KrakenAdapter:
 def test_documented_inverse_fill() -> None:
     parsed = adapter().parse(orjson.dumps(DOC), RECV)
     assert parsed.events == [
-        Trade("kraken", "BTC-USD-PERP", "PI_XBTUSD", OrderSide.SELL, 11735.0, 1135.0, QtyUnit.USD,
+        Trade("kraken", "BTC-USD-PERP", "PI_XBTUSD", OrderSide.SELL, 11735.0, 1135.0, QtyUnit.CONTRACTS,
               1.0, 1135.0 / 11735.0, 1135.0, False, 1565342712903, RECV,
               "b5a1c239-7987-4207-96bf-02355a3263cf")
     ]  # fmt: skip

@@ -72,7 +72,7 @@ def test_documented_liquidation_in_contracts(adapter: OkxAdapter) -> None:
             contract_multiplier=1000.0,
             qty_base=qty_base,
             notional_usd=qty_base * 0.007831,
-            coverage=Coverage.PARTIAL,
+            coverage=Coverage.SAMPLED_PER_CONTRACT_1S,
             ts_ms=1692266434010,
             received_ns=RECV,
             event_id=liquidation_id(
