@@ -29,6 +29,10 @@ async def record(cfg: Config, exchange: str, path: Path, stop: asyncio.Event) ->
     ex_cfg = cfg.exchanges[exchange]
     adapter = ADAPTERS[exchange](ex_cfg)
     base_url = cfg.ws_url(exchange)
+    bodies: list[tuple[str, bytes]] = []
+    if isinstance(adapter, InstrumentSource):  # first: the listing can add connections (Bybit)
+        await load_all(adapter, cfg.rest_url(exchange), ex_cfg.instruments_timeout_s,
+                       lambda url, body: bodies.append((url, body)))  # fmt: skip
     plans = adapter.connections(ex_cfg, base_url)
     writer = RecordingWriter(path)
     writer.open({
@@ -38,9 +42,8 @@ async def record(cfg: Config, exchange: str, path: Path, stop: asyncio.Event) ->
                         for p in plans],
     })  # fmt: skip
     try:
-        if isinstance(adapter, InstrumentSource):
-            await load_all(adapter, cfg.rest_url(exchange), ex_cfg.instruments_timeout_s,
-                           writer.rest)  # fmt: skip
+        for url, body in bodies:
+            writer.rest(url, body)
         metrics = for_registry(ProducerMetrics, CollectorRegistry())
         sessions = [
             Session(exchange, p, adapter, ex_cfg, lambda _: None, metrics, tap=writer.frame)

@@ -1,6 +1,7 @@
-"""Bybit v5 public linear stream, as the simulator speaks it. Pure module (sans-I/O).
+"""Bybit v5 public linear and inverse streams, as the simulator speaks them. Pure module (sans-I/O).
 
-Path ``/v5/public/linear`` (anything else: HTTP 404). Client operations (exchange-feeds.md §2):
+Paths ``/v5/public/linear`` and ``/v5/public/inverse`` (anything else: HTTP 404); a topic of the
+other category's symbols is refused like an unknown one. Client operations (exchange-feeds.md §2):
 
 * ``{"op":"subscribe","args":[...],"req_id":"..."}`` ->
   ``{"success":true,"ret_msg":"","conn_id":"<id>","req_id":"...","op":"subscribe"}``; ``req_id``
@@ -14,7 +15,9 @@ Path ``/v5/public/linear`` (anything else: HTTP 404). Client operations (exchang
   that, not this module).
 
 Topics served: ``allLiquidation.<SYM>``, ``publicTrade.<SYM>`` and ``tickers.<SYM>`` (``<SYM>``
-upper-case).
+upper-case). The inverse socket carries ``allLiquidation`` of the inverse perpetuals ``BTCUSD`` and
+``ETHUSD``: every ``INVERSE_EVERY``-th liquidation of BTCUSDT/ETHUSDT in the scenario happens on its
+inverse twin instead, sized in whole contracts of 1 USD (``v``; at least one).
 
 * allLiquidation: every 500 ms (wall-clock windows ``[k*500, (k+1)*500)`` ms since the epoch) one
   ``snapshot`` per symbol carrying **all** liquidations of the window, none dropped. ``S`` is the
@@ -66,6 +69,11 @@ from monitor.simulator.wire import (
 
 VENUE: Final = "bybit"
 PATH: Final = "/v5/public/linear"
+INVERSE_PATH: Final = "/v5/public/inverse"
+LINEAR: Final = "linear"
+INVERSE: Final = "inverse"
+INVERSE_TWINS: Final = {"BTCUSDT": "BTCUSD", "ETHUSDT": "ETHUSD"}  # scenario symbol -> inverse
+INVERSE_EVERY: Final = 4  # every 4th liquidation of a twinned symbol is an inverse one
 LIQUIDATION_PUSH_MS: Final = 500
 TRADE_TICK_MS: Final = 100
 BANKRUPTCY_OFFSET: Final = 0.005
@@ -80,8 +88,15 @@ OI_START_LIQ_MULTIPLE: Final = 50_000  # starting open interest, in median liqui
 _TOPIC_RE: Final = re.compile(r"^(?:allLiquidation|publicTrade|tickers)\.[A-Z0-9]+$")
 
 
-def valid_topic(topic: str) -> bool:
-    return _TOPIC_RE.match(topic) is not None
+def valid_topic(topic: str, category: str = LINEAR) -> bool:
+    """A topic this category's socket serves: inverse symbols only on the inverse socket."""
+    if _TOPIC_RE.match(topic) is None:
+        return False
+    inverse = topic.partition(".")[2] in _INVERSE_SYMBOLS
+    return inverse == (category == INVERSE)
+
+
+_INVERSE_SYMBOLS: Final = frozenset(INVERSE_TWINS.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +106,9 @@ class TickerOutgoing(SnapshotOutgoing):
 
 
 class BybitSession:
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, conn_id: str, category: str = LINEAR) -> None:
         self.conn_id = conn_id
+        self.category = category
         self._topics: dict[str, None] = {}  # ordered set
         self._primed: set[str] = set()  # ticker topics that had their snapshot on this connection
 
@@ -125,7 +141,7 @@ class BybitSession:
         if len(args) > MAX_ARGS_PER_REQUEST:
             return self._reply(False, f"error:args size >{MAX_ARGS_PER_REQUEST}", op, req_id)
         for topic in args:
-            if not valid_topic(topic):
+            if not valid_topic(topic, self.category):
                 return self._reply(False, f"error:handler not found,topic:{topic}", op, req_id)
             if op == "subscribe" and topic in self._topics:
                 return self._reply(False, f"error:already subscribed,topic:{topic}", op, req_id)
@@ -181,8 +197,12 @@ class BybitFeed:
             item, sent = self._trade(event, now_ms)
         else:
             end = (now_ms // LIQUIDATION_PUSH_MS + 1) * LIQUIDATION_PUSH_MS
-            bucket = ("allLiquidation", event.venue_symbol, end)
-            item, sent = self._liquidation(event, now_ms)
+            twin = INVERSE_TWINS.get(event.venue_symbol)
+            if twin is not None and key % INVERSE_EVERY == INVERSE_EVERY - 1:
+                item, sent = self._liquidation(event, now_ms, twin)
+            else:
+                item, sent = self._liquidation(event, now_ms)
+            bucket = ("allLiquidation", sent.venue_symbol, end)
         self._pending.setdefault(bucket, []).append((key, item, sent))
         if self._scenario is None or event.venue_symbol not in self._scenario.paths:
             return []
@@ -231,20 +251,28 @@ class BybitFeed:
         return item, SentTrade(VENUE, sym, tr.taker_side, qty, price, now_ms, trade_id)
 
     def _liquidation(
-        self, liq: SimLiquidation, now_ms: int
+        self, liq: SimLiquidation, now_ms: int, inverse: str | None = None
     ) -> tuple[dict[str, Any], SentLiquidation]:
-        sym = liq.venue_symbol
-        spec = instrument(sym)
+        """A linear item, or with ``inverse`` (the twin's symbol) an inverse one: ``v`` in whole
+        contracts of 1 USD."""
+        spec = instrument(liq.venue_symbol)
         long = liq.liquidated_side == "long"
         bankruptcy = (
             spec.round_price(liq.price * (1 - BANKRUPTCY_OFFSET), "floor")
             if long
             else spec.round_price(liq.price * (1 + BANKRUPTCY_OFFSET), "ceil")
         )
-        price, qty = spec.price_text(bankruptcy), spec.qty_text(liq.qty)
+        price = spec.price_text(bankruptcy)
+        sym = inverse or liq.venue_symbol
+        if inverse is None:
+            qty = spec.qty_text(liq.qty)
+            sent = SentLiquidation(VENUE, sym, liq.liquidated_side, qty, price, now_ms)
+        else:
+            qty = str(max(1, round(liq.qty * bankruptcy)))
+            sent = SentLiquidation(VENUE, sym, liq.liquidated_side, qty, price, now_ms, 1.0, True)
         # Position side: "Buy" = a long position was liquidated.
         item = {"T": now_ms, "s": sym, "S": "Buy" if long else "Sell", "v": qty, "p": price}
-        return item, SentLiquidation(VENUE, sym, liq.liquidated_side, qty, price, now_ms)
+        return item, sent
 
     # ---- tickers ------------------------------------------------------------------------------
 
@@ -311,7 +339,11 @@ class BybitFeed:
 
 
 def _route(path: str) -> tuple[int, str] | None:
-    return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
+    return None if urlsplit(path).path in (PATH, INVERSE_PATH) else (404, f"Not Found: {path}\n")
+
+
+def _category(path: str) -> str:
+    return INVERSE if urlsplit(path).path == INVERSE_PATH else LINEAR
 
 
 INSTRUMENTS_PATH: Final = "/v5/market/instruments-info"
@@ -331,17 +363,27 @@ PAGE_ROWS: Final = 2  # smaller pages than the venue's (limit 1000), so every ru
 
 
 def rest(path: str) -> tuple[int, bytes] | None:
-    """``GET /v5/market/instruments-info?category=linear[&cursor=c]``: the scenario's symbols and a
-    few more, ``PAGE_ROWS`` per page, ``nextPageCursor`` naming the next page ("" on the last)."""
+    """``GET /v5/market/instruments-info?category=linear|inverse[&cursor=c]``: the scenario's
+    symbols and a few more (linear), or the inverse twins, ``PAGE_ROWS`` per page,
+    ``nextPageCursor`` naming the next page ("" on the last)."""
     url = urlsplit(path)
     if url.path != INSTRUMENTS_PATH:
         return None
-    rows = [
-        {"symbol": s, "contractType": "LinearPerpetual", "status": "Trading",
-         "baseCoin": s.removesuffix("USDT"), "quoteCoin": "USDT", "settleCoin": "USDT"}
-        for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    ] + list(EXTRA_LISTED)  # fmt: skip
-    cursor = dict(parse_qsl(url.query)).get("cursor", "")
+    query = dict(parse_qsl(url.query))
+    category = query.get("category", LINEAR)
+    if category == INVERSE:
+        rows = [
+            {"symbol": s, "contractType": "InversePerpetual", "status": "Trading",
+             "baseCoin": s.removesuffix("USD"), "quoteCoin": "USD", "settleCoin": s[:-3]}
+            for s in INVERSE_TWINS.values()
+        ]  # fmt: skip
+    else:
+        rows = [
+            {"symbol": s, "contractType": "LinearPerpetual", "status": "Trading",
+             "baseCoin": s.removesuffix("USDT"), "quoteCoin": "USDT", "settleCoin": "USDT"}
+            for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+        ] + list(EXTRA_LISTED)  # fmt: skip
+    cursor = query.get("cursor", "")
     if cursor and not (cursor.startswith("page") and cursor[4:].isdigit()):
         body = {"retCode": 10001, "retMsg": "invalid cursor", "result": {}, "time": 1}
         return 200, orjson.dumps(body)
@@ -349,7 +391,7 @@ def rest(path: str) -> tuple[int, bytes] | None:
     chunk = rows[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
     more = (page + 1) * PAGE_ROWS < len(rows)
     body = {"retCode": 0, "retMsg": "OK",
-            "result": {"category": "linear", "list": chunk,
+            "result": {"category": category, "list": chunk,
                        "nextPageCursor": f"page{page + 1}" if more else ""}, "time": 1}  # fmt: skip
     return 200, orjson.dumps(body)
 
@@ -358,7 +400,7 @@ SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
     route=_route,
-    new_session=lambda path, conn_id: BybitSession(conn_id),
+    new_session=lambda path, conn_id: BybitSession(conn_id, _category(path)),
     new_feed=BybitFeed,
     new_feed_for=BybitFeed,  # with the scenario: tickers from its price path
     rest=rest,

@@ -4,9 +4,11 @@ One websocket server on 127.0.0.1 answers the recorded connections' paths (the p
 pointed at ``url`` with the same exchange configuration as the recording, so it asks for the same
 paths) and the recorded REST paths (instrument metadata). Each recorded connection is played once:
 after the client has sent as many messages as the recording's subscribe frames, its frames follow
-with their recorded spacing divided by ``speed``; client messages are read and ignored. A later
-connection to the same path gets nothing (a quiet venue), so a reconnecting producer never sees a
-frame twice.
+with their recorded spacing divided by ``speed``; client messages are read and ignored. Several
+recorded connections can share a path (Bybit's configured symbols and its other listed symbols'
+liquidations): a client gets the one whose first subscribe frame equals its first message, else
+the first not yet played. A connection that finds every recording of its path played gets nothing
+(a quiet venue), so a reconnecting producer never sees a frame twice.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ class ReplayServer(AsyncService):
             raise ValueError(f"speed {speed!r}: must be > 0")
         self.recording = read_recording(recording) if isinstance(recording, Path) else recording
         self.speed = speed
-        self._by_path = {path_of(c["url"]): c for c in self.recording.connections()}
+        self._by_path: dict[str, list[dict[str, Any]]] = {}
+        for c in self.recording.connections():
+            self._by_path.setdefault(path_of(c["url"]), []).append(c)
         self._played: set[str] = set()
         self._pending = {c["name"] for c in self.recording.connections()}
         self._done = asyncio.Event()
@@ -80,12 +84,16 @@ class ReplayServer(AsyncService):
 
     async def _handle(self, conn: ServerConnection) -> None:
         assert conn.request is not None
-        spec: dict[str, Any] = self._by_path[conn.request.path]
-        name = spec["name"]
-        first = name not in self._played
-        self._played.add(name)
+        specs = self._by_path[conn.request.path]
         try:
-            for _ in spec["subscribe"]:
+            message = await conn.recv() if any(s["subscribe"] for s in specs) else None
+            unplayed = [s for s in specs if s["name"] not in self._played]
+            matching = [s for s in unplayed if s["subscribe"] and s["subscribe"][0] == message]
+            spec: dict[str, Any] = (matching or unplayed or specs)[0]
+            name = spec["name"]
+            first = name not in self._played
+            self._played.add(name)
+            for _ in spec["subscribe"][1 if message is not None else 0 :]:
                 await conn.recv()
             if first:
                 await self._play(conn, self.recording.frames.get(name, []))

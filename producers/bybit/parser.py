@@ -49,20 +49,26 @@ from monitor.schema import (
 from monitor.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE, TICKERS
+from producers.bybit.instruments import (
+    CATEGORIES,
+    INVERSE,
+    category_of,
+    page_url,
+    parse_instruments,
+)
 from producers.bybit.instruments import PATH as INSTRUMENTS_PATH
-from producers.bybit.instruments import QUERY as INSTRUMENTS_QUERY
-from producers.bybit.instruments import page_url, parse_instruments
+from producers.bybit.instruments import query as instruments_query
 from producers.bybit.subscriptions import plan_connections
 from producers.events import (
     ITEM_ERRORS,
     MAX_MS,
+    distinct_ids,
     item_error,
     json_object,
     new_liquidation,
     new_trade,
     non_negative,
     optional,
-    distinct_ids,
     positive,
     qty_price,
     signed,
@@ -78,6 +84,7 @@ _POSITION_SIDES: Final = {
 }
 _TAKER_SIDES: Final = {"Buy": OrderSide.BUY, "Sell": OrderSide.SELL}
 _BASE: Final = QtyUnit.BASE
+_CONTRACTS: Final = QtyUnit.CONTRACTS
 _BANKRUPTCY: Final = PriceKind.BANKRUPTCY
 _AGGREGATED: Final = Coverage.AGGREGATED
 _CONTROL_OPS: Final = frozenset({"ping", "pong"})
@@ -94,7 +101,8 @@ class BybitAdapter:
 
     def __init__(self, cfg: ExchangeConfig, symbols: SymbolTable | None = None) -> None:
         self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
-        self._instruments: dict[str, tuple[str, float]] = {}  # venue -> (canonical, multiplier)
+        # venue symbol -> (canonical, multiplier, inverse)
+        self._instruments: dict[str, tuple[str, float, bool]] = {}
         # channel -> (handler, per item): a per-item handler gets each element of the ``data``
         # list, a whole-message one (tickers: ``data`` is one object) gets the message.
         self._channels: dict[str, tuple[Any, bool]] = {
@@ -104,33 +112,43 @@ class BybitAdapter:
         }
         self._topics: dict[str, tuple[Any, bool]] = {}  # full topic -> channel entry
         self._all_liquidations = cfg.all_liquidations
-        self.listed: tuple[str, ...] = ()  # every listed symbol (instruments-info), once loaded
-        self._pages: tuple[str, ...] = ()  # symbols of the pages loaded so far
+        self.listed: tuple[str, ...] = ()  # every listed linear perpetual, once loaded
+        self.listed_inverse: tuple[str, ...] = ()  # every listed inverse perpetual
+        self._pages: dict[str, tuple[str, ...]] = {}  # category -> symbols of its pages so far
         self._next_page: str | None = None
 
     # ---- plan --------------------------------------------------------------------------------
 
     def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
-        return plan_connections(cfg, base_url, self.listed if cfg.all_liquidations else ())
+        if not cfg.all_liquidations:
+            return plan_connections(cfg, base_url)
+        return plan_connections(cfg, base_url, self.listed, self.listed_inverse)
 
     # ---- instrument listing (producers.base.InstrumentSource) ---------------------------------
 
     def instrument_urls(self, rest_base: str) -> list[str]:
-        """The linear listing, needed only to subscribe every listed symbol's liquidations."""
-        return (
-            [f"{rest_base}{INSTRUMENTS_PATH}?{INSTRUMENTS_QUERY}"] if self._all_liquidations else []
-        )
+        """The linear and inverse listings, needed only to subscribe every listed symbol's
+        liquidations (and to know an inverse contract's size)."""
+        if not self._all_liquidations:
+            return []
+        return [f"{rest_base}{INSTRUMENTS_PATH}?{instruments_query(c)}" for c in CATEGORIES]
 
     def load_instruments(self, url: str, body: bytes) -> int:
-        """One page of the listing; the first page (no cursor) starts a new listing."""
-        listing = parse_instruments(body)
+        """One page of a category's listing; its first page (no cursor) starts a new listing."""
+        category = category_of(url)
+        listing = parse_instruments(body, category)
         for inst in listing.instruments:
             self._symbols.add(inst)
-        pages = () if "&cursor=" not in url else self._pages
-        self._pages = (*pages, *(i.venue_symbol for i in listing.instruments))
+            self._instruments.pop(inst.venue_symbol, None)  # resolved again from the table
+        pages = () if "&cursor=" not in url else self._pages.get(category, ())
+        self._pages[category] = (*pages, *(i.venue_symbol for i in listing.instruments))
         self._next_page = page_url(url, listing.cursor) if listing.cursor else None
         if self._next_page is None:
-            self.listed = tuple(dict.fromkeys(self._pages))
+            symbols = tuple(dict.fromkeys(self._pages[category]))
+            if category == INVERSE:
+                self.listed_inverse = symbols
+            else:
+                self.listed = symbols
         return len(listing.instruments)
 
     def next_instrument_url(self, url: str) -> str | None:
@@ -201,12 +219,12 @@ class BybitAdapter:
             return Parsed(control=True)
         raise ParseError("unknown_op", str(op)[:40])
 
-    def _instrument(self, venue_symbol: object) -> tuple[str, float]:
+    def _instrument(self, venue_symbol: object) -> tuple[str, float, bool]:
         """Resolve once (unknown symbol or symbol cap: ParseError), then serve from the cache."""
         if type(venue_symbol) is not str or not venue_symbol:
             raise ParseError("bad_type", "symbol")
         inst = self._symbols.resolve(venue_symbol)
-        entry = (inst.symbol, inst.contract_multiplier)
+        entry = (inst.symbol, inst.contract_multiplier, inst.inverse)
         self._instruments[venue_symbol] = entry
         return entry
 
@@ -218,11 +236,18 @@ class BybitAdapter:
         qty_raw = positive(item["v"])
         price = positive(item["p"])
         ts = timestamp_ms(item["T"])
-        symbol, mult = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
-        qty_base = qty_raw * mult
+        symbol, mult, inverse = self._instruments.get(venue_symbol) or self._instrument(
+            venue_symbol
+        )
+        if inverse:  # ``v`` is contracts of ``mult`` USD (inverse perpetuals, their own socket)
+            usd = qty_raw * mult
+            qty_base, unit = usd / price, _CONTRACTS
+        else:
+            qty_base, unit = qty_raw * mult, _BASE
+            usd = qty_base * price
         return new_liquidation(
             EXCHANGE, symbol, venue_symbol, side[0], None, price, _BANKRUPTCY, qty_raw,
-            _BASE, mult, qty_base, qty_base * price, _AGGREGATED, ts, received_ns,
+            unit, mult, qty_base, usd, _AGGREGATED, ts, received_ns,
             liquidation_id(EXCHANGE, venue_symbol, ts, side[1], qty_raw, price),
         )  # fmt: skip
 
@@ -242,7 +267,7 @@ class BybitAdapter:
             raise ParseError("bad_ts", "T")
         if type(trade_id) is not str or not trade_id:
             raise ParseError("bad_type", "i")
-        mult = inst[1]
+        mult = inst[1]  # linear only: configured symbols (trades, tickers) are linear
         qty_base = qty_raw * mult
         return new_trade(
             EXCHANGE, inst[0], venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base,
@@ -269,7 +294,7 @@ class BybitAdapter:
         if (mark is None and index is None and funding is None and next_funding is None
                 and oi is None and oi_value is None):  # fmt: skip
             return Parsed()
-        symbol, mult = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
+        symbol, mult, _ = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
         return Parsed(
             events=[
                 MarketContext(

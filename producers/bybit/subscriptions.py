@@ -42,19 +42,40 @@ def subscribe_frames(args: list[str], per_request: int = MAX_ARGS_PER_SUBSCRIBE)
 MAX_TOPICS_PER_CONNECTION = 500
 
 
+def inverse_url(base_url: str) -> str:
+    """The inverse socket beside the configured linear one: ``.../v5/public/inverse``."""
+    head, _, last = base_url.rstrip("/").rpartition("/")
+    return f"{head}/inverse" if last == "linear" else f"{base_url.rstrip('/')}/inverse"
+
+
 def plan_connections(
-    cfg: ExchangeConfig, base_url: str, listed: tuple[str, ...] = ()
+    cfg: ExchangeConfig,
+    base_url: str,
+    listed: tuple[str, ...] = (),
+    listed_inverse: tuple[str, ...] = (),
 ) -> list[ConnectionPlan]:
     """``public``: every topic of the configured symbols. ``liquidations``, ``liquidations-2``,
-    ...: ``allLiquidation`` of every other listed symbol (``all_liquidations``)."""
+    ...: ``allLiquidation`` of every other listed linear symbol (``all_liquidations``).
+    ``inverse``, ``inverse-2``, ...: ``allLiquidation`` of every listed inverse perpetual, on the
+    inverse socket (``inverse_url``)."""
     plans = []
     args = topics(cfg.symbols)
     if args:
         plans.append(ConnectionPlan("public", base_url, subscribe_frames(args)))
     configured = {s.upper() for s in cfg.symbols}
     rest = [f"{ALL_LIQUIDATION}.{s}" for s in dict.fromkeys(listed) if s not in configured]
-    for n, i in enumerate(range(0, len(rest), MAX_TOPICS_PER_CONNECTION)):
-        name = "liquidations" if n == 0 else f"liquidations-{n + 1}"
-        chunk = rest[i : i + MAX_TOPICS_PER_CONNECTION]
-        plans.append(ConnectionPlan(name, base_url, subscribe_frames(chunk)))
+    plans += _liquidation_plans("liquidations", base_url, rest)
+    inverse = [f"{ALL_LIQUIDATION}.{s}" for s in dict.fromkeys(listed_inverse)]
+    plans += _liquidation_plans("inverse", inverse_url(base_url), inverse)
     return plans
+
+
+def _liquidation_plans(name: str, url: str, args: list[str]) -> list[ConnectionPlan]:
+    return [
+        ConnectionPlan(
+            name if n == 0 else f"{name}-{n + 1}",
+            url,
+            subscribe_frames(args[i : i + MAX_TOPICS_PER_CONNECTION]),
+        )
+        for n, i in enumerate(range(0, len(args), MAX_TOPICS_PER_CONNECTION))
+    ]

@@ -176,6 +176,30 @@ def test_all_liquidations_every_500ms_with_position_side() -> None:
     assert feed.next_deadline_ms() is None
 
 
+def test_every_fourth_btc_liquidation_is_an_inverse_one_on_its_own_socket() -> None:
+    feed = BybitFeed()
+    for i in range(4):  # keys 0..3: key 3 goes to the inverse twin BTCUSD
+        feed.on_event(SimLiquidation(0, "bybit", "BTCUSDT", "long", 95000.0, 0.5), 1_000_100 + i)
+    inverse, linear = sorted(feed.flush(1_000_500), key=lambda o: o.streams)
+    assert linear.streams == ("allLiquidation.BTCUSDT",) and len(linear.items) == 3
+    assert inverse.streams == ("allLiquidation.BTCUSD",)
+    assert orjson.loads(inverse.payload)["data"] == [
+        # 0.5 BTC at the 94525.0 bankruptcy price: 47,262.5 USD -> 47,262 contracts of 1 USD
+        {"T": 1_000_103, "s": "BTCUSD", "S": "Buy", "v": "47262", "p": "94525.0"}
+    ]
+    assert inverse.items == (
+        SentLiquidation("bybit", "BTCUSD", "long", "47262", "94525.0", 1_000_103, 1.0, True),
+    )
+    linear_conn, inverse_conn = BybitSession("l", "linear"), BybitSession("i", "inverse")
+    refused = reply(linear_conn, {"op": "subscribe", "args": ["allLiquidation.BTCUSD"]})
+    assert refused["ret_msg"] == "error:handler not found,topic:allLiquidation.BTCUSD"
+    refused = reply(inverse_conn, {"op": "subscribe", "args": ["allLiquidation.BTCUSDT"]})
+    assert refused["success"] is False
+    assert reply(inverse_conn, {"op": "subscribe", "args": ["allLiquidation.BTCUSD"]})["success"]
+    assert inverse_conn.frames_for(inverse) == [inverse.payload]
+    assert inverse_conn.frames_for(linear) == []
+
+
 # ---- tickers -------------------------------------------------------------------------------------
 
 

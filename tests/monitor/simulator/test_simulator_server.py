@@ -161,7 +161,7 @@ async def test_binance_refuses_unknown_paths_at_the_handshake() -> None:
                     pass
             assert err.value.response.status_code == status
         with pytest.raises(InvalidStatus) as err:
-            async with connect(sim.url("bybit").replace("linear", "inverse")):
+            async with connect(sim.url("bybit").replace("linear", "option")):
                 pass
         assert err.value.response.status_code == 404
 
@@ -169,11 +169,15 @@ async def test_binance_refuses_unknown_paths_at_the_handshake() -> None:
 async def test_bybit_all_liquidations_arrive_batched_with_position_side() -> None:
     sc = scenario(10)
     topics = [f"allLiquidation.{s}" for s in sc.symbols]
+    inverse_topics = ["allLiquidation.BTCUSD", "allLiquidation.ETHUSD"]
     async with (
         ExchangeSimulator(sc, speed=8) as sim,
         connect(sim.url("bybit")) as liq,
         connect(sim.url("bybit")) as trades,
+        connect(sim.url("bybit").replace("/linear", "/inverse")) as inverse,
     ):
+        await inverse.send(orjson.dumps({"op": "subscribe", "args": inverse_topics}).decode())
+        assert orjson.loads(await inverse.recv())["success"] is True
         await liq.send(orjson.dumps({"op": "subscribe", "args": topics, "req_id": "s1"}).decode())
         ack = orjson.loads(await liq.recv())
         assert ack == {"success": True, "ret_msg": "", "conn_id": ack["conn_id"],
@@ -191,14 +195,20 @@ async def test_bybit_all_liquidations_arrive_batched_with_position_side() -> Non
         await trades.send('{"op":"subscribe","args":["publicTrade.SOLUSDT"]}')
         other = orjson.loads(await trades.recv())
         assert other["success"] is True and other["conn_id"] != ack["conn_id"]
-        tasks = [collect(liq), collect(trades)]
-        await sim.wait_subscribed("bybit", [*topics, "publicTrade.SOLUSDT"])
+        tasks = [collect(liq), collect(trades), collect(inverse)]
+        await sim.wait_subscribed("bybit", [*topics, *inverse_topics, "publicTrade.SOLUSDT"])
         sim.play()
         await sim.wait_finished()
         await sim.stop()
-        liq_frames, trade_frames = [await t for t in tasks]
+        liq_frames, trade_frames, inverse_frames = [await t for t in tasks]
 
     items = []
+    twins = {"BTCUSD": "BTCUSDT", "ETHUSD": "ETHUSDT"}
+    for f in inverse_frames:  # every 4th BTC/ETH liquidation, in whole USD contracts
+        assert f["type"] == "snapshot" and f["topic"] in inverse_topics
+        items += [{**d, "s": twins[d["s"]]} for d in f["data"]]
+    assert items, "some liquidations went to the inverse twins"
+    linear_from = len(items)
     for f in liq_frames:
         assert f["type"] == "snapshot" and f["topic"].startswith("allLiquidation.")
         window = {d["T"] // 500 for d in f["data"]}
@@ -216,13 +226,20 @@ async def test_bybit_all_liquidations_arrive_batched_with_position_side() -> Non
         SentLiquidation(
             "bybit", d["s"], "long" if d["S"] == "Buy" else "short", d["v"], d["p"], d["T"]
         )
-        for d in items
+        for d in items[linear_from:]
     ]
-    assert sim.ledger.liquidations == received
+    assert [x for x in sim.ledger.liquidations if not x.inverse] == received
     notional: dict[tuple[str, str, str], float] = {}
     for x in received:
         key = ("bybit", x.venue_symbol, x.liquidated_side)
         notional[key] = notional.get(key, 0.0) + float(x.qty_text) * float(x.price_text)
+    for d in items[:linear_from]:  # inverse: contracts of 1 USD
+        key = (
+            "bybit",
+            {v: k for k, v in twins.items()}[d["s"]],
+            "long" if d["S"] == "Buy" else "short",
+        )
+        notional[key] = notional.get(key, 0.0) + float(d["v"])
     assert sim.ledger.liquidation_notional() == notional
     # trades: batched per 100 ms tick, all of them, taker side as sent
     sol = [t for t in sc.trades("bybit") if t.venue_symbol == "SOLUSDT"]

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import ExchangeConfig, load
 from monitor.errors import ParseError
+from monitor.schema import Liquidation, QtyUnit, Side
 from monitor.simulator import bybit as sim_bybit
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
@@ -70,8 +71,65 @@ async def test_every_listed_symbol_is_subscribed(kafka_bootstrap: str, unique: s
                                  "symbols": ["BTCUSDT"]}},
         )  # fmt: skip
         async with ProducerService(cfg, "bybit", CollectorRegistry()) as producer:
-            assert [p.name for p in producer.plans] == ["public", "liquidations"]
+            assert [p.name for p in producer.plans] == ["public", "liquidations", "inverse"]
+            assert producer.plans[2].url == sim.url("bybit").replace("/linear", "/inverse")
             await sim.wait_subscribed(
                 "bybit", ["allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT",
-                          "allLiquidation.SOLUSDT", "allLiquidation.DOGEUSDT"],
+                          "allLiquidation.SOLUSDT", "allLiquidation.DOGEUSDT",
+                          "allLiquidation.BTCUSD", "allLiquidation.ETHUSD"],
             )  # fmt: skip
+
+
+INVERSE_FIRST = "/v5/market/instruments-info?category=inverse&limit=1000"
+
+
+def test_inverse_perpetuals_are_listed_and_subscribed_on_their_own_socket() -> None:
+    cfg = ExchangeConfig(symbols=("BTCUSDT",))
+    adapter = BybitAdapter(cfg)
+    urls = adapter.instrument_urls("https://api.bybit.com")
+    assert urls == [f"https://api.bybit.com{FIRST}", f"https://api.bybit.com{INVERSE_FIRST}"]
+    for first in urls:
+        url: str | None = first
+        while url is not None:
+            _, body = sim_bybit.rest(url.removeprefix("https://api.bybit.com")) or (0, b"")
+            adapter.load_instruments(url, body)
+            url = adapter.next_instrument_url(url)
+    assert adapter.listed_inverse == ("BTCUSD", "ETHUSD")
+    assert adapter.listed == ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT")
+    plans = adapter.connections(cfg, "wss://stream.bybit.com/v5/public/linear")
+    assert [(p.name, p.url) for p in plans] == [
+        ("public", "wss://stream.bybit.com/v5/public/linear"),
+        ("liquidations", "wss://stream.bybit.com/v5/public/linear"),
+        ("inverse", "wss://stream.bybit.com/v5/public/inverse"),
+    ]
+    assert [a for f in plans[2].subscribe for a in orjson.loads(f)["args"]] == [
+        "allLiquidation.BTCUSD", "allLiquidation.ETHUSD"
+    ]  # fmt: skip
+
+
+def test_an_inverse_liquidation_is_sized_in_usd_contracts() -> None:
+    """``v`` of an inverse perpetual is contracts of 1 USD: 45,000 contracts at 90,000 are 45,000
+    USD, half a BTC; a linear one's ``v`` is base coin."""
+    adapter = BybitAdapter(ExchangeConfig())
+    rows = [{"symbol": "BTCUSD", "contractType": "InversePerpetual", "status": "Trading",
+             "baseCoin": "BTC", "quoteCoin": "USD"}]  # fmt: skip
+    body = orjson.dumps({"retCode": 0, "result": {"list": rows, "nextPageCursor": ""}})
+    assert adapter.load_instruments(f"https://api.bybit.com{INVERSE_FIRST}", body) == 1
+    frame = {"topic": "allLiquidation.BTCUSD", "type": "snapshot", "ts": 1739502303204,
+             "data": [{"T": 1739502302929, "s": "BTCUSD", "S": "Buy", "v": "45000", "p": "90000"},
+                      {"T": 1739502302930, "s": "BTCUSDT", "S": "Sell", "v": "0.5", "p": "90000"}]}  # fmt: skip
+    inverse, linear = adapter.parse(orjson.dumps(frame), 1).events
+    assert isinstance(inverse, Liquidation) and isinstance(linear, Liquidation)
+    assert (inverse.symbol, inverse.liquidated_side, inverse.qty_unit) == (
+        "BTC-USD-PERP", Side.LONG, QtyUnit.CONTRACTS,
+    )  # fmt: skip
+    assert (inverse.notional_usd, inverse.qty_base, inverse.contract_multiplier) == (
+        45000.0,
+        0.5,
+        1.0,
+    )
+    assert (linear.symbol, linear.qty_unit, linear.notional_usd) == (
+        "BTC-USDT-PERP",
+        QtyUnit.BASE,
+        45000.0,
+    )
