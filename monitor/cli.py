@@ -118,17 +118,23 @@ def _parser() -> argparse.ArgumentParser:
         "simulate",
         parents=[common],
         help="run the exchange simulator alone (point producers at the printed URLs)",
-        description="Serve the crash scenario on local websocket servers speaking the Binance "
-        "USD-M and Bybit v5 protocols.",
+        description="Serve the crash scenario on local websocket servers speaking each venue's "
+        "protocol (all ten by default), with their REST instrument listings on the same ports.",
     )
     s.add_argument("--duration", type=float, default=300.0, help="scenario seconds")
     s.add_argument("--speed", type=float, default=1.0)
     s.add_argument("--seed", type=int, default=7)
+    s.add_argument(
+        "--venue",
+        action="append",
+        choices=KNOWN_EXCHANGES,
+        help="a venue to serve (repeat for several; default: all ten)",
+    )
     s.add_argument("--record", type=Path, help="write every frame sent (gzip JSON lines)")
     s.add_argument(
         "--wait-for-subscribers",
         action="store_true",
-        help="start playback only once both venues' feeds are subscribed",
+        help="start playback only once every venue's liquidation feeds are subscribed",
     )
     return p
 
@@ -182,20 +188,18 @@ async def _simulate(args: argparse.Namespace) -> None:
     from monitor.simulator.scenario import crash_scenario
     from monitor.simulator.server import ExchangeSimulator
 
-    scenario = crash_scenario(duration_s=args.duration, seed=args.seed)
+    venues = tuple(dict.fromkeys(args.venue or KNOWN_EXCHANGES))
+    scenario = crash_scenario(duration_s=args.duration, seed=args.seed, venues=venues)
     async with ExchangeSimulator(scenario, speed=args.speed, record_path=args.record) as sim:
-        for venue in ("binance", "bybit"):
+        for venue in venues:
+            env = f"CASCADE_MONITOR__EXCHANGES__{venue.upper()}"
             print(
-                f"{venue}: {sim.url(venue)}  "
-                f"(CASCADE_MONITOR__EXCHANGES__{venue.upper()}__WS_URL={sim.url(venue)})",
+                f"{venue}: {sim.url(venue)}  ({env}__WS_URL={sim.url(venue)} "
+                f"{env}__REST_URL={sim.rest_url(venue)} {env}__ENABLED=true)",
                 flush=True,
             )
         if args.wait_for_subscribers:
-            symbols = sorted({e.venue_symbol for e in scenario.events})
-            await sim.wait_subscribed("binance", ["!forceOrder@arr"], timeout_s=3600)
-            await sim.wait_subscribed(
-                "bybit", [f"allLiquidation.{s}" for s in symbols], timeout_s=3600
-            )
+            await sim.wait_liquidations_subscribed(timeout_s=3600)
         sim.play()
         print(f"playing {args.duration:.0f}s of scenario at speed {args.speed:g}", flush=True)
         done = asyncio.ensure_future(sim.wait_finished())

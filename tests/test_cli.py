@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.broker import port_open
+from monitor.config import KNOWN_EXCHANGES
 from tests.conftest import free_port
 
 CLI = [sys.executable, "-m", "monitor.cli"]
@@ -47,6 +48,16 @@ def test_help_everywhere(args: list[str], isolated_env: dict[str, str]) -> None:
     res = run([*args, "--help"], isolated_env)
     assert res.returncode == 0, res.stderr
     assert "usage: cascade-monitor" in res.stdout
+
+
+def test_simulate_serves_every_venue(isolated_env: dict[str, str]) -> None:
+    res = run(["simulate", "--duration", "1", "--speed", "4"], isolated_env)
+    assert res.returncode == 0, res.stderr
+    served = re.findall(r"^(\w+): ws://127\.0\.0\.1:\d+", res.stdout, re.MULTILINE)
+    assert served == list(KNOWN_EXCHANGES)
+    assert "__REST_URL=http://127.0.0.1:" in res.stdout and "sent {" in res.stdout
+    one = run(["simulate", "--duration", "1", "--speed", "4", "--venue", "okx"], isolated_env)
+    assert re.findall(r"^(\w+): ws://", one.stdout, re.MULTILINE) == ["okx"]
 
 
 def test_bad_config_is_a_clear_error(tmp_path: Path, isolated_env: dict[str, str]) -> None:
@@ -132,7 +143,12 @@ async def test_demo_end_to_end(isolated_env: dict[str, str]) -> None:
         assert live[key] > 0, (key, live)
     final = out.split("\nfinal\n", 1)[1]
     table_rows = [ln.split() for ln in final.splitlines() if ln.startswith(("binance ", "bybit "))]
-    assert len(table_rows) == 6
+    # the scenario's three pairs on both venues, and Bybit's inverse BTC and ETH perpetuals (the
+    # simulator puts every 4th of their liquidations there; liquidations only: no trades, no mark)
+    assert sorted((r[0], r[1]) for r in table_rows) == sorted(
+        [(x, f"{a}-USDT-PERP") for x in ("binance", "bybit") for a in ("BTC", "ETH", "SOL")]
+        + [("bybit", "BTC-USD-PERP"), ("bybit", "ETH-USD-PERP")]
+    )
     for row in table_rows:
         assert float(row[4].replace(",", "")) > 0, row  # long 60 s rate
         assert row[9] != "-" and 0.0 <= float(row[9]) <= 1.0, row  # the cascade score

@@ -18,7 +18,6 @@ from monitor.simulator.replay import ReplayServer
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 from producers.recording import record
-from producers.registry import ADAPTERS
 
 
 def _venue_config(venue: str, ws_url: str, rest_url: str, **kafka: object) -> Config:
@@ -37,11 +36,9 @@ async def test_record_then_replay_through_the_producer(
     path = tmp_path / f"{venue}.jsonl.gz"
     async with ExchangeSimulator(scenario, speed=10.0) as sim:
         cfg = _venue_config(venue, sim.url(venue), sim.rest_url(venue))
-        n_conns = len(ADAPTERS[venue](cfg.exchanges[venue]).connections(
-            cfg.exchanges[venue], cfg.ws_url(venue)))  # fmt: skip
         stop = asyncio.Event()
         recorder = asyncio.ensure_future(record(cfg, venue, path, stop))
-        await sim.wait_connections(venue, n_conns)
+        await sim.wait_liquidations_subscribed()
         sim.play()
         await sim.wait_finished()
         stop.set()  # the sessions close gracefully: frames already sent are read first

@@ -1,6 +1,8 @@
-"""Exchange simulator: local Binance USD-M and Bybit v5 linear websocket servers playing a scenario.
+"""Exchange simulator: local websocket servers speaking each of the ten venues' protocols.
 
-``scenario`` (pure) builds the market; ``binance`` and ``bybit`` (pure, sans-I/O) speak each venue's
-protocol; ``server.ExchangeSimulator`` owns the sockets and the ``ledger`` of what was sent. This
-package imports nothing on purpose, so the pure modules stay free of websockets.
+``scenario`` (pure) builds the market; one pure, sans-I/O module per venue (``binance``,
+``bybit``, ``okx``, ``htx``, ``gate``, ``bitget``, ``bitmex``, ``deribit``, ``kraken``,
+``hyperliquid``, listed in ``venues``) speaks that venue's protocol as its documentation describes
+it; ``server.ExchangeSimulator`` owns the sockets and the ``ledger`` of what was sent. This package
+imports nothing on purpose, so the pure modules stay free of websockets.
 """

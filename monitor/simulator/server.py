@@ -1,14 +1,14 @@
 """The exchange simulator: local websocket servers that play a scenario like the real venues.
 
 One server per venue of the scenario, on 127.0.0.1 and an ephemeral port. The protocol (paths,
-requests, framing, sampling, batching) lives in the pure modules ``binance`` and ``bybit``; this
-module owns the sockets, the clock and the ledger.
+requests, framing, sampling, batching) lives in each venue's pure module (``venues.SPECS``: all
+ten); this module owns the sockets, the clock and the ledger.
 
 Clock: ``play()`` pins scenario second 0 to now; scenario second ``k`` happens at
 ``start + k / speed``. Payload timestamps are the wall clock at that moment, like a live venue, and
-the venues' sampling and batching windows are wall-clock windows (1000 ms Binance forceOrder,
-500 ms Bybit allLiquidation, 100 ms Bybit publicTrade), so a faster playback compresses more
-liquidations into each window, exactly as a faster market would.
+the venues' sampling and batching windows are wall-clock windows (1000 ms Binance forceOrder and
+OKX liquidation-orders, 500 ms Bybit allLiquidation, 100 ms Bybit publicTrade, ...), so a faster
+playback compresses more liquidations into each window, exactly as a faster market would.
 
 Per connection: a writer task drains an outgoing queue (a slow client never blocks playback) and
 records each frame it wrote in the ledger (market items, once per venue-unique key) and in the
@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from monitor.simulator import binance, bybit
-from monitor.simulator.ledger import Ledger
+from monitor.simulator.ledger import Ledger, SentLiquidation
 from monitor.simulator.recorder import FrameRecorder
 from monitor.simulator.scenario import Scenario, SimEvent
 from monitor.simulator.venues import SPECS
@@ -199,6 +199,48 @@ class ExchangeSimulator:
         except TimeoutError:
             raise TimeoutError(
                 f"{venue}: not subscribed after {timeout_s} s: {sorted(missing)}"
+            ) from None
+
+    def liquidation_streams(self, venue: str) -> list[tuple[str, ...]]:
+        """The stream choices that carry the scenario's liquidations on ``venue``: one tuple per
+        distinct way a payload goes out (any one of its streams receives it: a per-symbol topic or
+        the venue's all-symbols one). Found by running a fresh copy of the venue's feed over the
+        scenario offline (pure, no sockets)."""
+        spec = self._venue(venue).spec
+        feed = spec.new_feed_for(self.scenario) if spec.new_feed_for else spec.new_feed()
+        choices: dict[tuple[str, ...], None] = {}
+        outs: list[Outgoing] = []
+        for event in self.scenario.events:
+            if event.venue == venue:
+                now_ms = round(event.t * 1000)
+                outs += feed.flush(now_ms)
+                outs += feed.on_event(event, now_ms)
+        outs += feed.flush(2**62)
+        for out in outs:
+            if any(isinstance(item, SentLiquidation) for item in out.items):
+                choices[out.streams] = None
+        return list(choices)
+
+    async def wait_liquidations_subscribed(self, timeout_s: float = 10) -> None:
+        """Return once, on every venue, each way the scenario's liquidations go out has a
+        subscriber (``liquidation_streams``): playback started then loses none of them."""
+        needed = {v: self.liquidation_streams(v) for v in self._venues}
+        try:
+            async with asyncio.timeout(timeout_s):
+                for name, choices in needed.items():
+                    v = self._venues[name]
+                    while True:
+                        changed = v.changed
+                        subscribed = v.subscribed()
+                        if all(subscribed.intersection(c) for c in choices):
+                            break
+                        await changed.wait()
+        except TimeoutError:
+            late = {n: [c for c in cs if not self._venues[n].subscribed().intersection(c)]
+                    for n, cs in needed.items()}  # fmt: skip
+            raise TimeoutError(
+                f"liquidation streams not subscribed after {timeout_s} s: "
+                f"{ {n: c for n, c in late.items() if c} }"
             ) from None
 
     async def wait_connections(self, venue: str, n: int, timeout_s: float = 10) -> None:
