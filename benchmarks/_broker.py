@@ -8,8 +8,8 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator
 
-from monitor.broker import EmbeddedBroker
-from monitor.config import load
+from monitor.app.broker import EmbeddedBroker
+from monitor.core.config import load
 
 
 def free_port() -> int:

@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,9 +39,9 @@ from benchmarks._broker import embedded_broker
 from consumers.service import ConsumerService
 from monitor.alerting.dispatcher import AlertDispatcher
 from monitor.alerting.receiver import WebhookReceiver
-from monitor.codec import encode_batch
-from monitor.config import Config, load
-from monitor.topics import ensure_exchange_topics
+from monitor.core.codec import encode_batch
+from monitor.core.config import Config, load
+from monitor.core.topics import ensure_exchange_topics
 from tests.consumers.consumer_refs import liq, trade
 
 EXCHANGE = "binance"
@@ -68,7 +69,6 @@ def _load(bootstrap: str, topic: str, seconds: float, rate: float, triggers: flo
     """The load generator (a subprocess): paced trades, and liquidations that trigger alerts."""
 
     async def run() -> None:
-        from aiokafka import AIOKafkaProducer
 
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
         await producer.start()

@@ -23,8 +23,17 @@ from prometheus_client import CollectorRegistry, generate_latest
 from consumers import kernels as k
 from consumers.exporter import RiskCollector
 from consumers.state import RiskState
-from monitor.codec import decode_batch, encode_batch
-from monitor.schema import Coverage, Event, Liquidation, OrderSide, PriceKind, QtyUnit, Side, Trade
+from monitor.core.codec import decode_batch, encode_batch
+from monitor.core.schema import (
+    Coverage,
+    Event,
+    Liquidation,
+    OrderSide,
+    PriceKind,
+    QtyUnit,
+    Side,
+    Trade,
+)
 
 TAUS = (10.0, 60.0, 300.0)
 

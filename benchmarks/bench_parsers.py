@@ -17,13 +17,14 @@ import asyncio
 import gc
 import random
 import time
+import types
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.binance import BinanceAdapter
 from producers.bybit import BybitAdapter
 
@@ -112,8 +113,6 @@ def bench(
 
 def cryptofeed_runner(kind: str) -> Callable[[list[bytes], int], float] | None:
     """Time cryptofeed's handler on the same frames, if cryptofeed is importable."""
-    import types
-
     try:
         from cryptofeed.defines import (  # type: ignore[import-not-found,unused-ignore]
             LIQUIDATIONS,

@@ -26,17 +26,19 @@ import uuid
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from websockets.sync.server import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._broker import embedded_broker, free_port
 from consumers.service import ConsumerService
-from monitor.codec import encode_batch
-from monitor.config import Config, load
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event
-from monitor.topics import ensure_exchange_topics
+from monitor.core.codec import encode_batch
+from monitor.core.config import Config, load
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event
+from monitor.core.topics import ensure_exchange_topics
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
 from producers.service import ProducerService
@@ -118,7 +120,6 @@ async def producer_in_process(cfg: Config, exchange: str, frames: list[bytes]) -
 
 
 def _blaster(port: int, frames_path: str, ready: mp.synchronize.Event) -> None:  # subprocess
-    from websockets.sync.server import serve
 
     frames = orjson.loads(Path(frames_path).read_bytes())
 
@@ -167,7 +168,6 @@ async def producer_websocket(cfg: Config, frames: list[bytes]) -> tuple[float, i
 
 
 async def consumer(cfg: Config, n_records: int) -> tuple[float, int]:
-    from aiokafka import AIOKafkaProducer
 
     exchange = "bybit"
     await ensure_exchange_topics(cfg, [exchange])

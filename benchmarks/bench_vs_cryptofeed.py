@@ -40,13 +40,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.config import ExchangeConfig
-from monitor.schema import Liquidation, Trade, liquidation_id
-from monitor.simulator import okx as okx_sim
-from monitor.simulator.binance import BinanceFeed, BinanceSession, Route
-from monitor.simulator.bybit import BybitFeed
+from monitor.core.config import ExchangeConfig
+from monitor.core.schema import Liquidation, Trade, liquidation_id
 from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade, crash_scenario
 from monitor.simulator.venues import SPECS
+from monitor.simulator.venues import okx as okx_sim
+from monitor.simulator.venues.binance import BinanceFeed, BinanceSession, Route
+from monitor.simulator.venues.bybit import BybitFeed
 from producers.base import InstrumentSource, VenueAdapter
 from producers.events import LIQUIDATION_FIELDS, TRADE_FIELDS, new_liquidation, new_trade
 from producers.registry import ADAPTERS

@@ -5,7 +5,7 @@ One process (``cascade-monitor aggregate``, or inside the demo's pipeline) reads
 (exchange, symbol), so nothing needs committing. On start it seeks each partition to
 ``offsets_for_times(now - stale_s)``, the snapshots still fresh enough to count, and keeps the
 newest record per pair (by publishing wall time). ``views()`` combines them per asset as
-``monitor.riskrecord.asset_views`` documents; the collector exports them at scrape time:
+``monitor.core.riskrecord.asset_views`` documents; the collector exports them at scrape time:
 
 * ``cascade_asset_venues{asset}``: pairs combined (a venue that stopped publishing drops out
   after ``stale_s``);
@@ -33,12 +33,12 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.config import Config
-from monitor.errors import CodecError
-from monitor.metrics import NAMESPACE
-from monitor.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
-from monitor.runtime import AsyncService
-from monitor.topics import ensure_risk_topic, topic_partitions
+from monitor.core.config import Config
+from monitor.core.errors import CodecError
+from monitor.core.lifecycle import AsyncService
+from monitor.core.metrics import NAMESPACE
+from monitor.core.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
+from monitor.core.topics import ensure_risk_topic, topic_partitions
 
 log = logging.getLogger(__name__)
 

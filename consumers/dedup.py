@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from monitor.codec import Batch
-from monitor.errors import CodecError
+from monitor.core.codec import Batch
+from monitor.core.errors import CodecError
 
 MIN_SWEEP: Final = 1024  # a pair's table is not swept below this many ids
 

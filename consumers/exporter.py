@@ -4,7 +4,7 @@ One ``RiskCollector`` per registry (``RiskCollector.for_registry``); every consu
 exchange's ``RiskState``. On each scrape, per attached state, the collector takes the state's
 event-time clock (``now = last event time + wall time elapsed since it was seen``, so a quiet market
 decays with wall time), reads every pair's decayed values at ``now`` under the state's lock (one
-consistent copy), and yields the ``monitor.metrics.RISK_METRICS`` families for the
+consistent copy), and yields the ``monitor.core.metrics.RISK_METRICS`` families for the
 ``max_exported_symbols`` most active pairs of each exchange.
 
 Ranking ("most active"): liquidation notional rate (all sides) plus traded notional rate (both taker
@@ -17,7 +17,7 @@ side; traded notional; ``volatility_ewma`` (the square root of the EWMA variance
 ``interval="1s"``) once a first interval has closed; ``last_price`` once a trade was seen. The
 ``unknown`` liquidated side is exported only for pairs that had such liquidations. Market context
 (mark price, funding rate, open interest in USD) once the venue has sent it. The model outputs
-(``monitor.metrics.MODEL_METRICS``: score and components, Hawkes, flow extras, Kyle's lambda and
+(``monitor.core.metrics.MODEL_METRICS``: score and components, Hawkes, flow extras, Kyle's lambda and
 feedback ratio, VPIN, bipower and drawdown, the liquidation map's stress figures) once defined:
 a value that is NaN (too little data yet) is left out rather than exported as a guess.
 """
@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 
 from consumers.score import COMPONENTS
 from consumers.state import CONTEXT_FIELDS, LIQ_SIDES, Readout, RiskState
-from monitor.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
+from monitor.core.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
 
 RATE = f"{NAMESPACE}_liquidation_rate_usd_per_second"
 LIQ_NOTIONAL = f"{NAMESPACE}_liquidation_notional_usd"

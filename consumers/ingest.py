@@ -27,9 +27,9 @@ import numpy.typing as npt
 from consumers.dedup import EventIdWindow
 from consumers.models import ModelParams
 from consumers.state import RiskState, batch_arrays
-from monitor.codec import Batch, decode_batch
-from monitor.config import Config
-from monitor.errors import CodecError
+from monitor.core.codec import Batch, decode_batch
+from monitor.core.config import Config
+from monitor.core.errors import CodecError
 
 _NO_RECV = np.empty(0, np.int64)
 

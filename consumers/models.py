@@ -30,7 +30,7 @@ Not thread-safe: ``RiskState`` calls everything under its lock.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
@@ -40,7 +40,7 @@ from consumers.hawkes import HawkesParams, HawkesReadout, HawkesState
 from consumers.liqmap import LONG, SHORT, LiqMapParams, LiqMapReadout, LiqMapState
 from consumers.microstructure import MicroParams, MicroReadout, MicroState
 from consumers.score import COMPONENTS, RankState, ScoreParams, components, score
-from monitor.config import RiskConfig
+from monitor.core.config import RiskConfig
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
@@ -231,7 +231,6 @@ class Models:
 
 
 def _with_horizons(m: MicroParams, horizons_s: tuple[float, ...]) -> MicroParams:
-    from dataclasses import replace
 
     return replace(m, horizons_s=horizons_s)
 

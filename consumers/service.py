@@ -57,12 +57,13 @@ from prometheus_client import CollectorRegistry
 from consumers.exporter import RiskCollector
 from consumers.ingest import RecordIngest
 from consumers.state import PairSnapshot
-from monitor.alerting.rules import AlertEvent, RuleEngine
-from monitor.config import Config
-from monitor.metrics import ConsumerMetrics, for_registry
-from monitor.riskrecord import asset_of, encode_risk
-from monitor.runtime import AsyncService, RebalanceListener
-from monitor.topics import ensure_alerts_topic, ensure_exchange_topics, ensure_risk_topic
+from monitor.alerting.rules import RuleEngine
+from monitor.core.alertrecord import AlertEvent
+from monitor.core.config import Config
+from monitor.core.lifecycle import AsyncService, RebalanceListener
+from monitor.core.metrics import ConsumerMetrics, for_registry
+from monitor.core.riskrecord import asset_of, encode_risk
+from monitor.core.topics import ensure_alerts_topic, ensure_exchange_topics, ensure_risk_topic
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ import numpy.typing as npt
 from consumers import kernels as k
 from consumers.models import ModelParams, ModelReadout, Models
 from consumers.score import drivers
-from monitor.codec import Batch
-from monitor.errors import CodecError
-from monitor.riskrecord import fields_dict
-from monitor.schema import OrderSide, Side
+from monitor.core.codec import Batch
+from monitor.core.errors import CodecError
+from monitor.core.riskrecord import fields_dict
+from monitor.core.schema import OrderSide, Side
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class PairSnapshot:
 
 
 def model_values(m: ModelReadout, i: int) -> dict[str, float]:
-    """Pair ``i``'s model outputs under the risk-record field names (monitor.riskrecord)."""
+    """Pair ``i``'s model outputs under the risk-record field names (monitor.core.riskrecord)."""
     lm = m.liqmap
     out = {
         "score": m.score[i], "branching_ratio": m.hawkes.branching_ratio[i],
@@ -217,7 +217,7 @@ def model_values(m: ModelReadout, i: int) -> dict[str, float]:
 class RiskRow(NamedTuple):
     exchange: str
     symbol: str
-    values: dict[str, float]  # monitor.riskrecord FIELDS
+    values: dict[str, float]  # monitor.core.riskrecord FIELDS
     # the score components that drive it most, (name, weighted share), largest first; computed
     # when called (the alert rules ask only on a transition)
     drivers: Callable[[], list[tuple[str, float]]]
@@ -513,7 +513,7 @@ class RiskState:
 
     def risk_rows(self, now_s: float, limit: int) -> list[RiskRow]:
         """The ``limit`` most active pairs' risk values, for the risk topic and the alert rules
-        (field names of ``monitor.riskrecord``; NaN where a value is not defined yet), each with
+        (field names of ``monitor.core.riskrecord``; NaN where a value is not defined yet), each with
         the score components that drive it most."""
         r = self.read(now_s)
         h = r.horizons_s.index(60.0) if 60.0 in r.horizons_s else len(r.horizons_s) // 2

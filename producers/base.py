@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from monitor.config import ExchangeConfig
-from monitor.schema import Event
+from monitor.core.config import ExchangeConfig
+from monitor.core.schema import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import Any, Final
 
-from monitor.metrics import ProducerMetrics
+from monitor.core.metrics import ProducerMetrics
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Event,
     Liquidation,
@@ -57,7 +57,7 @@ def _check_schema(cls: type[Any], expected: tuple[str, ...]) -> tuple[str, ...]:
     slots = tuple(getattr(cls, "__slots__", ()))
     if names != expected or slots != expected or hasattr(cls, "__post_init__"):
         raise RuntimeError(
-            f"producers.events is out of date with monitor.schema.{cls.__name__}: "
+            f"producers.events is out of date with monitor.core.schema.{cls.__name__}: "
             f"fields {names}, slots {slots}; update the fast constructors"
         )
     return slots
@@ -148,7 +148,7 @@ def new_trade(
 
 
 def distinct_ids(events: list[Event]) -> None:
-    """Give identical liquidations of one frame distinct ids, in place (``monitor.schema``
+    """Give identical liquidations of one frame distinct ids, in place (``monitor.core.schema``
     ``liquidation_id``: the k-th repeat of an id in the frame becomes ``ranked_id(id, k)``).
 
     For the venues whose items carry no id of their own; called once per liquidation frame. A

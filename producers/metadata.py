@@ -23,8 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Final
 
-from monitor.errors import MonitorError, ParseError
-from monitor.metrics import ProducerMetrics
+from monitor.core.errors import MonitorError, ParseError
+from monitor.core.metrics import ProducerMetrics
 from producers.base import InstrumentSource
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from monitor.errors import ParseError
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event, MarketContext
+from monitor.core.errors import ParseError
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event, MarketContext
 from producers.metadata import MetadataError, http_get
 from producers.session import RateLimitedLog
 

@@ -29,10 +29,10 @@ from typing import Any, Final
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
-from monitor.codec import encode_batch
-from monitor.config import Config
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event
+from monitor.core.codec import encode_batch
+from monitor.core.config import Config
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event
 from producers.session import RateLimitedLog
 
 log = logging.getLogger(__name__)

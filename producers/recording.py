@@ -2,7 +2,7 @@
 
 The session used is the producers' own (heartbeats, re-subscription, reconnects), so a recording
 is exactly what a producer would have parsed; instrument metadata responses are kept too. The
-format is ``monitor.recording``; ``monitor.simulator.replay`` serves a recording back.
+format is ``monitor.core.recording``; ``monitor.simulator.replay`` serves a recording back.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Config
-from monitor.metrics import ProducerMetrics, for_registry
-from monitor.recording import RecordingWriter
+from monitor.core.config import Config
+from monitor.core.metrics import ProducerMetrics, for_registry
+from monitor.core.recording import RecordingWriter
 from producers.base import InstrumentSource
 from producers.metadata import load_all
 from producers.registry import ADAPTERS

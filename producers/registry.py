@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import VenueAdapter
 from producers.binance import BinanceAdapter
 from producers.bitget import BitgetAdapter

@@ -14,11 +14,11 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Config
-from monitor.errors import ConfigError
-from monitor.metrics import ProducerMetrics, for_registry
-from monitor.runtime import AsyncService
-from monitor.topics import ensure_exchange_topics, ensure_topics
+from monitor.core.config import Config
+from monitor.core.errors import ConfigError
+from monitor.core.lifecycle import AsyncService
+from monitor.core.metrics import ProducerMetrics, for_registry
+from monitor.core.topics import ensure_exchange_topics, ensure_topics
 from producers.base import ConnectionPlan, InstrumentSource
 from producers.deadletter import DeadLetters
 from producers.metadata import InstrumentLoader

@@ -39,10 +39,10 @@ from typing import Final
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event, Liquidation, MarketContext
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event, Liquidation, MarketContext
 from producers.base import ConnectionPlan, VenueAdapter
 
 log = logging.getLogger(__name__)

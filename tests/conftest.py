@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from monitor.broker import noida_binary
+from monitor.app.broker import noida_binary
 from tests.brokers import KafkaBroker, kafka_unavailable_reason
 
 # asyncio debug mode in every test loop (read when each loop is created).

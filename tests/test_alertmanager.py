@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from monitor.broker import port_open
+from monitor.app.broker import port_open
 from tests.conftest import free_port
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -324,7 +324,7 @@ class Demo:
 
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("cascade-monitor")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor.app.cli"]
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.alerting.receiver import WebhookReceiver
-from monitor.config import load
-from monitor.pipeline import Pipeline
+from monitor.app.pipeline import Pipeline
+from monitor.core.config import load
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 

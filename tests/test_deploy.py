@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
-from monitor.config import build, load
+from monitor.core.config import build, load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,6 @@ def test_example_config_loads_and_points_at_a_real_cluster() -> None:
 
 
 def test_k8s_configmap_config_loads() -> None:
-    import tomllib
 
     text = (ROOT / "deploy/k8s/cascade-monitor.yaml").read_text()
     m = re.search(r"cascade-monitor\.toml: \|\n((?:    .*\n)+)", text)

@@ -10,11 +10,11 @@ from collections import defaultdict
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import load
-from monitor.pipeline import Pipeline
+from monitor.app.pipeline import Pipeline
+from monitor.core.config import load
+from monitor.core.symbols import canonical, split_concatenated
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
-from monitor.symbols import canonical, split_concatenated
 
 EXCHANGES = ("binance", "bybit")
 

@@ -12,12 +12,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.service import ConsumerService
-from monitor.config import Config, load
-from monitor.pipeline import Pipeline
-from monitor.runtime import serve_metrics
+from monitor.app.pipeline import Pipeline
+from monitor.app.runtime import serve_metrics
+from monitor.core.config import Config, load
+from monitor.core.symbols import canonical, split_concatenated
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
-from monitor.symbols import canonical, split_concatenated
 from producers.service import ProducerService
 
 EXCHANGES = ("binance", "bybit")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.metrics import MODEL_METRICS, NAMESPACE, RISK_METRICS
+from monitor.core.metrics import MODEL_METRICS, NAMESPACE, RISK_METRICS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 RULES = DEPLOY / "prometheus" / "rules"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import DEFAULT_SYMBOLS, KNOWN_EXCHANGES, Config, load
-from monitor.pipeline import Pipeline
-from monitor.recording import read_recording
+from monitor.app.pipeline import Pipeline
+from monitor.core.config import DEFAULT_SYMBOLS, KNOWN_EXCHANGES, Config, load
+from monitor.core.recording import read_recording
 from monitor.simulator.replay import ReplayServer
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator

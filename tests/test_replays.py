@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 
 from consumers.ingest import RecordIngest
-from monitor.codec import encode_batch
-from monitor.config import Config, ExchangeConfig, load
-from monitor.schema import Event, Liquidation
+from monitor.core.codec import encode_batch
+from monitor.core.config import Config, ExchangeConfig, load
+from monitor.core.schema import Event, Liquidation
 from producers.base import InstrumentSource, VenueAdapter
 from producers.registry import ADAPTERS
 from producers.session import Deduplicator

@@ -9,8 +9,8 @@ from collections import defaultdict
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import DEFAULT_SYMBOLS, KNOWN_EXCHANGES, load
-from monitor.pipeline import Pipeline
+from monitor.app.pipeline import Pipeline
+from monitor.core.config import DEFAULT_SYMBOLS, KNOWN_EXCHANGES, load
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 

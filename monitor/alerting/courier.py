@@ -25,12 +25,12 @@ from typing import Final
 
 import aiohttp
 
-from monitor.alerting.rules import AlertEvent
 from monitor.alerting.secrets import Secret, scrub
 from monitor.alerting.sinks import Sink, Verdict, backoff_s, build_request, judge, resolve_sink
-from monitor.config import Config
-from monitor.errors import ConfigError
-from monitor.metrics import DispatcherMetrics
+from monitor.core.alertrecord import AlertEvent
+from monitor.core.config import Config
+from monitor.core.errors import ConfigError
+from monitor.core.metrics import DispatcherMetrics
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ published before the first dispatcher started are delivered too.
 Secrets are read when the dispatcher starts (a missing one is a ConfigError before any I/O) and
 are scrubbed from every logged or dead-lettered error text.
 
-Metrics (prometheus-client, on the injected registry; ``monitor.metrics.DispatcherMetrics``):
+Metrics (prometheus-client, on the injected registry; ``monitor.core.metrics.DispatcherMetrics``):
 ``cascade_alert_transitions_total{rule,status}`` (firing/resolved events consumed, duplicates not
 counted), ``cascade_alert_deliveries_total{sink,outcome}`` (ok, retry, dead_letter,
 dropped_by_severity), ``cascade_alert_delivery_latency_seconds{sink}`` (the triggering event's
@@ -77,13 +77,13 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from monitor.alerting.courier import Delivery, SinkCourier, open_session, resolve_sinks
-from monitor.alerting.rules import AlertEvent, decode_alert
 from monitor.alerting.sinks import Sink, severity_passes
-from monitor.config import Config
-from monitor.errors import CodecError
-from monitor.metrics import DispatcherMetrics, for_registry
-from monitor.runtime import AsyncService, RebalanceListener
-from monitor.topics import ensure_alerts_topic, ensure_topic
+from monitor.core.alertrecord import AlertEvent, decode_alert
+from monitor.core.config import Config
+from monitor.core.errors import CodecError
+from monitor.core.lifecycle import AsyncService, RebalanceListener
+from monitor.core.metrics import DispatcherMetrics, for_registry
+from monitor.core.topics import ensure_alerts_topic, ensure_topic
 
 # resolve_sinks (monitor.alerting.courier) stays importable from here: the CLI checks the secrets
 # with it before starting the dispatcher.

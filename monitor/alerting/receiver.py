@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from monitor.alerting.sinks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from monitor.runtime import AsyncService
+from monitor.core.lifecycle import AsyncService
 
 PATH = "/alerts"
 

@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from monitor.errors import ConfigError
-
-REDACTED = "***"
+from monitor.core.errors import ConfigError
+from monitor.core.sink_settings import REDACTED, redact_url
 
 
 class Secret:
@@ -55,20 +54,6 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a Secret is not pickled")
-
-
-def redact_url(url: str) -> str:
-    """``https://hooks.slack.com/services/T0/B0/xyz`` -> ``https://hooks.slack.com/***``: the
-    scheme and host stay (useful in logs), path, query and credentials go."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return REDACTED
-    if not parts.scheme or not host:
-        return REDACTED
-    return f"{parts.scheme}://{host}{port}/{REDACTED}"
 
 
 def url_secret(url: str) -> Secret:

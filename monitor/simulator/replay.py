@@ -23,8 +23,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from monitor.recording import Recording, path_of, read_recording
-from monitor.runtime import AsyncService
+from monitor.core.lifecycle import AsyncService
+from monitor.core.recording import Recording, path_of, read_recording
 
 
 class ReplayServer(AsyncService):

@@ -36,11 +36,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from monitor.simulator import binance, bybit
 from monitor.simulator.ledger import Ledger, SentLiquidation
 from monitor.simulator.recorder import FrameRecorder
 from monitor.simulator.scenario import Scenario, SimEvent
-from monitor.simulator.venues import SPECS
+from monitor.simulator.venues import SPECS, binance, bybit
 from monitor.simulator.wire import Outgoing, Session, TickingSession, VenueSpec
 
 PONG_TIMEOUT_S: Final = 600.0  # Binance: no pong within 10 minutes => disconnect

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
-from monitor.symbols import SymbolTable
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
+from monitor.core.symbols import SymbolTable
 from producers.events import json_body, non_negative, timestamp_ms
 
 PATH: Final = "/fapi/v1/openInterest"

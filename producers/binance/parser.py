@@ -26,9 +26,9 @@ from typing import Any, Final
 
 import orjson
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Event,
     MarketContext,
@@ -38,7 +38,7 @@ from monitor.schema import (
     Side,
     liquidation_id,
 )
-from monitor.symbols import SymbolTable
+from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.binance.endpoints import EXCHANGE
 from producers.binance.open_interest import open_interest_urls, parse_open_interest

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.binance.endpoints import (
     AGG_TRADE_SUFFIX,

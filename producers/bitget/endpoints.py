@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from monitor.schema import QtyUnit
+from monitor.core.schema import QtyUnit
 
 EXCHANGE: Final = "bitget"
 DEFAULT_WS_URL: Final = "wss://ws.bitget.com/v3/ws/public"

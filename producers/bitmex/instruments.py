@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from monitor.errors import ParseError
-from monitor.symbols import USD_QUOTES, Instrument, canonical
+from monitor.core.errors import ParseError
+from monitor.core.symbols import USD_QUOTES, Instrument, canonical
 from producers.events import json_body
 
 PERPETUAL: Final = "FFWCSX"

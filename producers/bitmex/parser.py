@@ -51,9 +51,9 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Event,
     MarketContext,
@@ -63,7 +63,7 @@ from monitor.schema import (
     Side,
     liquidation_id,
 )
-from monitor.symbols import Instrument, SymbolTable
+from monitor.core.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bitmex.endpoints import (
     DEFAULT_REST_URL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.bitmex.endpoints import LIQUIDATION, MAX_ARGS_PER_SUBSCRIBE, PER_SYMBOL_TABLES
 

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import orjson
 
-from monitor.errors import ParseError
-from monitor.symbols import USD_QUOTES, Instrument, canonical
+from monitor.core.errors import ParseError
+from monitor.core.symbols import USD_QUOTES, Instrument, canonical
 
 PATH: Final = "/v5/market/instruments-info"
 LINEAR: Final = "linear"

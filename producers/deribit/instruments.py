@@ -5,7 +5,7 @@ Deribit's naming is regular and carries the contract type (exchange-feeds.md s5)
 * ``BTC-PERPETUAL``, ``BTC-27JUN25``: inverse, ``amount`` in USD -> ``inverse=True``, multiplier 1
   (one unit of ``amount`` is one USD), quote USD; canonical ``BTC-USD-PERP`` / ``BTC-USD-250627``.
 * ``BTC_USDC-PERPETUAL``, ``ETH_USDC-27JUN25``: linear, ``amount`` in base coin, multiplier 1;
-  canonical ``BTC-USDC-PERP``. Only USD-like quotes (``monitor.symbols.USD_QUOTES``) are accepted.
+  canonical ``BTC-USDC-PERP``. Only USD-like quotes (``monitor.core.symbols.USD_QUOTES``) are accepted.
 * Anything else (options ``BTC-27JUN25-100000-C``, combos, spot ``BTC_USDC``): None.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from monitor.symbols import USD_QUOTES, Instrument, canonical
+from monitor.core.symbols import USD_QUOTES, Instrument, canonical
 
 _NAME_RE: Final = re.compile(
     r"^([A-Z0-9]{1,20})(?:_([A-Z]{2,6}))?-(PERPETUAL|(\d{1,2})([A-Z]{3})(\d{2}))$"

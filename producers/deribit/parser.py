@@ -47,9 +47,9 @@ from __future__ import annotations
 import itertools
 from typing import Any, Final, TypeVar
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Event,
     Liquidation,
@@ -60,7 +60,7 @@ from monitor.schema import (
     Side,
     liquidation_id,
 )
-from monitor.symbols import Instrument
+from monitor.core.symbols import Instrument
 from producers.base import ConnectionPlan, Parsed
 from producers.deribit.endpoints import EXCHANGE, FIRST_TEST_REPLY_ID, INTERVALS, TICKER, TRADES
 from producers.deribit.instruments import instrument_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.deribit.endpoints import (
     CLIENT_PING_ID,

@@ -40,9 +40,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Event,
     MarketContext,
@@ -52,7 +52,7 @@ from monitor.schema import (
     Side,
     liquidation_id,
 )
-from monitor.symbols import SymbolTable
+from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,

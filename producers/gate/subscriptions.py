@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.gate.endpoints import (
     ALL_CONTRACTS,

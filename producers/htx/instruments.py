@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from monitor.errors import ParseError
-from monitor.symbols import Instrument, canonical
+from monitor.core.errors import ParseError
+from monitor.core.symbols import Instrument, canonical
 from producers.events import json_body
 from producers.htx.endpoints import CONTRACT_INFO_PATH, SETTLE
 

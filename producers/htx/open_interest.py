@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
-from monitor.symbols import SymbolTable
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
+from monitor.core.symbols import SymbolTable
 from producers.events import ITEM_ERRORS, item_error, json_body, non_negative, timestamp_ms
 from producers.htx.endpoints import EXCHANGE, OPEN_INTEREST_PATH
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.htx.endpoints import (
     LIQUIDATION_BUSINESS_TYPE,

@@ -30,7 +30,7 @@ message has no settlement time (funding is paid on every hour, not stated in the
 ``Parsed.errors``, like a bad trade.
 
 Symbols: perpetual coin ``BTC`` -> ``BTC-USD-PERP``. Hyperliquid perps are quoted and settled in
-USDC; the canonical quote is USD (USDC taken at par, as ``monitor.symbols`` does). Spot pairs
+USDC; the canonical quote is USD (USDC taken at par, as ``monitor.core.symbols`` does). Spot pairs
 (``@107``, ``PURR/USDC``) and builder-deployed perps (``xyz:HOOD``) are refused
 (``unknown_instrument``).
 """
@@ -40,9 +40,9 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import Event, MarketContext, OrderSide, QtyUnit
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import Event, MarketContext, OrderSide, QtyUnit
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,

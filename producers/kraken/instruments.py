@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from monitor.symbols import Instrument, canonical
+from monitor.core.symbols import Instrument, canonical
 
 _ID_RE: Final = re.compile(r"^(PF|PI|FF|FI)_([A-Z0-9]{1,20}?)(USD)(?:_(\d{6}))?$")
 _ALIASES: Final = {"XBT": "BTC"}

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-from monitor.errors import ParseError
-from monitor.symbols import USD_QUOTES, Instrument, canonical
+from monitor.core.errors import ParseError
+from monitor.core.symbols import USD_QUOTES, Instrument, canonical
 from producers.events import json_body
 from producers.okx.endpoints import INST_TYPE, INSTRUMENTS_PATH
 

@@ -43,9 +43,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Event,
     MarketContext,
@@ -55,7 +55,7 @@ from monitor.schema import (
     Side,
     liquidation_id,
 )
-from monitor.symbols import Instrument, SymbolTable
+from monitor.core.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.events import (
     ITEM_ERRORS,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.schema import (
+from monitor.core.schema import (
     Coverage,
     Liquidation,
     OrderSide,

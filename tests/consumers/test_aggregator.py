@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from consumers.aggregator import ASSET_METRICS, AssetAggregator
 from consumers.service import ConsumerService
-from monitor.codec import encode_batch
-from monitor.errors import CodecError
-from monitor.riskrecord import (
+from monitor.core.codec import encode_batch
+from monitor.core.errors import CodecError
+from monitor.core.riskrecord import (
     FIELDS,
     MAX_FIELDS,
     SUM_FIELDS,
@@ -23,7 +23,7 @@ from monitor.riskrecord import (
     decode_risk,
     encode_risk,
 )
-from monitor.topics import ensure_exchange_topics
+from monitor.core.topics import ensure_exchange_topics
 from tests.consumers.consumer_refs import liq, scrape, trade, value
 from tests.consumers.test_consumer_service import _cfg, produce
 

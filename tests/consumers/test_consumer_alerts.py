@@ -9,10 +9,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumers.service import ConsumerService
-from monitor.alerting.rules import AlertEvent, decode_alert, fingerprint
-from monitor.codec import encode_batch
-from monitor.config import Config, load
-from monitor.schema import Event
+from monitor.core.alertrecord import AlertEvent, decode_alert, fingerprint
+from monitor.core.codec import encode_batch
+from monitor.core.config import Config, load
+from monitor.core.schema import Event
 from tests.consumers.consumer_refs import liq, scrape, trade, value
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,14 @@ import math
 import threading
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.exporter import RiskCollector
 from consumers.state import RiskState
-from monitor.codec import decode_batch, encode_batch
-from monitor.metrics import RISK_METRICS
-from monitor.schema import Event
+from monitor.core.codec import decode_batch, encode_batch
+from monitor.core.metrics import RISK_METRICS
+from monitor.core.schema import Event
 from tests.consumers.consumer_refs import (
     label_values,
     liq,
@@ -83,8 +84,6 @@ def test_families_follow_risk_metrics_definitions() -> None:
     state, registry, _, _ = _setup()
     _apply(state, [liq("ETH-USDT-PERP", "unknown", 5.0, 1000),
                    trade("ETH-USDT-PERP", "buy", 10.0, 5.0, 1000)])  # fmt: skip
-    from prometheus_client import generate_latest
-    from prometheus_client.parser import text_string_to_metric_families
 
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
     for name, m in RISK_METRICS.items():

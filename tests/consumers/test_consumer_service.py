@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumers.service import ConsumerService
-from monitor.codec import encode_batch
-from monitor.config import Config, load
-from monitor.schema import Event, Liquidation
-from monitor.topics import ensure_exchange_topics
+from monitor.core.codec import encode_batch
+from monitor.core.config import Config, load
+from monitor.core.schema import Event, Liquidation
+from monitor.core.topics import ensure_exchange_topics
 from tests.consumers.consumer_refs import Samples, liq, scrape, sum_by, trade, value
 
 X = "binance"

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consumers.state import LIQ_SIDES, RiskState, batch_arrays
-from monitor.codec import Batch, decode_batch, encode_batch
-from monitor.errors import CodecError
-from monitor.schema import Event, Liquidation, Trade
+from monitor.core.codec import Batch, decode_batch, encode_batch
+from monitor.core.errors import CodecError
+from monitor.core.schema import Event, Liquidation, MarketContext, Trade
 from tests.consumers.consumer_refs import FlowRef, VolRef, liq, trade
 
 
@@ -245,8 +245,6 @@ def test_state_matches_references_through_the_codec(
 
 
 def test_market_context_keeps_the_latest_value_of_each_field() -> None:
-    from monitor.codec import decode_batch, encode_batch
-    from monitor.schema import MarketContext
 
     def ctx(ts: int, **kw: float | None) -> MarketContext:
         fields: dict[str, float | None] = dict.fromkeys(
@@ -271,9 +269,6 @@ def test_market_context_keeps_the_latest_value_of_each_field() -> None:
 
 
 def test_open_interest_in_usd_is_derived_from_base_and_mark_when_missing() -> None:
-    from monitor.codec import decode_batch, encode_batch
-    from monitor.schema import MarketContext
-
     base = {"exchange": "binance", "symbol": "BTC-USDT-PERP", "venue_symbol": "BTCUSDT",
             "index_price": None, "funding_rate": None, "next_funding_ms": None,
             "open_interest_usd": None}  # fmt: skip

@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from consumers.service import ConsumerService
-from monitor.codec import decode_batch
-from monitor.config import Config
-from monitor.errors import CodecError
-from monitor.topics import ensure_exchange_topics
+from monitor.core.codec import decode_batch
+from monitor.core.config import Config
+from monitor.core.errors import CodecError
+from monitor.core.topics import ensure_exchange_topics
 from tests.consumers.consumer_refs import scrape, value
 from tests.consumers.test_consumer_service import (
     PARTITION,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from consumers.dedup import MIN_SWEEP, EventIdWindow
-from monitor.codec import Batch, decode_batch, encode_batch
+from monitor.core.codec import Batch, decode_batch, encode_batch
 from tests.consumers.consumer_refs import liq, trade
 
 

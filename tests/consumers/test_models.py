@@ -9,8 +9,8 @@ import pytest
 
 from consumers.models import ModelParams
 from consumers.state import BatchArrays, RiskState
-from monitor.config import load
-from monitor.errors import ConfigError
+from monitor.core.config import load
+from monitor.core.errors import ConfigError
 
 T0 = 1_700_000_000.0
 

@@ -6,7 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer
 
-from monitor.codec import Batch, decode_batch
+from monitor.core.codec import Batch, decode_batch
 
 
 async def read_records(

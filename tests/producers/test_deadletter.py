@@ -7,7 +7,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
-from monitor.config import load
+from monitor.core.config import load
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 from producers.service import ProducerService

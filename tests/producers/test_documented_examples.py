@@ -35,8 +35,8 @@ from typing import Any, Final
 import orjson
 import pytest
 
-from monitor.config import DEFAULT_REST_URLS, ExchangeConfig
-from monitor.schema import Event, Liquidation, MarketContext, Trade
+from monitor.core.config import DEFAULT_REST_URLS, ExchangeConfig
+from monitor.core.schema import Event, Liquidation, MarketContext, Trade
 from producers.base import InstrumentSource
 from producers.registry import ADAPTERS
 

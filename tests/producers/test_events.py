@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Liquidation,
     OrderSide,

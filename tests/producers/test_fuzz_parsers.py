@@ -12,9 +12,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import Liquidation, MarketContext
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import Liquidation, MarketContext
 from producers.base import Parsed, VenueAdapter
 from producers.registry import ADAPTERS
 

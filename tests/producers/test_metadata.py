@@ -8,9 +8,9 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.errors import ParseError
-from monitor.metrics import ProducerMetrics
-from monitor.symbols import Instrument, SymbolTable
+from monitor.core.errors import ParseError
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.symbols import Instrument, SymbolTable
 from producers.base import InstrumentSource
 from producers.metadata import InstrumentLoader, MetadataError
 from tests.producers.httpvenue import HttpVenue, http_venue

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from prometheus_client import CollectorRegistry
 
-from monitor.errors import ParseError
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event, MarketContext
+from monitor.core.errors import ParseError
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event, MarketContext
 from producers.poller import Poller, PollSource
 from tests.producers.httpvenue import http_venue
 

@@ -9,11 +9,11 @@ import pytest
 from aiokafka.errors import MessageSizeTooLargeError, RequestTimedOutError
 from prometheus_client import CollectorRegistry
 
-from monitor.codec import decode_batch
-from monitor.config import Config
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event, OrderSide, QtyUnit, Trade
-from monitor.topics import ensure_topics
+from monitor.core.codec import decode_batch
+from monitor.core.config import Config
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event, OrderSide, QtyUnit, Trade
+from monitor.core.topics import ensure_topics
 from producers.events import new_trade
 from producers.publisher import Publisher
 from tests.producers.kafkautil import read_records

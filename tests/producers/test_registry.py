@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from monitor.config import KNOWN_EXCHANGES, ExchangeConfig
+from monitor.core.config import KNOWN_EXCHANGES, ExchangeConfig
 from producers.binance import BinanceAdapter
 from producers.bybit import BybitAdapter
 from producers.registry import ADAPTERS

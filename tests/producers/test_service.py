@@ -9,9 +9,9 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection
 
-from monitor.config import Config
-from monitor.errors import ConfigError
-from monitor.schema import Liquidation, Side, Trade
+from monitor.core.config import Config
+from monitor.core.errors import ConfigError
+from monitor.core.schema import Liquidation, Side, Trade
 from producers.service import ProducerService
 from tests.producers.kafkautil import read_records
 from tests.producers.wsvenue import Venue, forever

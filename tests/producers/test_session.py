@@ -8,14 +8,16 @@ from collections.abc import Callable
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request
 
-from monitor.config import ExchangeConfig
-from monitor.metrics import ProducerMetrics
-from monitor.schema import Event, Liquidation, Trade
-from producers.base import ConnectionPlan, VenueAdapter
+from monitor.core.config import ExchangeConfig
+from monitor.core.metrics import ProducerMetrics
+from monitor.core.schema import Event, Liquidation, OrderSide, QtyUnit, Trade
+from producers.base import ConnectionPlan, Parsed, VenueAdapter
 from producers.binance import BinanceAdapter
 from producers.bybit import BybitAdapter
+from producers.events import new_trade
 from producers.gate import GateAdapter
 from producers.session import Deduplicator, Session
 from tests.producers.wsvenue import Venue, closed_port_url, forever
@@ -340,8 +342,6 @@ async def test_stop_cancels_every_task_and_is_idempotent(bybit: Harness) -> None
 
 
 def test_deduplicator_is_bounded_lru() -> None:
-    from monitor.schema import OrderSide, QtyUnit
-    from producers.events import new_trade
 
     def t(i: int, sym: str = "BTCUSDT") -> Trade:
         return new_trade("x", "BTC-USDT-PERP", sym, OrderSide.BUY, 1.0, 1.0, QtyUnit.BASE, 1.0,
@@ -389,7 +389,6 @@ async def test_stop_drains_frames_the_venue_already_sent(bybit: Harness) -> None
 
 async def test_sequence_gaps_reported_by_the_adapter_are_counted() -> None:
     """An adapter's Parsed.gaps lands in cascade_sequence_gaps_total."""
-    from producers.base import Parsed
 
     class GapAdapter:
         exchange = "bybit"
@@ -419,8 +418,6 @@ async def test_sequence_gaps_reported_by_the_adapter_are_counted() -> None:
 
 async def test_plan_headers_are_sent_on_the_handshake() -> None:
     """Gate needs ``X-Gate-Size-Decimal: 1`` on the handshake to get decimal sizes."""
-    from websockets.asyncio.server import serve
-    from websockets.http11 import Request
 
     seen: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from monitor.simulator import bitmex, deribit, gate, htx, hyperliquid, kraken, okx
 from monitor.simulator.instruments import INSTRUMENTS
+from monitor.simulator.venues import bitmex, deribit, gate, htx, hyperliquid, kraken, okx
 
 LIQUIDATIONS_AS_TRADES: Final = frozenset({"deribit", "kraken", "hyperliquid"})
 

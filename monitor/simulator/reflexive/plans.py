@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import orjson
 
-from monitor.simulator import bybit
+from monitor.simulator.venues import bybit
 
 HOST: Final = "ws://127.0.0.1"
 REST_HOST: Final = "http://127.0.0.1"

@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 import orjson
 
-from monitor.recording import RecordingWriter, path_of
+from monitor.core.recording import RecordingWriter, path_of
 from monitor.simulator.ledger import Ledger
 from monitor.simulator.reflexive import plans
 from monitor.simulator.reflexive.assemble import ReflexiveScenario

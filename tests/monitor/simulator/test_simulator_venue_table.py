@@ -10,8 +10,10 @@ from collections.abc import Collection
 import pytest
 from websockets.asyncio.client import connect
 
-from monitor.simulator import binance, server
+from monitor.simulator import server
+from monitor.simulator.ledger import canonical_symbol
 from monitor.simulator.scenario import crash_scenario
+from monitor.simulator.venues import binance
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 
@@ -104,6 +106,5 @@ def test_a_scenario_venue_without_a_protocol_is_refused(monkeypatch: pytest.Monk
     ],
 )
 def test_canonical_symbol_of_every_venue_spelling(venue_symbol: str, expected: str) -> None:
-    from monitor.simulator.ledger import canonical_symbol
 
     assert canonical_symbol(venue_symbol) == expected

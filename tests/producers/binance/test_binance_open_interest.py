@@ -3,10 +3,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
-from monitor.simulator import binance as sim
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
+from monitor.simulator.venues import binance as sim
 from producers.binance import BinanceAdapter
 from producers.poller import PollSource
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Liquidation,
     MarketContext,
@@ -18,7 +18,7 @@ from monitor.schema import (
     Trade,
     liquidation_id,
 )
-from monitor.symbols import SymbolTable
+from monitor.core.symbols import Instrument, SymbolTable
 from producers.binance import BinanceAdapter
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -97,7 +97,6 @@ def test_unfilled_forced_order_is_skipped(adapter: BinanceAdapter) -> None:
 
 
 def test_contract_multiplier_applies_once(adapter: BinanceAdapter) -> None:
-    from monitor.symbols import Instrument
 
     table = SymbolTable()
     table.add(Instrument("BTCUSDT", "BTC-USDT-PERP", "BTC", "USDT", 0.001))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from monitor.config import ExchangeConfig
-from monitor.schema import MarketContext
-from monitor.simulator.binance import BinanceFeed, BinanceSession, parse_route
+from monitor.core.config import ExchangeConfig
+from monitor.core.schema import MarketContext
 from monitor.simulator.instruments import instrument
 from monitor.simulator.scenario import crash_scenario
+from monitor.simulator.venues.binance import BinanceFeed, BinanceSession, parse_route
 from producers.binance import BinanceAdapter
 
 START_MS = 1_700_000_001_000  # wall time of scenario second 0

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from monitor.config import DEFAULT_WS_URLS, ExchangeConfig
+from monitor.core.config import DEFAULT_WS_URLS, ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.binance import BinanceAdapter
 from producers.binance.endpoints import MAX_STREAMS_PER_CONNECTION

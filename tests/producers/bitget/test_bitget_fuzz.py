@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.bitget import BitgetAdapter
 from tests.producers.test_fuzz_parsers import check, fuzz_suite
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.bitmex import BitmexAdapter
 from producers.bitmex.subscriptions import subscribe_frames
 

@@ -6,12 +6,12 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import ExchangeConfig, load
-from monitor.errors import ParseError
-from monitor.schema import Liquidation, QtyUnit, Side
-from monitor.simulator import bybit as sim_bybit
+from monitor.core.config import ExchangeConfig, load
+from monitor.core.errors import ParseError
+from monitor.core.schema import Liquidation, QtyUnit, Side
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
+from monitor.simulator.venues import bybit as sim_bybit
 from producers.bybit import BybitAdapter
 from producers.bybit.instruments import parse_instruments
 from producers.bybit.subscriptions import MAX_TOPICS_PER_CONNECTION

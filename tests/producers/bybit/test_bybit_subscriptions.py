@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.bybit.endpoints import MAX_ARGS_PER_SUBSCRIBE
 from producers.bybit.subscriptions import plan_connections, subscribe_frames, topics
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.deribit import DeribitAdapter
 from producers.deribit.subscriptions import channels, subscribe_frames

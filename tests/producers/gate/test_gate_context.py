@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
 from producers.gate import GateAdapter
 from producers.gate.subscriptions import ping, restamp, subscribe_frames
 

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.gate import GateAdapter
 from tests.producers.test_fuzz_parsers import check as shared_check
 from tests.producers.test_fuzz_parsers import mutated

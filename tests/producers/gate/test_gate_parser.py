@@ -6,9 +6,9 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Liquidation,
     OrderSide,
@@ -18,7 +18,7 @@ from monitor.schema import (
     Trade,
     liquidation_id,
 )
-from monitor.symbols import Instrument
+from monitor.core.symbols import Instrument
 from producers.gate import GateAdapter
 from producers.gate.instruments import parse_contracts
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.htx import HtxAdapter
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
 from producers.htx import HtxAdapter
 from producers.htx.parser import ms_text
 from tests.producers.htx.conftest import CONTRACT_INFO_URL, data, gz

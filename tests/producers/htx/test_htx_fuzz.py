@@ -11,8 +11,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
 from tests.producers.htx.conftest import DATA, gz, loaded_adapter
 from tests.producers.test_fuzz_parsers import check as shared_check
 from tests.producers.test_fuzz_parsers import mutated

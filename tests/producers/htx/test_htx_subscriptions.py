@@ -5,9 +5,9 @@ import gzip
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.symbols import Instrument
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.symbols import Instrument
 from producers.htx import HtxAdapter
 from producers.htx.instruments import parse_contract_info
 from producers.htx.subscriptions import plan_connections, trade_topics

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import MarketContext, OrderSide, QtyUnit, Trade
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext, OrderSide, QtyUnit, Trade
 from producers.base import Parsed
 from producers.hyperliquid import HyperliquidAdapter
 from tests.producers.test_fuzz_parsers import _mutate, _paths, check, json_values

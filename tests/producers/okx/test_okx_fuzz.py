@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import MarketContext
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import MarketContext
 from producers.okx import OkxAdapter
 from tests.producers.test_fuzz_parsers import check as check_events
 from tests.producers.test_fuzz_parsers import fuzz_suite

@@ -5,9 +5,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.symbols import Instrument
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.symbols import Instrument
 from producers.okx import OkxAdapter
 from producers.okx.instruments import instrument_urls, parse_instruments
 

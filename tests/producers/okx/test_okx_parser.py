@@ -6,9 +6,9 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.errors import ParseError
-from monitor.schema import (
+from monitor.core.config import ExchangeConfig
+from monitor.core.errors import ParseError
+from monitor.core.schema import (
     Coverage,
     Liquidation,
     MarketContext,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from monitor.config import ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.okx.endpoints import MAX_ARGS_BYTES
 from producers.okx.subscriptions import channel_args, plan_connections, subscribe_frames
 

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.config import ExchangeConfig
-from monitor.recording import Recording, read_recording
-from monitor.schema import Liquidation, QtyUnit
+from monitor.core.config import ExchangeConfig
+from monitor.core.recording import Recording, read_recording
+from monitor.core.schema import Liquidation, QtyUnit
 from monitor.simulator.reflexive import plans
 from monitor.simulator.reflexive.assemble import (
     MarketSetup,

@@ -1,0 +1,159 @@
+"""Alert rule settings: the ``[[alerts.rules]]`` tables, validated, and the default rules. Pure
+module (the shared contracts layer): the configuration reads rules with it, and
+``monitor.alerting.rules.RuleEngine`` evaluates them. A rule watches one risk value (any field of
+``monitor.core.riskrecord.FIELDS``) for pairs matching an exchange and symbol glob (or an asset),
+with a level per severity, a ``for`` duration, a resolve level and a cooldown (the semantics are in
+``monitor.alerting.rules``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
+
+from monitor.core.errors import ConfigError
+from monitor.core.riskrecord import FIELDS, asset_of
+
+SEVERITIES: Final = ("warning", "critical")
+OPS: Final = (">=", "<=")
+_KEYS: Final = frozenset({"name", "metric", "exchange", "symbol", "asset", "op", "warning",
+                          "critical", "resolve", "for_s", "cooldown_s", "summary", "labels"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    metric: str
+    warning: float | None
+    critical: float | None
+    resolve: float
+    op: str = ">="
+    exchange: str = "*"
+    symbol: str = "*"
+    asset: str | None = None
+    for_s: float = 0.0
+    cooldown_s: float = 0.0
+    summary: str = "{severity}: {metric} {value:.3g} on {exchange} {symbol} ({rule})"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, exchange: str, symbol: str) -> bool:
+        if self.asset is not None and asset_of(symbol) != self.asset:
+            return False
+        return fnmatch.fnmatchcase(exchange, self.exchange) and fnmatch.fnmatchcase(
+            symbol, self.symbol
+        )
+
+    def beyond(self, value: float, level: float) -> bool:
+        return value >= level if self.op == ">=" else value <= level
+
+    def severity(self, value: float) -> str | None:
+        """The highest severity whose level ``value`` reaches, or None."""
+        if self.critical is not None and self.beyond(value, self.critical):
+            return "critical"
+        if self.warning is not None and self.beyond(value, self.warning):
+            return "warning"
+        return None
+
+
+def rule_from_dict(d: Mapping[str, Any], where: str) -> Rule:
+    """One ``[[alerts.rules]]`` table; ConfigError naming the key for anything wrong."""
+    unknown = sorted(set(d) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} (known: {sorted(_KEYS)})")
+    name = d.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name: a non-empty string is required")
+    metric = d.get("metric")
+    if metric not in FIELDS:
+        raise ConfigError(f"{where}.metric {metric!r}: one of {list(FIELDS)}")
+    op = d.get("op", ">=")
+    if op not in OPS:
+        raise ConfigError(f"{where}.op {op!r}: one of {list(OPS)}")
+
+    def number(key: str, default: float | None = None) -> float | None:
+        v = d.get(key, default)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"{where}.{key} {v!r}: a finite number is required")
+        return float(v)
+
+    warning, critical = number("warning"), number("critical")
+    if warning is None and critical is None:
+        raise ConfigError(f"{where}: give a warning and/or a critical level")
+    resolve = number("resolve")
+    if resolve is None:
+        raise ConfigError(f"{where}.resolve: required (the hysteresis level)")
+    sign = 1.0 if op == ">=" else -1.0
+    if warning is not None and critical is not None and sign * (critical - warning) < 0:
+        raise ConfigError(f"{where}: critical must be beyond warning for op {op}")
+    lowest = warning if warning is not None else critical
+    assert lowest is not None
+    if sign * (lowest - resolve) <= 0:
+        raise ConfigError(f"{where}.resolve {resolve}: must be on the safe side of {lowest}")
+    for_s, cooldown_s = number("for_s", 0.0), number("cooldown_s", 0.0)
+    assert for_s is not None and cooldown_s is not None
+    if for_s < 0 or cooldown_s < 0:
+        raise ConfigError(f"{where}: for_s and cooldown_s must be >= 0")
+    strs = {k: d.get(k) for k in ("exchange", "symbol", "asset", "summary")}
+    for k, v in strs.items():
+        if v is not None and not isinstance(v, str):
+            raise ConfigError(f"{where}.{k} {v!r}: a string is required")
+    labels = d.get("labels", {})
+    if not isinstance(labels, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise ConfigError(f"{where}.labels: a table of strings is required")
+    rule = Rule(
+        name=name, metric=metric, warning=warning, critical=critical, resolve=resolve, op=op,
+        exchange=strs["exchange"] or "*", symbol=strs["symbol"] or "*", asset=strs["asset"],
+        for_s=for_s, cooldown_s=cooldown_s, summary=strs["summary"] or Rule.summary,
+        labels=dict(labels),
+    )  # fmt: skip
+    try:  # the template must render with the documented names
+        render(rule, "warning", "x", "X-USDT-PERP", 1.0, ())
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ConfigError(f"{where}.summary: bad template ({exc!r})") from None
+    return rule
+
+
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
+    """The ``[[alerts.rules]]`` table of ``rule`` (``rule_from_dict``'s inverse)."""
+    d = {f.name: getattr(rule, f.name) for f in fields(rule)}
+    d["labels"] = dict(rule.labels)
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def require_unique_names(names: Iterable[str], where: str) -> None:
+    """A ConfigError listing the names that occur more than once among ``where``'s tables."""
+    seen = list(names)
+    dup = sorted({n for n in seen if seen.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{where}: duplicate name(s) {dup}")
+
+
+def rules_from_config(tables: Iterable[Mapping[str, Any]]) -> list[Rule]:
+    rules = [rule_from_dict(t, f"alerts.rules[{i}]") for i, t in enumerate(tables)]
+    require_unique_names((r.name for r in rules), "alerts.rules")
+    return rules
+
+
+DEFAULT_RULES: Final = (
+    Rule("cascade-risk", "score", warning=0.6, critical=0.8, resolve=0.5, for_s=30.0,
+         cooldown_s=300.0,
+         summary="{severity}: cascade risk {value:.2f} on {exchange} {symbol} ({drivers})"),
+    Rule("self-exciting-liquidations", "branching_ratio", warning=0.9, critical=None,
+         resolve=0.8, for_s=120.0, cooldown_s=600.0),
+)  # fmt: skip
+
+
+def render(
+    rule: Rule, severity: str, exchange: str, symbol: str, value: float,
+    drivers: Iterable[tuple[str, float]],
+) -> str:  # fmt: skip
+    d = ", ".join(f"{n} {w:.2f}" for n, w in drivers) or "-"
+    return rule.summary.format(severity=severity, metric=rule.metric, value=value,
+                               exchange=exchange, symbol=symbol, rule=rule.name, drivers=d)  # fmt: skip
