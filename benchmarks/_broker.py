@@ -8,6 +8,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator
 
+import producers.registry  # noqa: F401  (registers the venues: configurations know them)
 from monitor.app.broker import EmbeddedBroker
 from monitor.core.config import load
 

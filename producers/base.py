@@ -8,11 +8,13 @@ the I/O: connecting, backoff, heartbeats, the stale-feed watchdog, rotation, cou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.schema import Event
+from monitor.core.venues import VenueDefaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +73,12 @@ class InstrumentSource(Protocol):
         A paged listing also defines ``next_instrument_url(url) -> str | None``: called after
         ``load_instruments(url, ...)``, the next page to GET, or None after the last one."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """One venue as ``producers.registry`` discovers it, declared in its own folder
+    (``producers/<venue>/__init__.py``, ``VENUE``): the configuration defaults and the adapter."""
+
+    defaults: VenueDefaults
+    adapter: Callable[[ExchangeConfig], VenueAdapter]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import producers.registry  # noqa: F401  (registers the venues: configurations know them)
 from monitor.app.broker import noida_binary
 from tests.brokers import KafkaBroker, kafka_unavailable_reason
 

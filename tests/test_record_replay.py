@@ -12,23 +12,24 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.app.pipeline import Pipeline
-from monitor.core.config import DEFAULT_SYMBOLS, KNOWN_EXCHANGES, Config, load
+from monitor.core.config import Config, load
 from monitor.core.recording import read_recording
 from monitor.simulator.replay import ReplayServer
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 from producers.recording import record
+from producers.registry import EXCHANGES, VENUES
 
 
 def _venue_config(venue: str, ws_url: str, rest_url: str, **kafka: object) -> Config:
     return load(environ={}).with_overrides(
         kafka=kafka,
         exchanges={venue: {"enabled": True, "ws_url": ws_url, "rest_url": rest_url,
-                           "symbols": list(DEFAULT_SYMBOLS[venue])}},
+                           "symbols": list(VENUES[venue].defaults.symbols)}},
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("venue", KNOWN_EXCHANGES)
+@pytest.mark.parametrize("venue", EXCHANGES)
 async def test_record_then_replay_through_the_producer(
     venue: str, kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:

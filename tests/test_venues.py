@@ -10,18 +10,19 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.app.pipeline import Pipeline
-from monitor.core.config import DEFAULT_SYMBOLS, KNOWN_EXCHANGES, load
+from monitor.core.config import load
 from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
+from producers.registry import EXCHANGES, VENUES
 
 # venues whose market context (mark price; open interest in USD) the producers collect: every one.
 # Open interest by REST polling on Binance and HTX; in base units (USD derived from the mark by the
 # consumer) on Binance, Gate, Bitget and linear BitMEX.
-WITH_MARK = set(KNOWN_EXCHANGES)
+WITH_MARK = set(EXCHANGES)
 WITH_OPEN_INTEREST = WITH_MARK
 
 
-@pytest.mark.parametrize("venue", KNOWN_EXCHANGES)
+@pytest.mark.parametrize("venue", EXCHANGES)
 async def test_venue_end_to_end(venue: str, kafka_bootstrap: str, unique: str) -> None:
     scenario = crash_scenario(duration_s=30.0, seed=3, venues=(venue,))
     registry = CollectorRegistry()
@@ -32,7 +33,7 @@ async def test_venue_end_to_end(venue: str, kafka_bootstrap: str, unique: str) -
             consumer={"group_prefix": f"v{unique}"},
             exchanges={venue: {"enabled": True, "ws_url": sim.url(venue),
                                "rest_url": sim.rest_url(venue), "poll_interval_s": 0.3,
-                               "symbols": list(DEFAULT_SYMBOLS[venue])}},
+                               "symbols": list(VENUES[venue].defaults.symbols)}},
         )  # fmt: skip
         async with Pipeline(cfg, [venue], registry) as pipeline:
             await sim.wait_liquidations_subscribed()

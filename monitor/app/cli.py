@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.core.config import KNOWN_EXCHANGES, Config, load
+from monitor.core.config import Config, load
 from monitor.core.errors import MonitorError
+from producers.registry import EXCHANGES
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         ("consume", "compute risk metrics for one exchange (one consumer group per exchange)"),
     ):
         c = sub.add_parser(name, parents=[common], help=what, description=what)
-        c.add_argument("--exchange", required=True, choices=KNOWN_EXCHANGES)
+        c.add_argument("--exchange", required=True, choices=EXCHANGES)
         c.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free)")
 
     a = sub.add_parser(
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Connect to the exchange's feeds as the producer would (the configured "
         "ws_url, by default the real venue) and record every frame with its receive time.",
     )
-    r.add_argument("--exchange", required=True, choices=KNOWN_EXCHANGES)
+    r.add_argument("--exchange", required=True, choices=EXCHANGES)
     r.add_argument("--out", type=Path, help="file (default: <state dir>/recordings/...)")
     r.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
 
@@ -127,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--venue",
         action="append",
-        choices=KNOWN_EXCHANGES,
+        choices=EXCHANGES,
         help="a venue to serve (repeat for several; default: all ten)",
     )
     s.add_argument("--record", type=Path, help="write every frame sent (gzip JSON lines)")
@@ -188,7 +189,7 @@ async def _simulate(args: argparse.Namespace) -> None:
     from monitor.simulator.scenario import crash_scenario
     from monitor.simulator.server import ExchangeSimulator
 
-    venues = tuple(dict.fromkeys(args.venue or KNOWN_EXCHANGES))
+    venues = tuple(dict.fromkeys(args.venue or EXCHANGES))
     scenario = crash_scenario(duration_s=args.duration, seed=args.seed, venues=venues)
     async with ExchangeSimulator(scenario, speed=args.speed, record_path=args.record) as sim:
         for venue in venues:

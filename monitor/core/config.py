@@ -29,51 +29,9 @@ from monitor.core.sink_settings import (
     sink_to_dict,
     sinks_from_config,
 )
+from monitor.core.venues import registered
 
 ENV_PREFIX: Final = "CASCADE_MONITOR__"
-KNOWN_EXCHANGES: Final = (
-    "binance", "bybit", "okx", "htx", "gate", "bitget", "bitmex", "deribit", "kraken",
-    "hyperliquid",
-)  # fmt: skip
-# Enabled unless the config says otherwise (the others are opt-in: `enabled = true`).
-DEFAULT_ENABLED: Final = frozenset({"binance", "bybit"})
-
-DEFAULT_WS_URLS: Final = {
-    "binance": "wss://fstream.binance.com/market",
-    "bybit": "wss://stream.bybit.com/v5/public/linear",
-    "htx": "wss://api.hbdm.com",  # + /linear-swap-ws (trades), /linear-swap-notification
-    "gate": "wss://fx-ws.gateio.ws/v4/ws/usdt",
-    "okx": "wss://ws.okx.com:8443/ws/v5/public",
-    "bitget": "wss://ws.bitget.com/v3/ws/public",
-    "bitmex": "wss://ws.bitmex.com/realtime",
-    "deribit": "wss://www.deribit.com/ws/api/v2",
-    "kraken": "wss://futures.kraken.com/ws/v1",
-    "hyperliquid": "wss://api.hyperliquid.xyz/ws",
-}
-DEFAULT_REST_URLS: Final = {
-    "binance": "https://fapi.binance.com",
-    "bybit": "https://api.bybit.com",
-    "htx": "https://api.hbdm.com",
-    "gate": "https://api.gateio.ws",
-    "okx": "https://www.okx.com",
-    "bitget": "https://api.bitget.com",
-    "bitmex": "https://www.bitmex.com",
-    "deribit": "https://www.deribit.com",
-    "kraken": "https://futures.kraken.com",
-    "hyperliquid": "https://api.hyperliquid.xyz",
-}
-DEFAULT_SYMBOLS: Final = {
-    "binance": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
-    "bybit": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
-    "htx": ("BTC-USDT", "ETH-USDT", "SOL-USDT"),
-    "gate": ("BTC_USDT", "ETH_USDT", "SOL_USDT"),
-    "okx": ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"),
-    "bitget": ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
-    "bitmex": ("XBTUSD", "ETHUSDT", "SOLUSDT"),
-    "deribit": ("BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL"),
-    "kraken": ("PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"),
-    "hyperliquid": ("BTC", "ETH", "SOL"),
-}
 
 
 def state_dir() -> Path:
@@ -317,10 +275,19 @@ def _build_alerts(data: Any) -> AlertsConfig:
 
 
 def _default_exchanges() -> dict[str, ExchangeConfig]:
+    """Every registered venue with its declared defaults (``monitor.core.venues``)."""
+    venues = registered()
+    if not venues:
+        raise ConfigError(
+            "no venues are registered: import producers.registry before building a configuration"
+        )
     return {
-        name: ExchangeConfig(enabled=name in DEFAULT_ENABLED, symbols=DEFAULT_SYMBOLS[name])
-        for name in KNOWN_EXCHANGES
+        name: ExchangeConfig(enabled=v.enabled, symbols=v.symbols) for name, v in venues.items()
     }
+
+
+def _unknown_exchange(name: str) -> ConfigError:
+    return ConfigError(f"exchanges.{name}: unknown exchange (known: {sorted(registered())})")
 
 
 @dataclass(frozen=True)
@@ -340,8 +307,8 @@ class Config:
         self.risk.validate()
         self.metrics.validate()
         for name, ex in self.exchanges.items():
-            if name not in KNOWN_EXCHANGES:
-                raise ConfigError(f"exchanges.{name}: unknown exchange (known: {KNOWN_EXCHANGES})")
+            if name not in registered():
+                raise _unknown_exchange(name)
             ex.validate(name)
         return self
 
@@ -372,10 +339,12 @@ class Config:
         return f"{self.consumer.group_prefix}.{exchange}"
 
     def ws_url(self, exchange: str) -> str:
-        return self.exchanges[exchange].ws_url or DEFAULT_WS_URLS[exchange]
+        """The configured websocket URL, else the venue's real one."""
+        return self.exchanges[exchange].ws_url or registered()[exchange].ws_url
 
     def rest_url(self, exchange: str) -> str:
-        return self.exchanges[exchange].rest_url or DEFAULT_REST_URLS[exchange]
+        """The configured REST base, else the venue's real one."""
+        return self.exchanges[exchange].rest_url or registered()[exchange].rest_url
 
     def enabled_exchanges(self) -> list[str]:
         return [n for n, e in self.exchanges.items() if e.enabled]
@@ -462,8 +431,8 @@ def build(data: Mapping[str, Any]) -> Config:
         raise ConfigError("[exchanges] must be a table of exchange tables")
     exchanges = _default_exchanges()
     for name, section in ex_data.items():
-        if name not in KNOWN_EXCHANGES:
-            raise ConfigError(f"exchanges.{name}: unknown exchange (known: {KNOWN_EXCHANGES})")
+        if name not in exchanges:
+            raise _unknown_exchange(name)
         base = to_dict(exchanges[name])
         exchanges[name] = _build_section(ExchangeConfig, f"exchanges.{name}", _merge(base, section))
     kw["exchanges"] = types.MappingProxyType(exchanges)

@@ -10,6 +10,13 @@ from __future__ import annotations
 from typing import Final
 
 EXCHANGE: Final = "binance"
+DEFAULT_WS_URL: Final = "wss://fstream.binance.com/market"
+DEFAULT_REST_URL: Final = "https://fapi.binance.com"
+DEFAULT_SYMBOLS: Final = (
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+)  # trades and market context; liquidations: all
 
 RAW_PATH: Final = "/ws/"
 COMBINED_PATH: Final = "/stream?streams="

@@ -19,6 +19,11 @@ from monitor.core.schema import QtyUnit
 EXCHANGE: Final = "bitget"
 DEFAULT_WS_URL: Final = "wss://ws.bitget.com/v3/ws/public"
 DEFAULT_REST_URL: Final = "https://api.bitget.com"  # unused: USDT-futures quantities are base units
+DEFAULT_SYMBOLS: Final = (
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+)  # trades and market context; liquidations: all
 
 INST_TYPE: Final = "usdt-futures"
 LIQUIDATION: Final = "liquidation"  # one subscription per instType, every pair

@@ -15,6 +15,11 @@ from typing import Final
 EXCHANGE: Final = "bitmex"
 DEFAULT_WS_URL: Final = "wss://ws.bitmex.com/realtime"
 DEFAULT_REST_URL: Final = "https://www.bitmex.com"
+DEFAULT_SYMBOLS: Final = (
+    "XBTUSD",
+    "ETHUSDT",
+    "SOLUSDT",
+)  # trades and market context; liquidations: all
 INSTRUMENTS_PATH: Final = "/api/v1/instrument/active"
 
 LIQUIDATION: Final = "liquidation"  # all symbols

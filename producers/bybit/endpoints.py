@@ -10,6 +10,13 @@ from __future__ import annotations
 from typing import Final
 
 EXCHANGE: Final = "bybit"
+DEFAULT_WS_URL: Final = "wss://stream.bybit.com/v5/public/linear"
+DEFAULT_REST_URL: Final = "https://api.bybit.com"
+DEFAULT_SYMBOLS: Final = (
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+)  # trades and market context; liquidations: all
 
 ALL_LIQUIDATION: Final = "allLiquidation"  # every liquidation, pushed every 500 ms
 PUBLIC_TRADE: Final = "publicTrade"

@@ -20,6 +20,12 @@ from typing import Final
 
 EXCHANGE: Final = "deribit"
 DEFAULT_WS_URL: Final = "wss://www.deribit.com/ws/api/v2"
+DEFAULT_REST_URL: Final = "https://www.deribit.com"
+DEFAULT_SYMBOLS: Final = (
+    "BTC-PERPETUAL",
+    "ETH-PERPETUAL",
+    "SOL_USDC-PERPETUAL",
+)  # trades and market context; liquidations: all
 
 TRADES: Final = "trades"
 TRADE_INTERVAL: Final = "100ms"  # public interval; "raw" needs auth

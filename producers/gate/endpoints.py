@@ -21,9 +21,14 @@ from __future__ import annotations
 from typing import Final
 
 EXCHANGE: Final = "gate"
-
 DEFAULT_WS_URL: Final = "wss://fx-ws.gateio.ws/v4/ws/usdt"
-DEFAULT_REST_BASE: Final = "https://api.gateio.ws"
+DEFAULT_REST_URL: Final = "https://api.gateio.ws"
+DEFAULT_SYMBOLS: Final = (
+    "BTC_USDT",
+    "ETH_USDT",
+    "SOL_USDT",
+)  # trades and market context; liquidations: all
+
 CONTRACTS_PATH: Final = "/api/v4/futures/usdt/contracts"
 HEADERS: Final = (("X-Gate-Size-Decimal", "1"),)
 

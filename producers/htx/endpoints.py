@@ -19,9 +19,16 @@ from __future__ import annotations
 from typing import Final
 
 EXCHANGE: Final = "htx"
+DEFAULT_WS_URL: Final = (
+    "wss://api.hbdm.com"  # + /linear-swap-ws (trades), /linear-swap-notification
+)
+DEFAULT_REST_URL: Final = "https://api.hbdm.com"
+DEFAULT_SYMBOLS: Final = (
+    "BTC-USDT",
+    "ETH-USDT",
+    "SOL-USDT",
+)  # trades and market context; liquidations: all
 
-DEFAULT_WS_BASE: Final = "wss://api.hbdm.com"
-DEFAULT_REST_BASE: Final = "https://api.hbdm.com"
 MARKET_PATH: Final = "/linear-swap-ws"
 NOTIFICATION_PATH: Final = "/linear-swap-notification"
 INDEX_PATH: Final = "/ws_index"

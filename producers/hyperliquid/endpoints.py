@@ -16,6 +16,8 @@ from typing import Final
 
 EXCHANGE: Final = "hyperliquid"
 DEFAULT_WS_URL: Final = "wss://api.hyperliquid.xyz/ws"
+DEFAULT_REST_URL: Final = "https://api.hyperliquid.xyz"
+DEFAULT_SYMBOLS: Final = ("BTC", "ETH", "SOL")  # trades and market context; liquidations: all
 TRADES: Final = "trades"
 ACTIVE_ASSET_CTX: Final = "activeAssetCtx"  # perpetuals only (spot: activeSpotAssetCtx)
 PER_COIN_SUBSCRIPTIONS: Final = (TRADES, ACTIVE_ASSET_CTX)

@@ -16,6 +16,12 @@ from typing import Final
 
 EXCHANGE: Final = "kraken"
 DEFAULT_WS_URL: Final = "wss://futures.kraken.com/ws/v1"
+DEFAULT_REST_URL: Final = "https://futures.kraken.com"
+DEFAULT_SYMBOLS: Final = (
+    "PF_XBTUSD",
+    "PF_ETHUSD",
+    "PF_SOLUSD",
+)  # trades and market context; liquidations: all
 
 TRADE: Final = "trade"
 TRADE_SNAPSHOT: Final = "trade_snapshot"

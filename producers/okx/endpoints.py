@@ -14,6 +14,11 @@ from typing import Final
 EXCHANGE: Final = "okx"
 DEFAULT_WS_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
 DEFAULT_REST_URL: Final = "https://www.okx.com"
+DEFAULT_SYMBOLS: Final = (
+    "BTC-USDT-SWAP",
+    "ETH-USDT-SWAP",
+    "SOL-USDT-SWAP",
+)  # trades and market context; liquidations: all
 
 LIQUIDATION_ORDERS: Final = "liquidation-orders"  # one subscription per instType, all instruments
 TRADES: Final = "trades"

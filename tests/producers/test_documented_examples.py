@@ -19,7 +19,7 @@ A case::
      "errors": []}                                 # optional: the item errors the frames give
 
 REST bodies (``instruments``, ``polls``) are JSON values sent as their JSON text, or text as is; a
-path is appended to the venue's real REST base (``DEFAULT_REST_URLS``).
+path is appended to the venue's real REST base (its declared ``rest_url``).
 
 Floats are compared with a relative tolerance of 1e-9 (the expected values are written as decimal
 literals; the parsers multiply floats).
@@ -35,10 +35,10 @@ from typing import Any, Final
 import orjson
 import pytest
 
-from monitor.core.config import DEFAULT_REST_URLS, ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from monitor.core.schema import Event, Liquidation, MarketContext, Trade
 from producers.base import InstrumentSource
-from producers.registry import ADAPTERS
+from producers.registry import ADAPTERS, VENUES
 
 HERE: Final = Path(__file__).resolve().parent
 CASES: Final = sorted(HERE.glob("*/documented/*.json"))
@@ -97,7 +97,7 @@ def _config(fields: dict[str, Any]) -> ExchangeConfig:
 
 def parse_case(case: dict[str, Any], venue: str) -> tuple[list[Event], list[str]]:
     adapter = ADAPTERS[venue](_config(case.get("config", {})))
-    rest = DEFAULT_REST_URLS[venue]
+    rest = VENUES[venue].defaults.rest_url
     for inst in case.get("instruments", ()):
         assert isinstance(adapter, InstrumentSource), f"{venue} takes no instrument metadata"
         assert adapter.load_instruments(rest + inst["path"], _body(inst["body"])) > 0

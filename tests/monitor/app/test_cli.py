@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app.broker import port_open
-from monitor.core.config import KNOWN_EXCHANGES
+from producers.registry import EXCHANGES
 from tests.conftest import free_port
 
 CLI = [sys.executable, "-m", "monitor.app.cli"]
@@ -54,7 +54,7 @@ def test_simulate_serves_every_venue(isolated_env: dict[str, str]) -> None:
     res = run(["simulate", "--duration", "1", "--speed", "4"], isolated_env)
     assert res.returncode == 0, res.stderr
     served = re.findall(r"^(\w+): ws://127\.0\.0\.1:\d+", res.stdout, re.MULTILINE)
-    assert served == list(KNOWN_EXCHANGES)
+    assert served == list(EXCHANGES)
     assert "__REST_URL=http://127.0.0.1:" in res.stdout and "sent {" in res.stdout
     one = run(["simulate", "--duration", "1", "--speed", "4", "--venue", "okx"], isolated_env)
     assert re.findall(r"^(\w+): ws://", one.stdout, re.MULTILINE) == ["okx"]

@@ -4,15 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.config import DEFAULT_WS_URLS, load
+from monitor.core.config import load
 from monitor.core.errors import ConfigError
+from producers.binance.endpoints import DEFAULT_WS_URL
 
 
 def test_defaults_are_valid_and_point_at_real_venues() -> None:
     cfg = load(environ={})
     assert cfg.uses_embedded_broker
     assert cfg.bootstrap_servers == "127.0.0.1:29092"
-    assert cfg.ws_url("binance") == DEFAULT_WS_URLS["binance"] == "wss://fstream.binance.com/market"
+    assert cfg.ws_url("binance") == DEFAULT_WS_URL == "wss://fstream.binance.com/market"
     assert cfg.ws_url("bybit") == "wss://stream.bybit.com/v5/public/linear"
     assert cfg.topic("bybit") == "cascade.events.bybit"
     assert cfg.group_id("binance") == "cascade-risk.binance"

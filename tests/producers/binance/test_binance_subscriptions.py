@@ -4,16 +4,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from monitor.core.config import DEFAULT_WS_URLS, ExchangeConfig
+from monitor.core.config import ExchangeConfig
 from producers.base import ConnectionPlan
 from producers.binance import BinanceAdapter
-from producers.binance.endpoints import MAX_STREAMS_PER_CONNECTION
+from producers.binance.endpoints import DEFAULT_WS_URL, MAX_STREAMS_PER_CONNECTION
 from producers.binance.subscriptions import plan_connections
 
 
 def test_default_plan_against_the_real_base() -> None:
     cfg = ExchangeConfig(symbols=("BTCUSDT", "ethusdt", "BTCUSDT"))
-    plans = BinanceAdapter(cfg).connections(cfg, DEFAULT_WS_URLS["binance"])
+    plans = BinanceAdapter(cfg).connections(cfg, DEFAULT_WS_URL)
     assert plans == [
         ConnectionPlan("liquidations", "wss://fstream.binance.com/market/ws/!forceOrder@arr"),
         ConnectionPlan(
