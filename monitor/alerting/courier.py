@@ -1,14 +1,16 @@
 """Delivery of alerts to one webhook sink over HTTP, with retries (used by the alert dispatcher,
 ``monitor.alerting.dispatcher``, one ``SinkCourier`` per configured sink).
 
-``SinkCourier.deliver`` posts one alert, built and signed by ``monitor.alerting.sinks``, and
-retries it until the receiver answers 2xx or a final verdict: a 4xx other than 408/429, or the
-sink's ``retry_budget_s`` / ``max_attempts`` spent. Between attempts it waits an exponential backoff
-with jitter, or the receiver's ``Retry-After`` (seconds or HTTP-date) or Discord's JSON
-``retry_after`` on a 429. At most ``concurrency`` requests per sink are in flight. It never raises
-for HTTP: the returned ``Delivery`` says how it ended (the dispatcher dead-letters failures). Error
-texts are scrubbed of the sink's secrets. Counts ok / retry / dead_letter deliveries, latencies
-and requests in flight on ``DispatcherMetrics``.
+``SinkCourier.deliver`` posts one alert, its body built by ``monitor.alerting.payloads`` and signed
+by ``monitor.alerting.signing`` (``monitor.alerting.http_policy.build_request``), and retries it
+until the receiver answers 2xx or a final verdict (``http_policy.judge``): a 4xx other than
+408/429, or the sink's ``retry_budget_s`` / ``max_attempts`` spent. Between attempts it waits an
+exponential backoff with jitter (``http_policy.backoff_s``), or the receiver's ``Retry-After``
+(seconds or HTTP-date) or Discord's JSON ``retry_after`` on a 429. At most ``concurrency``
+requests per sink are in flight. It never raises for HTTP: the returned ``Delivery`` says how it
+ended (the dispatcher dead-letters failures). Error texts are scrubbed of the sink's secrets.
+Counts ok / retry / dead_letter deliveries, latencies and requests in flight on
+``DispatcherMetrics``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import Final
 
 import aiohttp
 
+from monitor.alerting.http_policy import Verdict, backoff_s, build_request, judge
 from monitor.alerting.secrets import Secret, scrub
-from monitor.alerting.sinks import Sink, Verdict, backoff_s, build_request, judge, resolve_sink
+from monitor.alerting.sinks import Sink, resolve_sink
 from monitor.core.alertrecord import AlertEvent
 from monitor.core.config import Config
 from monitor.core.errors import ConfigError

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from monitor.alerting.sinks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from monitor.alerting.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from monitor.core.lifecycle import AsyncService
 
 PATH = "/alerts"

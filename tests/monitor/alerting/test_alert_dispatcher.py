@@ -27,7 +27,7 @@ from monitor.core.alertrecord import AlertEvent
 from monitor.core.config import Config, load
 from monitor.core.topics import ensure_alerts_topic
 from tests.consumers.consumer_refs import scrape, value
-from tests.monitor.alerting.test_alert_sinks import (
+from tests.monitor.alerting.helpers import (
     KEY,
     T0,
     Hit,

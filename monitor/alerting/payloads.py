@@ -1,0 +1,224 @@
+"""The body each receiver kind expects for one alert transition, as a JSON-ready dict. Pure module
+(the request around it, its headers and signature: ``monitor.alerting.http_policy``).
+
+* ``json``: the whole ``AlertEvent`` as JSON plus ``version``, ``id`` (the event id, stable across
+  redeliveries: receivers deduplicate on it) and ISO 8601 ``time``/``started``. Signed, see
+  ``monitor.alerting.signing``.
+* ``slack``: an incoming-webhook message: ``text`` (the notification fallback) and ``blocks``
+  (header; section with the summary and fields exchange, symbol, severity, value, drivers, started;
+  context with rule and fingerprint). Slack's limits: header text 150 chars, 10 fields of 2000.
+* ``discord``: an execute-webhook message with one embed (title, description, color by severity,
+  inline fields, ISO 8601 ``timestamp``, footer) and ``allowed_mentions`` empty so templated text
+  cannot ping anyone. Limits: title 256, description 4096, 25 fields, field value 1024.
+* ``pagerduty``: Events API v2. ``trigger`` with ``payload`` (summary <= 1024 chars, source,
+  severity critical/warning, timestamp, component = symbol, group = exchange, class = metric,
+  custom_details) or ``resolve``; ``dedup_key`` is the fingerprint, so an escalation updates the
+  same PagerDuty alert and redeliveries are harmless. The routing key is the sink's secret.
+* ``alertmanager``: the Alertmanager webhook body, ``version`` "4", one alert per message, grouped
+  by (alertname, exchange, symbol), so receivers written for Alertmanager work unchanged.
+  ``receiver`` and ``externalURL``/``generatorURL`` come from the sink's settings.
+
+Texts longer than a receiver's limit are cut, ending in "…". Times are RFC 3339 UTC with
+milliseconds; a non-finite time is Alertmanager's "no end", ``0001-01-01T00:00:00Z``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+from monitor.alerting.sinks import Sink
+from monitor.core.alertrecord import AlertEvent
+
+ZERO_TIME: Final = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
+DISCORD_COLORS: Final = {"critical": 0xD0021B, "warning": 0xF5A623, "resolved": 0x2EB67D}
+
+
+def iso(t: float) -> str:
+    """RFC 3339 / ISO 8601 UTC with milliseconds: ``2024-05-01T12:00:00.000Z``."""
+    if not math.isfinite(t):
+        return ZERO_TIME
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_id(alert: AlertEvent) -> str:
+    """Stable id of one transition: the dispatcher's deduplication key, hashed."""
+    raw = f"{alert.fingerprint}\0{alert.status}\0{alert.severity}\0{alert.started_t!r}"
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def drivers_text(alert: AlertEvent) -> str:
+    return ", ".join(f"{n} {w:.2f}" for n, w in alert.drivers) or "-"
+
+
+def value_text(alert: AlertEvent) -> str:
+    return f"{alert.metric} = {alert.value:.4g}"
+
+
+def title(alert: AlertEvent) -> str:
+    if alert.status == "resolved":
+        return f"RESOLVED {alert.rule} on {alert.exchange} {alert.symbol} (was {alert.severity})"
+    return f"{alert.severity.upper()} {alert.rule} on {alert.exchange} {alert.symbol}"
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def json_payload(alert: AlertEvent) -> dict[str, Any]:
+    d: dict[str, Any] = {"version": 1, "id": event_id(alert)}
+    d.update({f: getattr(alert, f) for f in alert.__slots__})
+    d["labels"] = dict(alert.labels)
+    d["drivers"] = [[n, w] for n, w in alert.drivers]
+    d["time"], d["started"] = iso(alert.t), iso(alert.started_t)
+    return d
+
+
+def _slack_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(alert: AlertEvent) -> dict[str, Any]:
+    fields = (("Exchange", alert.exchange), ("Symbol", alert.symbol),
+              ("Severity", alert.severity), ("Value", value_text(alert)),
+              ("Drivers", drivers_text(alert)), ("Started", iso(alert.started_t)))  # fmt: skip
+    summary = _slack_escape(alert.summary)
+    return {
+        "text": _cut(f"[{alert.status.upper()}] {alert.summary}", 3000),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": _cut(title(alert), 150)}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut(summary, 3000)},
+                "fields": [
+                    {"type": "mrkdwn", "text": _cut(f"*{k}*\n{_slack_escape(v)}", 2000)}
+                    for k, v in fields
+                ],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"rule {_slack_escape(alert.rule)} · "
+                        f"fingerprint {alert.fingerprint}",
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def discord_payload(alert: AlertEvent) -> dict[str, Any]:
+    color = DISCORD_COLORS["resolved" if alert.status == "resolved" else alert.severity]
+    fields = (("Exchange", alert.exchange), ("Symbol", alert.symbol),
+              ("Severity", alert.severity), ("Value", value_text(alert)),
+              ("Drivers", drivers_text(alert)), ("Started", iso(alert.started_t)))  # fmt: skip
+    return {
+        "allowed_mentions": {"parse": []},
+        "embeds": [
+            {
+                "title": _cut(title(alert), 256),
+                "description": _cut(alert.summary, 4096),
+                "color": color,
+                "fields": [{"name": k, "value": _cut(v, 1024), "inline": True} for k, v in fields],
+                "timestamp": iso(alert.t),
+                "footer": {"text": f"rule {alert.rule} · fingerprint {alert.fingerprint}"},
+            }
+        ],
+    }
+
+
+def pagerduty_payload(alert: AlertEvent, routing_key: str, source: str | None) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "routing_key": routing_key,
+        "dedup_key": alert.fingerprint,
+    }
+    if alert.status == "resolved":
+        return {**base, "event_action": "resolve"}
+    return {
+        **base,
+        "event_action": "trigger",
+        "client": "cascade-monitor",
+        "payload": {
+            "summary": _cut(alert.summary, 1024),
+            "source": source or f"{alert.exchange}:{alert.symbol}",
+            "severity": alert.severity,  # PagerDuty's scale has both "critical" and "warning"
+            "timestamp": iso(alert.t),
+            "component": alert.symbol,
+            "group": alert.exchange,
+            "class": alert.metric,
+            "custom_details": {
+                "rule": alert.rule,
+                "metric": alert.metric,
+                "value": alert.value,
+                "drivers": dict(alert.drivers),
+                "labels": dict(alert.labels),
+                "started": iso(alert.started_t),
+                "fingerprint": alert.fingerprint,
+                "event_id": event_id(alert),
+            },
+        },
+    }
+
+
+def _label_set(labels: Mapping[str, str]) -> str:
+    """Alertmanager's label-set string: ``{a="x", b="y"}``, values quoted and escaped."""
+    inner = ", ".join(f"{k}={orjson.dumps(v).decode()}" for k, v in sorted(labels.items()))
+    return "{" + inner + "}"
+
+
+def alertmanager_payload(
+    alert: AlertEvent, receiver: str, external_url: str | None
+) -> dict[str, Any]:
+    labels = {**alert.labels, "alertname": alert.rule, "severity": alert.severity,
+              "exchange": alert.exchange, "symbol": alert.symbol, "metric": alert.metric}  # fmt: skip
+    annotations = {
+        "summary": alert.summary,
+        "description": f"{value_text(alert)}; drivers: {drivers_text(alert)}",
+        "value": repr(alert.value),
+        "drivers": drivers_text(alert),
+    }
+    group = {k: labels[k] for k in ("alertname", "exchange", "symbol")}
+    return {
+        "version": "4",
+        "groupKey": f"{{}}:{_label_set(group)}",
+        "truncatedAlerts": 0,
+        "status": alert.status,
+        "receiver": receiver,
+        "groupLabels": group,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": external_url or "",
+        "alerts": [
+            {
+                "status": alert.status,
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": iso(alert.started_t),
+                "endsAt": iso(alert.t) if alert.status == "resolved" else ZERO_TIME,
+                "generatorURL": external_url or "",
+                "fingerprint": alert.fingerprint,
+            }
+        ],
+    }
+
+
+def payload(sink: Sink, alert: AlertEvent) -> dict[str, Any]:
+    """The body of ``alert`` for ``sink``'s kind (PagerDuty's carries the sink's routing key)."""
+    c = sink.config
+    if c.kind == "json":
+        return json_payload(alert)
+    if c.kind == "slack":
+        return slack_payload(alert)
+    if c.kind == "discord":
+        return discord_payload(alert)
+    if c.kind == "pagerduty":
+        assert sink.key is not None
+        return pagerduty_payload(alert, sink.key.reveal(), c.source)
+    return alertmanager_payload(alert, c.receiver or c.name, c.external_url)
