@@ -6,6 +6,7 @@ MonitorError
 ├── ParseError           an exchange frame that cannot be normalized (counted, skipped)
 │                        ``reason`` is a short, bounded label used in metrics
 ├── UnknownSymbolError   a venue symbol that cannot be mapped to a canonical pair
+├── RecordingError       a recording file that cannot be read: names the file and the line
 └── BrokerError          the embedded broker cannot be started, stopped or reached
                          (``retriable`` says whether trying again may help)
 """
@@ -37,6 +38,14 @@ class UnknownSymbolError(ParseError):
     def __init__(self, venue_symbol: str) -> None:
         super().__init__("unknown_symbol", venue_symbol)
         self.venue_symbol = venue_symbol
+
+
+class RecordingError(MonitorError):
+    def __init__(self, path: object, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
 
 
 class BrokerError(MonitorError):
