@@ -184,7 +184,7 @@ class ConsumerConfig:
 
 @dataclass(frozen=True)
 class RiskConfig:
-    """The risk models' main knobs (risk-models.md); the rest keep their documented defaults in
+    """The risk models' main knobs (docs/risk-models.md); the rest keep their documented defaults in
     consumers/hawkes.py, microstructure.py, liqmap.py and score.py. Checked there too."""
 
     refit_interval_s: float = 5.0  # Hawkes refits and rank updates, per consumer tick

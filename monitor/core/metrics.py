@@ -335,7 +335,7 @@ class DispatcherMetrics:
         )
 
 
-# Per-pair model outputs (consumers.models; risk-models.md section in brackets): name after the
+# Per-pair model outputs (consumers.models; docs/risk-models.md section in brackets): name after the
 # namespace, help, labels besides exchange and symbol. Exported once defined (NaN: not exported).
 MODEL_METRICS: Final = (
     ("cascade_score", "Composite cascade score in [0, 1]: weighted mean of the components (s7).", ()),
@@ -378,7 +378,7 @@ RISK_METRICS: Final = {
             f"{NAMESPACE}_liquidation_rate_usd_per_second",
             "gauge",
             "Exponentially decayed liquidation notional rate, L = L*exp(-dt/tau) + q/tau "
-            "(risk-models.md s1); window is tau. Sampled feeds make this a lower bound.",
+            "(docs/risk-models.md §1); window is tau. Sampled feeds make this a lower bound.",
             ("exchange", "symbol", "side", "window"),
         ),
         RiskMetric(
@@ -403,7 +403,7 @@ RISK_METRICS: Final = {
             f"{NAMESPACE}_volatility_ewma",
             "gauge",
             "EWMA standard deviation of log returns per sampling interval "
-            "(RiskMetrics, s2 = lambda*s2 + (1-lambda)*r^2; risk-models.md s5).",
+            "(RiskMetrics, s2 = lambda*s2 + (1-lambda)*r^2; docs/risk-models.md §5).",
             ("exchange", "symbol", "interval"),
         ),
         RiskMetric(

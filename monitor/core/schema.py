@@ -1,6 +1,6 @@
 """Normalized market events: what every producer emits and every consumer reads.
 
-Pure module (stdlib only). Field choices, adapted from the research notes (exchange-feeds.md §13):
+Pure module (stdlib only). Field choices (docs/venues.md §13):
 
 * Prices and quantities are float64 carried as JSON numbers. orjson writes the shortest repr that
   round-trips, so a venue decimal with up to 15 significant digits ("0.014", "9910.1") survives

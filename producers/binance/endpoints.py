@@ -1,4 +1,4 @@
-"""Binance USD-M futures market-stream endpoints and connection rules (exchange-feeds.md s1).
+"""Binance USD-M futures market-stream endpoints and connection rules (docs/venues.md §1).
 
 The configured URL is a *base* (``wss://fstream.binance.com/market``, the 2026 routed base for
 regular market data); raw streams live under ``{base}/ws/<stream>`` and combined streams under

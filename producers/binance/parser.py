@@ -1,6 +1,6 @@
 """Binance USD-M frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s1), dispatched on exact keys:
+Frames handled (docs/venues.md §1), dispatched on exact keys:
 
 * raw ``{"e": "forceOrder", "E": ..., "o": {...}}``, ``{"e": "aggTrade", ...}`` and
   ``{"e": "markPriceUpdate", ...}``;

@@ -1,4 +1,4 @@
-"""Bitget UTA (v3) public endpoint, connection rules, UNVERIFIED facts (exchange-feeds.md s7).
+"""Bitget UTA (v3) public endpoint, connection rules, UNVERIFIED facts (docs/venues.md §7).
 
 The configured URL is the full socket URL (``wss://ws.bitget.com/v3/ws/public``). Topics are
 subscribed with JSON requests ``{"op":"subscribe","args":[{"instType":"usdt-futures",
@@ -41,5 +41,5 @@ PONG_FRAME: Final = "pong"
 # liquidation"), the Bybit convention, not the forced order's side; ``amount`` is the
 # "liquidation amount, unit: quote coin" (USDT on usdt-futures: the notional; real pushes give a
 # round base size for amount / price); ``action`` is ``snapshot`` (full data) or ``update``
-# (incremental): only updates are new liquidations. See docs/venues.md (Bitget).
+# (incremental): only updates are new liquidations. See docs/venues.md §7.
 LIQUIDATION_AMOUNT_UNIT: Final = QtyUnit.QUOTE

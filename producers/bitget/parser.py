@@ -1,6 +1,6 @@
 """Bitget UTA (v3) public frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s7), dispatched on exact keys:
+Frames handled (docs/venues.md §7), dispatched on exact keys:
 
 * pushes ``{"arg": {"instType": ..., "topic": ...}, "action": ..., "data": [...], "ts": ...}``;
   ``arg.topic`` is matched exactly against ``liquidation``, ``publicTrade`` and ``ticker``;

@@ -1,4 +1,4 @@
-"""BitMEX realtime endpoint and connection rules (exchange-feeds.md s4).
+"""BitMEX realtime endpoint and connection rules (docs/venues.md §4).
 
 The configured URL is the full socket URL (``wss://ws.bitmex.com/realtime``). Tables are
 subscribed with ``{"op": "subscribe", "args": [...]}``: ``liquidation`` (every symbol), then per

@@ -1,6 +1,6 @@
 """BitMEX realtime frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s4), dispatched on exact keys:
+Frames handled (docs/venues.md §4), dispatched on exact keys:
 
 * the text frame ``pong`` (answer to the client's ``ping``): control;
 * ``{"table": "trade" | "liquidation" | "instrument", "action": ..., "data": [...]}``;

@@ -1,4 +1,4 @@
-"""Bybit v5 public linear endpoint and connection rules (exchange-feeds.md s2).
+"""Bybit v5 public linear endpoint and connection rules (docs/venues.md §2).
 
 The configured URL is the full socket URL (``wss://stream.bybit.com/v5/public/linear``). Topics are
 subscribed with JSON requests; without traffic the server cuts the connection after 10 minutes, so

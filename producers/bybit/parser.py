@@ -1,6 +1,6 @@
 """Bybit v5 linear frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s2), dispatched on exact keys:
+Frames handled (docs/venues.md §2), dispatched on exact keys:
 
 * ``{"topic": "<channel>.<SYMBOL>", "data": [...]}``; the channel (text before the first dot) is
   matched exactly against ``allLiquidation``, ``publicTrade`` and ``tickers`` and the answer cached

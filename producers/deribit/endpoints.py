@@ -1,4 +1,4 @@
-"""Deribit JSON-RPC websocket endpoint and connection rules (exchange-feeds.md s5).
+"""Deribit JSON-RPC websocket endpoint and connection rules (docs/venues.md §5).
 
 The configured URL is the full socket URL (``wss://www.deribit.com/ws/api/v2``). Everything is a
 JSON-RPC 2.0 request over the socket. Unauthenticated clients may only subscribe the aggregated

@@ -1,6 +1,6 @@
 """Deribit instrument names -> Instrument, derived from the name (no REST call). Pure module.
 
-Deribit's naming is regular and carries the contract type (exchange-feeds.md s5):
+Deribit's naming is regular and carries the contract type (docs/venues.md §5):
 
 * ``BTC-PERPETUAL``, ``BTC-27JUN25``: inverse, ``amount`` in USD -> ``inverse=True``, multiplier 1
   (one unit of ``amount`` is one USD), quote USD; canonical ``BTC-USD-PERP`` / ``BTC-USD-250627``.

@@ -1,6 +1,6 @@
 """Deribit frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s5), dispatched on exact keys:
+Frames handled (docs/venues.md §5), dispatched on exact keys:
 
 * ``{"method": "subscription", "params": {"channel": "trades.<NAME>.<interval>", "data": [...]}}``
   and ``{"method": "subscription", "params": {"channel": "ticker.<NAME>.<interval>", "data": {...}}}``;

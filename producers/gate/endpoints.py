@@ -1,4 +1,4 @@
-"""Gate.io USDT-settled futures endpoint and connection rules (exchange-feeds.md s8).
+"""Gate.io USDT-settled futures endpoint and connection rules (docs/venues.md §8).
 
 The configured URL is the full socket URL (``wss://fx-ws.gateio.ws/v4/ws/usdt``). The handshake
 sends ``X-Gate-Size-Decimal: 1`` so sizes arrive as decimal strings (without it: integers, with

@@ -1,6 +1,6 @@
 """Gate.io USDT futures frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s8), dispatched on exact keys (``channel``, then ``event``):
+Frames handled (docs/venues.md §8), dispatched on exact keys (``channel``, then ``event``):
 
 * ``{"channel": "futures.public_liquidates", "event": "update", "result": [...]}``: an ARRAY of
   liquidation orders, since 2026-08-20 every order of a contract within ~1 s batched into one push

@@ -1,4 +1,4 @@
-"""HTX USDT-margined swap endpoints and connection rules (exchange-feeds.md s6).
+"""HTX USDT-margined swap endpoints and connection rules (docs/venues.md §6).
 
 The configured URL is the host *base* (``wss://api.hbdm.com``): market data (trades) lives under
 ``{base}/linear-swap-ws``, the public liquidation and funding-rate topics under

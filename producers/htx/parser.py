@@ -2,7 +2,7 @@
 
 Every server frame is GZIP-compressed binary; ``parse`` inflates it (bounded, ``MAX_JSON_BYTES``)
 and decodes once with orjson. A text frame, or bytes that are not one complete gzip stream, raise
-ParseError ``bad_gzip``. Frames handled (exchange-feeds.md s6), dispatched on exact keys:
+ParseError ``bad_gzip``. Frames handled (docs/venues.md §6), dispatched on exact keys:
 
 * market data and ws_index: ``{"ch": "market.<CODE>.trade.detail", "tick": {"data": [...]}}``,
   ``{"ch": "market.<CODE>.mark_price.1min", "tick": {...}}`` and ``{"ch":

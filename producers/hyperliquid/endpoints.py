@@ -1,4 +1,4 @@
-"""Hyperliquid websocket endpoint and connection rules (exchange-feeds.md s9).
+"""Hyperliquid websocket endpoint and connection rules (docs/venues.md §9).
 
 The configured URL is the full socket URL (``wss://api.hyperliquid.xyz/ws``). One subscribe
 request per coin and subscription type: ``{"method": "subscribe", "subscription": {"type":

@@ -1,7 +1,7 @@
 """Hyperliquid frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
 Hyperliquid publishes NO liquidations on public feeds (liquidations appear only in per-user fills,
-exchange-feeds.md s9): this adapter emits trades, with ``is_liquidation`` None (the trades feed
+docs/venues.md §9): this adapter emits trades, with ``is_liquidation`` None (the trades feed
 does not say), and market context. Liquidation metrics for Hyperliquid stay empty by design.
 
 Frames handled, dispatched on the exact ``channel``:

@@ -1,4 +1,4 @@
-"""Kraken Futures websocket endpoint and connection rules (exchange-feeds.md s10).
+"""Kraken Futures websocket endpoint and connection rules (docs/venues.md §10).
 
 The configured URL is the full socket URL (``wss://futures.kraken.com/ws/v1``). Feeds are
 subscribed with ``{"event": "subscribe", "feed": ..., "product_ids": [...]}``: ``trade`` (trades and

@@ -1,6 +1,6 @@
 """Kraken Futures frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s10), dispatched on exact keys:
+Frames handled (docs/venues.md §10), dispatched on exact keys:
 
 * ``{"feed": "trade", "product_id": ..., "uid": ..., "side": ..., "type": ..., "seq": ..., "time":
   ..., "qty": ..., "price": ...}``: one trade per frame;

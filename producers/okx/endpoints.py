@@ -1,4 +1,4 @@
-"""OKX v5 public endpoint, connection rules and REST metadata path (exchange-feeds.md s3).
+"""OKX v5 public endpoint, connection rules and REST metadata path (docs/venues.md §3).
 
 The configured URL is the full socket URL (``wss://ws.okx.com:8443/ws/v5/public``). Channels are
 subscribed with JSON requests: at most 480 subscribe requests per connection per hour and at most

@@ -1,6 +1,6 @@
 """OKX v5 public frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
 
-Frames handled (exchange-feeds.md s3), dispatched on exact keys:
+Frames handled (docs/venues.md §3), dispatched on exact keys:
 
 * pushes ``{"arg": {"channel": ...}, "data": [...]}``; ``arg.channel`` is matched exactly against
   ``liquidation-orders``, ``trades``, ``mark-price``, ``funding-rate`` and ``open-interest``;
