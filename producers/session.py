@@ -14,7 +14,7 @@ Around it:
 * rotation at ``max_connection_age_s`` (Binance closes at 24 h), make-before-break: the next socket
   is opened and subscribed while the old one still delivers, then the old one is closed; events seen
   on both are dropped by the shared ``Deduplicator``.
-* metrics: frames, events{kind}, parse_errors{reason}, reconnects{reason}, duplicates{kind} and the
+* metrics: frames, events{kind}, parse_errors{reason}, reconnects{reason}, duplicates{reason} and the
   ws_connected{connection} gauge (1 while open and subscribed).
 
 The watchdog counts every frame, control frames included: a Bybit socket answering its pings is

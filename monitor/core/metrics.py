@@ -84,7 +84,7 @@ class ProducerMetrics:
         )
         self.reconnects = c(
             "reconnects_total",
-            "Websocket reconnects by cause (closed, error, stale, rotate).",
+            "Websocket reconnects by cause (closed, error, stale, rotate, upgrade).",
             ["exchange", "reason"],
         )
         self.kafka_send_errors = c(

@@ -1,4 +1,4 @@
-"""The composite score on the simulator's scenarios (risk-models.md s7: "the score earns trust only
+"""The composite score on the simulator's scenarios (docs/risk-models.md §7: "the score earns trust only
 by replay"): the scripted crash raises it before the largest liquidation minute, a calm market keeps
 it low. Events go straight into RiskState on event time (no broker); the models run with their
 defaults except two warm-ups shortened to fit a one-hour scenario (the liquidation-rate baseline:

@@ -1,7 +1,7 @@
-"""Bitget v3 parser. The liquidation ``side`` and ``amount`` readings are UNVERIFIED
-(exchange-feeds.md s7); these tests pin the chosen reading: ``side`` is the forced ORDER's side
-("buy" => a short was liquidated) and ``amount`` is the USDT notional. Market context: the futures
-``ticker`` push (``openInterest`` read as base coin)."""
+"""Bitget v3 parser. The liquidation ``side`` is the liquidated POSITION's side ("buy" => a long
+was liquidated) and ``amount`` is in quote coin (the USDT notional), as the Liquidation Channel
+page documents them (docs/venues.md §7); a ``snapshot`` push is not new liquidations. Market
+context: the futures ``ticker`` push (``openInterest`` read as base coin)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from producers.kraken.instruments import instrument_for
 from tests.producers.test_fuzz_parsers import _mutate, _paths, check, json_values
 
 RECV = 1_565_342_713_000_000_000
-# The documented trade message (exchange-feeds.md s10).
+# The documented trade message (docs/venues.md §10).
 DOC = {"feed": "trade", "product_id": "PI_XBTUSD", "uid": "b5a1c239-7987-4207-96bf-02355a3263cf",
        "side": "sell", "type": "fill", "seq": 85423, "time": 1565342712903, "qty": 1135.0,
        "price": 11735.0}  # fmt: skip

@@ -1,5 +1,5 @@
 """Liquidation prices of the Binance USD-M isolated form with tiered maintenance margin, against
-values worked out by hand from risk-models.md s6."""
+values worked out by hand from docs/risk-models.md §6."""
 
 from __future__ import annotations
 
