@@ -19,23 +19,28 @@ Model, per symbol and on a 0.1 s grid:
 
 Every venue's flows come from their own RNG stream, keyed by (seed, venue, symbol) through
 ``numpy.random.SeedSequence``, so a venue's events do not depend on which other venues or symbols
-are in the scenario, and the same seed gives identical events.
+are in the scenario, and the same seed gives identical events. A venue's rates are scaled by its
+``VenueSpec.activity``; the default market has the venues whose spec sets
+``in_default_scenario``. The event types live in ``events`` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from monitor.simulator.events import Scenario, SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import InstrumentSpec, instrument
+from monitor.simulator.venues import SPECS
 
-VENUES: Final = ("binance", "bybit")
+__all__ = ["VENUES", "Scenario", "SimEvent", "SimLiquidation", "SimTrade", "crash_scenario"]
+
+VENUES: Final = tuple(name for name, spec in SPECS.items() if spec.in_default_scenario)
 CALM_FRACTION: Final = 0.25  # share of the duration before the crash starts
 PATH_DT_S: Final = 0.1
 PATH_VOL: Final = 0.003  # Brownian-bridge scale: std of B mid-path is about PATH_VOL / 2
@@ -53,103 +58,8 @@ MAX_TAKER_SELL: Final = 0.75
 TRADE_SIZE_SIGMA: Final = 1.2
 LIQ_SIZE_SIGMA: Final = 1.0
 SIZE_CAP: Final = 40.0  # largest size, as a multiple of the median
-# Relative activity per venue (trade and liquidation rates).
-# Relative activity (trade and liquidation intensity) of each venue in the scenario. A venue's RNG
-# stream is keyed by its name, so adding venues never changes another venue's events.
-VENUE_ACTIVITY: Final = {
-    "binance": 1.0, "bybit": 0.8, "okx": 0.7, "bitget": 0.5, "gate": 0.4, "htx": 0.4,
-    "bitmex": 0.3, "deribit": 0.3, "kraken": 0.2, "hyperliquid": 0.6,
-}  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True)
-class SimTrade:
-    t: float  # scenario seconds from the start
-    venue: str
-    venue_symbol: str
-    price: float
-    qty: float
-    taker_side: str  # "buy" / "sell"
-
-
-@dataclass(frozen=True, slots=True)
-class SimLiquidation:
-    t: float
-    venue: str
-    venue_symbol: str
-    liquidated_side: str  # "long" / "short"
-    price: float  # market price when the position was closed (Binance ``ap``)
-    qty: float
-
-
-SimEvent = SimTrade | SimLiquidation
-
-
-@dataclass(frozen=True, eq=False)
-class Scenario:
-    events: list[SimEvent]  # sorted by (t, venue, symbol)
-    duration_s: float
-    seed: int
-    venues: tuple[str, ...]
-    symbols: tuple[str, ...]
-    crash_start_s: float
-    path_times: tuple[float, ...]
-    paths: Mapping[str, tuple[float, ...]]  # symbol -> price on ``path_times``
-
-    def price_at(self, venue_symbol: str, t: float) -> float:
-        return float(np.interp(t, self.path_times, self.paths[venue_symbol]))
-
-    def liquidations(self, venue: str | None = None) -> list[SimLiquidation]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, SimLiquidation) and (venue is None or e.venue == venue)
-        ]
-
-    def trades(self, venue: str | None = None) -> list[SimTrade]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, SimTrade) and (venue is None or e.venue == venue)
-        ]
-
-    def summary(self) -> dict[str, Any]:
-        """Counts, notionals and price moves; plain JSON-able values."""
-        venues: dict[str, Any] = {}
-        for v in self.venues:
-            liqs = self.liquidations(v)
-            notional = {"long": 0.0, "short": 0.0}
-            for liq in liqs:
-                notional[liq.liquidated_side] += liq.qty * liq.price
-            crash = [x for x in liqs if x.t >= self.crash_start_s]
-            crash_long = sum(x.qty * x.price for x in crash if x.liquidated_side == "long")
-            crash_total = sum(x.qty * x.price for x in crash)
-            venues[v] = {
-                "trades": len(self.trades(v)),
-                "liquidations": len(liqs),
-                "long_liquidations": sum(x.liquidated_side == "long" for x in liqs),
-                "liquidation_notional_usd": notional,
-                "crash_long_share": crash_long / crash_total if crash_total else 0.0,
-            }
-        symbols: dict[str, Any] = {}
-        for s in self.symbols:
-            path = self.paths[s]
-            symbols[s] = {
-                "start_price": path[0],
-                "end_price": path[-1],
-                "min_price": min(path),
-                "drawdown": 1.0 - path[-1] / path[0],
-            }
-        return {
-            "duration_s": self.duration_s,
-            "seed": self.seed,
-            "crash_start_s": self.crash_start_s,
-            "events": len(self.events),
-            "venues": venues,
-            "symbols": symbols,
-        }
 
 
 def crash_scenario(
@@ -166,8 +76,8 @@ def crash_scenario(
     if not 0.0 <= calm_fraction <= 1.0:
         raise ValueError(f"calm_fraction {calm_fraction!r}: must be in [0, 1]")
     for v in venues:
-        if v not in VENUE_ACTIVITY:
-            raise ValueError(f"unknown venue {v!r} (known: {sorted(VENUE_ACTIVITY)})")
+        if v not in SPECS:
+            raise ValueError(f"unknown venue {v!r} (known: {sorted(SPECS)})")
     specs = [instrument(s) for s in symbols]
     n = max(2, math.ceil(duration_s / PATH_DT_S))
     times: FloatArray = np.linspace(0.0, duration_s, n + 1)
@@ -226,7 +136,7 @@ def _venue_flow(
     crash_start: float,
     rng: np.random.Generator,
 ) -> list[SimEvent]:
-    activity = VENUE_ACTIVITY[venue]
+    activity = SPECS[venue].activity
     sym = spec.venue_symbol
     steps = times.size - 1
     dt = float(times[1] - times[0])

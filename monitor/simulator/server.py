@@ -12,9 +12,11 @@ playback compresses more liquidations into each window, exactly as a faster mark
 
 Per connection: a writer task drains an outgoing queue (a slow client never blocks playback) and
 records each frame it wrote in the ledger (market items, once per venue-unique key) and in the
-optional recording. Binance connections get a protocol ping every ``binance_ping_interval_s``
-(closed when no pong for 600 s); Bybit connections are closed after ``bybit_idle_timeout_s``
-without a client message.
+optional recording. The venue's transport rules come from its spec: protocol pings
+(``VenueSpec.pings``: Binance every 180 s, the connection aborted when a ping is unanswered for
+600 s) and the idle close (``VenueSpec.idle_timeout_s``: Bybit after 600 s without a client
+message); ``ping_interval_s`` and ``idle_timeout_s`` override them for every venue that has them
+(short values for tests).
 
 Fault injection: ``drop_connections`` aborts the TCP connections (no close frame: the client sees
 1006); ``stall`` turns a venue into a silent dead socket: connections are accepted and kept, but
@@ -25,6 +27,7 @@ of the stalled period is lost, as it would be, and is not in the ledger.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections.abc import Iterable
@@ -36,13 +39,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from monitor.simulator.events import Scenario, SimEvent
 from monitor.simulator.ledger import Ledger, SentLiquidation
 from monitor.simulator.recorder import FrameRecorder
-from monitor.simulator.scenario import Scenario, SimEvent
-from monitor.simulator.venues import SPECS, binance, bybit
-from monitor.simulator.wire import Outgoing, Session, TickingSession, VenueSpec
+from monitor.simulator.venues import SPECS
+from monitor.simulator.wire import Outgoing, Pings, Session, TickingSession, VenueSpec
 
-PONG_TIMEOUT_S: Final = 600.0  # Binance: no pong within 10 minutes => disconnect
 CLOSE_TIMEOUT_S: Final = 2.0
 
 
@@ -64,9 +66,13 @@ class _Client:
 
 
 class _Venue:
-    def __init__(self, spec: VenueSpec, scenario: Scenario) -> None:
+    def __init__(
+        self, spec: VenueSpec, scenario: Scenario, pings: Pings | None, idle_timeout_s: float | None
+    ) -> None:
         self.spec = spec
         self.name = spec.name
+        self.pings = pings
+        self.idle_timeout_s = idle_timeout_s
         self.feed = spec.new_feed_for(scenario) if spec.new_feed_for else spec.new_feed()
         self.server: Server | None = None
         self.port = 0
@@ -92,12 +98,12 @@ class ExchangeSimulator:
         speed: float = 1.0,
         host: str = "127.0.0.1",
         record_path: Path | None = None,
-        binance_ping_interval_s: float = 180.0,
-        bybit_idle_timeout_s: float = 600.0,
+        ping_interval_s: float | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
-        for name, value in (("speed", speed), ("binance_ping_interval_s", binance_ping_interval_s),
-                            ("bybit_idle_timeout_s", bybit_idle_timeout_s)):  # fmt: skip
-            if not value > 0:
+        for name, value in (("speed", speed), ("ping_interval_s", ping_interval_s),
+                            ("idle_timeout_s", idle_timeout_s)):  # fmt: skip
+            if value is not None and not value > 0:
                 raise ValueError(f"{name} = {value!r}: must be > 0")
         unknown = set(scenario.venues) - set(SPECS)
         if unknown:
@@ -105,8 +111,8 @@ class ExchangeSimulator:
         self.scenario = scenario
         self.speed = speed
         self.host = host
-        self.binance_ping_interval_s = binance_ping_interval_s
-        self.bybit_idle_timeout_s = bybit_idle_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.idle_timeout_s = idle_timeout_s
         self.ledger = Ledger()
         self._recorder = FrameRecorder(record_path) if record_path is not None else None
         self._venues: dict[str, _Venue] = {}
@@ -125,14 +131,15 @@ class ExchangeSimulator:
             if self._recorder is not None:
                 self._recorder.open()
             for name in self.scenario.venues:
-                venue = _Venue(SPECS[name], self.scenario)
+                spec = SPECS[name]
+                venue = _Venue(spec, self.scenario, self._pings(spec), self._idle_timeout_s(spec))
                 self._venues[name] = venue
                 venue.server = await serve(
                     functools.partial(self._handle, venue),
                     self.host,
                     0,
                     process_request=functools.partial(self._process_request, venue),
-                    ping_interval=None,  # Binance pings are sent by _keepalive, stall-aware
+                    ping_interval=None,  # VenueSpec.pings are sent by _keepalive, stall-aware
                     ping_timeout=None,
                     close_timeout=CLOSE_TIMEOUT_S,
                 )
@@ -300,6 +307,18 @@ class ExchangeSimulator:
 
     # ---- internals ------------------------------------------------------------------------
 
+    def _pings(self, spec: VenueSpec) -> Pings | None:
+        """The venue's protocol pings, at ``ping_interval_s`` when that overrides them."""
+        if spec.pings is None or self.ping_interval_s is None:
+            return spec.pings
+        return dataclasses.replace(spec.pings, interval_s=self.ping_interval_s)
+
+    def _idle_timeout_s(self, spec: VenueSpec) -> float | None:
+        """The venue's idle close, after ``idle_timeout_s`` when that overrides it."""
+        if spec.idle_timeout_s is None or self.idle_timeout_s is None:
+            return spec.idle_timeout_s
+        return self.idle_timeout_s
+
     def _venue(self, name: str) -> _Venue:
         try:
             return self._venues[name]
@@ -344,10 +363,10 @@ class ExchangeSimulator:
             conn.transport.pause_reading()
         venue.clients.add(client)
         tasks = [loop.create_task(self._writer(venue, client))]
-        if isinstance(session, binance.BinanceSession) and not session.silent:
-            tasks.append(loop.create_task(self._keepalive(venue, client)))
-        if isinstance(session, bybit.BybitSession):
-            tasks.append(loop.create_task(self._idle_watchdog(venue, client)))
+        if venue.pings is not None and venue.pings.applies_to(session):
+            tasks.append(loop.create_task(self._keepalive(venue.pings, venue, client)))
+        if venue.idle_timeout_s is not None:
+            tasks.append(loop.create_task(self._idle_watchdog(venue.idle_timeout_s, venue, client)))
         if venue.spec.tick_s is not None:
             tasks.append(loop.create_task(self._ticker(venue, client)))
         if session.subscriptions:
@@ -394,17 +413,17 @@ class ExchangeSimulator:
             finally:
                 client.queue.task_done()
 
-    async def _keepalive(self, venue: _Venue, client: _Client) -> None:
+    async def _keepalive(self, pings: Pings, venue: _Venue, client: _Client) -> None:
         loop = asyncio.get_running_loop()
         unanswered: tuple[asyncio.Future[float], float] | None = None  # oldest unanswered ping
         while True:
-            await asyncio.sleep(self.binance_ping_interval_s)
+            await asyncio.sleep(pings.interval_s)
             if venue.stalled:
                 continue
             now = loop.time()
             if unanswered is not None and unanswered[0].done():
                 unanswered = None
-            if unanswered is not None and now - unanswered[1] >= PONG_TIMEOUT_S:
+            if unanswered is not None and now - unanswered[1] >= pings.timeout_s:
                 client.conn.transport.abort()
                 return
             try:
@@ -430,10 +449,10 @@ class ExchangeSimulator:
                 await client.conn.close(*reply.close)
                 return
 
-    async def _idle_watchdog(self, venue: _Venue, client: _Client) -> None:
+    async def _idle_watchdog(self, timeout_s: float, venue: _Venue, client: _Client) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            remaining = client.last_rx + self.bybit_idle_timeout_s - loop.time()
+            remaining = client.last_rx + timeout_s - loop.time()
             if remaining > 0:
                 await asyncio.sleep(remaining)
             elif venue.stalled:  # a dead server closes nothing; count from the stall's end

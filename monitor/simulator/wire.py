@@ -1,13 +1,16 @@
-"""The sans-I/O contract between a venue's protocol module and the simulator's server. Pure module.
+"""The sans-I/O contract between a venue's module and the rest of the simulator. Pure module.
 
 A venue provides two pure objects:
 
 * a ``Feed`` turns scenario events into outgoing payloads, applying the venue's own sampling and
   batching on the wall clock it is given (``on_event``, then ``flush`` at ``next_deadline_ms``);
 * a ``Session`` per client connection answers client messages and decides which frames of an
-  ``Outgoing`` that connection receives (its subscriptions and framing).
+  ``Outgoing`` that connection receives (its subscriptions and framing);
 
-The server (``monitor.simulator.server``) owns sockets, timers and the ledger.
+and describes itself in its ``VenueSpec``: how the server hosts it, and what the scenario builders
+and the recordings need to know about it (its activity, its names for the scenario's symbols, its
+client's connection plan, ...). The server (``monitor.simulator.server``) owns sockets, timers and
+the ledger; no module outside ``venues`` lists venues or branches on one.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from monitor.simulator.clientplan import ClientPlan
+from monitor.simulator.events import Scenario, SimEvent
 from monitor.simulator.ledger import SentItem
-from monitor.simulator.scenario import Scenario, SimEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +102,75 @@ class TickingSession(Session, Protocol):
         ...
 
 
+def _always(session: Session) -> bool:
+    """Pings go to every connection of the venue."""
+    return True
+
+
+@dataclass(frozen=True)
+class Pings:
+    """Websocket protocol pings the server sends on a venue's connections (below the Session,
+    which sees only messages): every ``interval_s`` on each connection ``applies_to`` accepts; a
+    connection whose oldest ping has gone unanswered for ``timeout_s`` is aborted."""
+
+    interval_s: float
+    timeout_s: float
+    applies_to: Callable[[Session], bool] = _always
+
+
 @dataclass(frozen=True)
 class VenueSpec:
-    """How the simulator's server hosts one venue (one websocket server per venue, one port).
+    """One simulated venue, described by its own module (``venues/<name>.py``).
 
-    ``route`` checks a handshake path (``/path?query``): ``None`` accepts it, else the HTTP
-    ``(status, text)`` refusing it. ``new_session(path, conn_id)`` makes the per-connection
-    session. Frames go out as text, or as binary messages when ``binary`` (HTX's gzip). With
-    ``tick_s`` set, the session must be a TickingSession. ``rest(path_and_query)`` answers plain
-    HTTP GETs on the same port (instrument metadata): ``(status, JSON body)``, or None when the
-    path is not a REST path of the venue."""
+    Hosting (the server, one websocket server and port per venue): ``route`` checks a handshake
+    path (``/path?query``): ``None`` accepts it, else the HTTP ``(status, text)`` refusing it.
+    ``new_session(path, conn_id)`` makes the per-connection session. Frames go out as text, or as
+    binary messages when ``binary`` (HTX's gzip). With ``tick_s`` set, the session must be a
+    TickingSession. ``rest(path_and_query)`` answers plain HTTP GETs on the same port (instrument
+    metadata): ``(status, JSON body)``, or None when the path is not a REST path of the venue.
+    ``pings`` and ``idle_timeout_s`` are the transport's liveness rules: protocol pings (Binance),
+    and a close (1001) of a connection that sent nothing for that long (Bybit).
+
+    Scenarios and recordings (the fields without defaults: every venue states them):
+
+    * ``activity``: the venue's relative trade and liquidation intensity; scenarios size its flow
+      by it (``scenario``) or give it that share of positions and flow (``reflexive``);
+    * ``scenario_order``: the venue's place in ``reflexive.families.ALL_VENUES``, 0 first. A
+      reflexive scenario assigns flow to venues by their index in its venue tuple, so the order is
+      part of what a seed means: existing venues keep theirs, a new venue takes the next number;
+    * ``in_default_scenario``: the venue plays in ``crash_scenario``'s default market (the demo);
+    * ``venue_symbol(symbol)``: the venue's name for a scenario symbol (``BTCUSDT``), None when the
+      venue does not list it (it then gets none of that symbol's flow);
+    * ``liquidations_as_trades``: the feed itself prints a scenario liquidation as a trade
+      (flagged, or plain where the venue has no liquidation feed); elsewhere a reflexive
+      scenario adds the forced order's fill as a trade of its own, as the public trade feed shows;
+    * ``client_plan``: the connections and subscribe requests of a client (``clientplan``), the
+      same the project's producer sends;
+    * ``rest_paths``: the REST paths (with query) of the instrument metadata the venue's adapter
+      loads, served by ``rest``; ``rest_next_page(first, body)``, when set, gives the path of the
+      page after ``body`` of the listing that starts at ``first`` (None after the last page).
+    """
 
     name: str
     base_path: str  # url(venue) = ws://host:port + base_path
     route: Callable[[str], tuple[int, str] | None]
     new_session: Callable[[str, str], Session]
     new_feed: Callable[[], Feed]
+    activity: float
+    scenario_order: int
+    in_default_scenario: bool
+    venue_symbol: Callable[[str], str | None]
+    liquidations_as_trades: bool
+    client_plan: ClientPlan
+    rest_paths: tuple[str, ...]
     # when set, used instead of new_feed: a feed that needs the scenario (its price paths)
     new_feed_for: Callable[[Scenario], Feed] | None = None
     binary: bool = False
     tick_s: float | None = None
     rest: Callable[[str], tuple[int, bytes] | None] | None = None
+    rest_next_page: Callable[[str, bytes], str | None] | None = None
+    pings: Pings | None = None
+    idle_timeout_s: float | None = None
 
 
 def stable_uuid(*parts: str) -> str:

@@ -7,13 +7,14 @@ another symbol is added), runs each symbol's market (``market.run_symbol``) and 
 * noise trades: a ``SimTrade`` at the step's price before its liquidations, on the tick above for a
   buy and below for a sell, quantity on the lot grid;
 * forced orders: a ``SimLiquidation`` at the fill price (floored to the tick for a long, ceiled for
-  a short) and, except on the venues of ``listing.LIQUIDATIONS_AS_TRADES``, the same fill as a
-  ``SimTrade`` (a sell for a long): forced orders print on the public trade feed;
+  a short) and, except on the venues whose feed prints it as a trade itself
+  (``VenueSpec.liquidations_as_trades``), the same fill as a ``SimTrade`` (a sell for a long):
+  forced orders print on the public trade feed;
 * the mark price on every step (``paths``), and the ground truth (``truth.ground_truth``) from the
   rounded liquidations, so its totals are the scenario's ``qty * price`` sums.
 
-Positions and flow are spread over the scenario's venues by ``VENUE_ACTIVITY``, among those that
-list the symbol (``listing``). ``ReflexiveScenario`` is a ``Scenario`` with the truth attached and
+Positions and flow are spread over the scenario's venues by their ``VenueSpec.activity``, among
+those that list the symbol (``listing``), by index in the scenario's venue tuple. ``ReflexiveScenario`` is a ``Scenario`` with the truth attached and
 an O(1) ``price_at`` on the uniform step grid (the feeds call it for every mark push).
 """
 
@@ -27,12 +28,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.simulator.events import Scenario, SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import instrument
 from monitor.simulator.reflexive import exogenous
 from monitor.simulator.reflexive.book import NEAR_BAND, BookShape, PositionBook, seed_book
 from monitor.simulator.reflexive.exogenous import News
 from monitor.simulator.reflexive.flow import noise_flow
-from monitor.simulator.reflexive.listing import LIQUIDATIONS_AS_TRADES, listed
+from monitor.simulator.reflexive.listing import listed
 from monitor.simulator.reflexive.margin import (
     BINANCE_BTC_2021,
     DEFAULT_LEVERAGE,
@@ -42,7 +44,7 @@ from monitor.simulator.reflexive.margin import (
 )
 from monitor.simulator.reflexive.market import Impact, SymbolRun, run_symbol
 from monitor.simulator.reflexive.truth import Forced, GroundTruth, ground_truth
-from monitor.simulator.scenario import VENUE_ACTIVITY, Scenario, SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.venues import SPECS
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -105,7 +107,7 @@ def rng(seed: int, *names: str) -> np.random.Generator:
 
 
 def venue_probs(venues: tuple[str, ...], symbol: str) -> FloatArray:
-    w = np.array([VENUE_ACTIVITY[v] if listed(v, symbol) else 0.0 for v in venues])
+    w = np.array([SPECS[v].activity if listed(v, symbol) else 0.0 for v in venues])
     if w.sum() <= 0:
         raise ValueError(f"no venue of {venues} lists {symbol}")
     out: FloatArray = w / w.sum()
@@ -114,8 +116,8 @@ def venue_probs(venues: tuple[str, ...], symbol: str) -> FloatArray:
 
 def simulate(setup: MarketSetup) -> ReflexiveScenario:
     for v in setup.venues:
-        if v not in VENUE_ACTIVITY:
-            raise ValueError(f"unknown venue {v!r} (known: {sorted(VENUE_ACTIVITY)})")
+        if v not in SPECS:
+            raise ValueError(f"unknown venue {v!r} (known: {sorted(SPECS)})")
     dt = setup.dt
     n = max(2, math.ceil(setup.duration_s / dt))
     times: FloatArray = np.arange(n, dtype=np.float64) * dt
@@ -205,7 +207,7 @@ def _events(
         qty = spec.round_qty(f.qty)
         t = round(f.t, 6)
         out.append(SimLiquidation(t, venue, symbol, "long" if f.long else "short", price, qty))
-        if venue not in LIQUIDATIONS_AS_TRADES:
+        if not SPECS[venue].liquidations_as_trades:
             out.append(SimTrade(t, venue, symbol, price, qty, "sell" if f.long else "buy"))
         forced.append(Forced(t, symbol, venue, f.long, qty * price, f.early, f.endogenous))
     return forced

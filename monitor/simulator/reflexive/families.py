@@ -2,7 +2,7 @@
 
 Every family draws its own parameters from ``rng(seed, family, "params")`` and returns a
 ``ReflexiveScenario`` (``assemble.simulate``). Calibration sources (docs/scenarios.md has the
-details): crash-days.csv and risk-models.md s8 for the moves, long shares and notionals of
+details): docs/risk-models.md §8 for the moves, long shares and notionals of
 27 Jan 2025 and 10-11 Oct 2025, Cheng et al. 2021 for the leverage mix.
 
 * ``calm``: no news; liquidations only from noise reaching the most levered positions.
@@ -40,9 +40,11 @@ from monitor.simulator.reflexive.assemble import (
 from monitor.simulator.reflexive.book import BookShape
 from monitor.simulator.reflexive.exogenous import News, Shock
 from monitor.simulator.reflexive.margin import DEFAULT_LEVERAGE, LeverageMix
-from monitor.simulator.scenario import VENUE_ACTIVITY
+from monitor.simulator.venues import SPECS
 
-ALL_VENUES: Final = tuple(VENUE_ACTIVITY)
+# Every simulated venue, in the order of ``VenueSpec.scenario_order``: a scenario assigns flow to
+# venues by index in its venue tuple, so this order is part of what a seed means.
+ALL_VENUES: Final = tuple(sorted(SPECS, key=lambda name: SPECS[name].scenario_order))
 SYMBOLS: Final = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT")
 JAN27_WINDOW_SHARE: Final = 0.25  # of the day's liquidations falls in the simulated window
 JAN27_DAY_USD: Final = {"BTCUSDT": 311e6, "ETHUSDT": 143e6, "SOLUSDT": 50e6, "DOGEUSDT": 30e6}

@@ -8,7 +8,7 @@ Each trade lands on a venue drawn from the symbol's venue shares.
 
 A fraction ``open_prob`` of the trades open a leveraged position of the same notional on the
 taker's side (a buy opens a long): the book refills near the price as the market trades, the
-assumption the liquidation map of risk-models.md s6 makes. What such a position needs besides its
+assumption the liquidation map of docs/risk-models.md §6 makes. What such a position needs besides its
 entry price (leverage, holding time) is drawn here, in advance, so the loop that runs the market
 draws nothing and a run with the feedback switched off sees exactly the same noise.
 """

@@ -1,6 +1,6 @@
 """Liquidation prices of isolated-margin positions with tiered maintenance margin. Pure module.
 
-The Binance USD-M one-way isolated form (risk-models.md s6). A position of ``Q`` base units
+The Binance USD-M one-way isolated form (docs/risk-models.md §6). A position of ``Q`` base units
 entered at ``EP`` with leverage ``L`` posts ``WB = Q*EP/L``; it is liquidated when its equity falls
 to the maintenance margin ``Q*P*MMR - cum`` of its notional tier, which gives
 
@@ -61,7 +61,7 @@ class MarginTiers:
         return int(np.searchsorted(self.floors_usd, notional_usd, side="right")) - 1
 
 
-# The first four BTCUSDT brackets Binance published in 2021 (risk-models.md s6): 0.4 % below
+# The first four BTCUSDT brackets Binance published in 2021 (docs/risk-models.md §6): 0.4 % below
 # $50k notional (125x), 0.5 % to $250k (100x), 1 % to $1M (50x), 2.5 % above (20x).
 BINANCE_BTC_2021: Final = MarginTiers(
     floors_usd=(0.0, 50_000.0, 250_000.0, 1_000_000.0),

@@ -14,8 +14,9 @@ and sent its subscribe requests (``SUBSCRIBE_SPACING_MS`` apart, ending ``SUBSCR
 before the start); the replies are recorded, then every frame ``session.frames_for(out)`` yields.
 A frame's ``recv_ns`` is its virtual send time plus ``LATENCY_MS``. The header lists the
 connections (name, URL, subscribe frames), like ``cascade-monitor record``; ``rest`` lines hold
-the instrument metadata the venue serves (``spec.rest``) on the paths its adapter GETs (Bybit's
-pages followed by cursor), so a replay or a backtest can load contract sizes. Server-initiated
+the instrument metadata the venue serves (``spec.rest``) on the paths its adapter GETs
+(``spec.rest_paths``, every page where the venue pages its listing: ``spec.rest_next_page``), so
+a replay or a backtest can load contract sizes. Server-initiated
 heartbeats (HTX pings, Deribit test requests) are not rendered: no client answers them.
 
 The scenario's ground truth goes beside the recordings as ``<name>.truth.json``, with the wall
@@ -28,17 +29,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
 
 import orjson
 
 from monitor.core.recording import RecordingWriter, path_of
+from monitor.simulator.events import Scenario, SimEvent
 from monitor.simulator.ledger import Ledger
 from monitor.simulator.reflexive import plans
 from monitor.simulator.reflexive.assemble import ReflexiveScenario
 from monitor.simulator.reflexive.families import ALL_VENUES, FAMILIES, SYMBOLS
 from monitor.simulator.reflexive.listing import venue_symbol
-from monitor.simulator.scenario import Scenario, SimEvent
 from monitor.simulator.venues import SPECS
 from monitor.simulator.wire import Outgoing, Session
 
@@ -89,27 +89,22 @@ class _Sink:
 
 
 def rest_documents(venue: str) -> list[tuple[str, bytes]]:
-    """``(path?query, body)`` of the instrument metadata the venue's adapter loads."""
-    rest = SPECS[venue].rest
+    """``(path?query, body)`` of the instrument metadata the venue's adapter loads: each of its
+    ``rest_paths``, followed page by page (``rest_next_page``, at most ``MAX_PAGES`` documents)."""
+    spec = SPECS[venue]
+    rest = spec.rest
     out: list[tuple[str, bytes]] = []
     if rest is None:
         return out
-    for first in plans.REST_PATHS.get(venue, ()):
+    for first in spec.rest_paths:
         path: str | None = first
         while path is not None and len(out) < MAX_PAGES:
             answer = rest(path)
             if answer is None or answer[0] != 200:
                 raise ValueError(f"{venue}: the simulator does not serve {path}")
             out.append((path, answer[1]))
-            cursor = _next_cursor(answer[1]) if venue == "bybit" else ""
-            path = f"{first}&cursor={quote(cursor, safe='')}" if cursor else None
+            path = spec.rest_next_page(first, answer[1]) if spec.rest_next_page else None
     return out
-
-
-def _next_cursor(body: bytes) -> str:
-    doc = orjson.loads(body)
-    cursor = doc.get("result", {}).get("nextPageCursor") or ""
-    return str(cursor)
 
 
 def render_venue(

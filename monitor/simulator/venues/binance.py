@@ -1,6 +1,6 @@
 """Binance USD-M futures market streams, as the simulator speaks them. Pure module (sans-I/O).
 
-Routing (2026 URL split, exchange-feeds.md §1):
+Routing (2026 URL split, docs/venues.md §1):
 
 * ``/market/ws/<s1>/<s2>``: raw streams, each frame is the bare payload;
   ``/market/stream?streams=<s1>/<s2>``: combined, each frame ``{"stream": name, "data": payload}``.
@@ -46,17 +46,18 @@ import re
 import time
 import zlib
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from monitor.simulator.instruments import fmt_decimal, instrument
+from monitor.simulator.clientplan import Connection, chunks
+from monitor.simulator.events import Scenario, SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.instruments import INSTRUMENTS, fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import Scenario, SimEvent, SimLiquidation, SimTrade
-from monitor.simulator.wire import Outgoing, Reply, VenueSpec
+from monitor.simulator.wire import Outgoing, Pings, Reply, Session, VenueSpec
 
 VENUE: Final = "binance"
 SAMPLING_WINDOW_MS: Final = 1000
@@ -396,6 +397,23 @@ def rest(path: str) -> tuple[int, bytes] | None:
     return 200, orjson.dumps(body)
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``liquidations`` on ``/ws/!forceOrder@arr``; ``trades`` on a combined stream of each
+    symbol's ``@aggTrade`` and ``@markPrice@1s`` (subscribed by URL, no requests), 1024 streams a
+    connection (``trades-2``, ...)."""
+    streams = [f"{s.lower()}{x}" for s in syms for x in ("@aggTrade", "@markPrice@1s")]
+    out = [Connection("liquidations", f"{base}/ws/{ALL_LIQUIDATIONS}")]
+    for i, shard in enumerate(chunks(streams, MAX_STREAMS)):
+        name = "trades" if i == 0 else f"trades-{i + 1}"
+        out.append(Connection(name, f"{base}/stream?streams={'/'.join(shard)}"))
+    return out
+
+
+def _pinged(session: Session) -> bool:
+    """Protocol pings go to every connection but the silent legacy ones."""
+    return isinstance(session, BinanceSession) and not session.silent
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path="/market",
@@ -404,4 +422,12 @@ SPEC: Final = VenueSpec(
     new_feed=BinanceFeed,
     new_feed_for=BinanceFeed,  # marks on the scenario's price path
     rest=rest,
+    activity=1.0,
+    scenario_order=0,
+    in_default_scenario=True,
+    venue_symbol=lambda symbol: symbol if symbol in INSTRUMENTS else None,
+    liquidations_as_trades=False,
+    client_plan=client_plan,
+    rest_paths=(),
+    pings=Pings(interval_s=180.0, timeout_s=600.0, applies_to=_pinged),  # no pong in 10 min: out
 )

@@ -1,6 +1,6 @@
 """Bitget UTA (v3) public stream, as the simulator speaks it. Pure module (sans-I/O).
 
-Path ``/v3/ws/public`` (anything else: HTTP 404). Client messages (exchange-feeds.md s7):
+Path ``/v3/ws/public`` (anything else: HTTP 404). Client messages (docs/venues.md §7):
 
 * the text ``ping`` -> the text ``pong``;
 * ``{"op":"subscribe","args":[{"instType":"usdt-futures","topic":"liquidation"},
@@ -39,15 +39,16 @@ Topics served for ``usdt-futures`` (``coin-futures``/``usdc-futures`` are accept
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, chunks, compact_json, packed
+from monitor.simulator.events import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import INSTRUMENTS, fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "bitget"
@@ -299,6 +300,23 @@ def _route(path: str) -> tuple[int, str] | None:
     return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: ``liquidation`` of usdt-futures, then each symbol's ``publicTrade`` and
+    ``ticker``; 50 channels a socket (``public-2``, ...), args of at most 4096 bytes a request."""
+    args = [{"instType": INST_TYPE, "topic": "liquidation"}] + [
+        {"instType": INST_TYPE, "topic": t, "symbol": s}
+        for s in syms
+        for t in ("publicTrade", "ticker")
+    ]
+    out = []
+    for i, shard in enumerate(chunks(args, 50)):
+        frames = tuple(
+            compact_json({"op": "subscribe", "args": b}) for b in packed(shard, MAX_ARGS_BYTES)
+        )
+        out.append(Connection("public" if i == 0 else f"public-{i + 1}", base, frames))
+    return out
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -306,4 +324,11 @@ SPEC: Final = VenueSpec(
     new_session=lambda path, conn_id: BitgetSession(conn_id),
     new_feed=BitgetFeed,
     new_feed_for=lambda scenario: BitgetFeed(scenario.price_at),  # tickers from its price path
+    activity=0.5,
+    scenario_order=3,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: symbol if symbol in INSTRUMENTS else None,
+    liquidations_as_trades=False,
+    client_plan=client_plan,
+    rest_paths=(),
 )

@@ -1,7 +1,7 @@
 """BitMEX realtime API, as the simulator speaks it. Pure module (sans-I/O).
 
 Path ``/realtime`` (anything else: HTTP 404); REST ``GET /api/v1/instrument/active`` answers the
-instrument list. Client messages (exchange-feeds.md s4):
+instrument list. Client messages (docs/venues.md §4):
 
 * text ``ping`` -> text ``pong``;
 * ``{"op":"subscribe","args":[...]}``: per arg ``{"success":true,"subscribe":<arg>,"request":
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -52,9 +52,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from monitor.simulator import instruments as scenario_instruments
+from monitor.simulator.clientplan import Connection, chunks, compact_json
+from monitor.simulator.events import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import InstrumentSpec
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import (
     Outgoing,
     Reply,
@@ -365,7 +366,20 @@ def _new_session(path: str, conn_id: str) -> BitmexSession:
     return BitmexSession(conn_id)
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: ``liquidation``, then ``trade:`` and ``instrument:`` of each symbol, 50 topics
+    a request."""
+    topics = ["liquidation"] + [f"{t}:{s}" for s in syms for t in ("trade", "instrument")]
+    frames = tuple(compact_json({"op": "subscribe", "args": a}) for a in chunks(topics, 50))
+    return [Connection("public", base, frames)]
+
+
 SPEC: Final = VenueSpec(
     name=VENUE, base_path=PATH, route=route, new_session=_new_session, new_feed=BitmexFeed,
     new_feed_for=lambda scenario: BitmexFeed(scenario.price_at), rest=rest,
+    activity=0.3, scenario_order=6, in_default_scenario=False,
+    # DOGE is not listed: BitMEX's DOGEUSDT is a quanto contract margined in XBT, which the
+    # adapter refuses to size
+    venue_symbol=lambda symbol: INSTRUMENTS[symbol].symbol if symbol in INSTRUMENTS else None,
+    liquidations_as_trades=False, client_plan=client_plan, rest_paths=(REST_INSTRUMENTS,),
 )  # fmt: skip

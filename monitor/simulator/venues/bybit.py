@@ -1,7 +1,7 @@
 """Bybit v5 public linear and inverse streams, as the simulator speaks them. Pure module (sans-I/O).
 
 Paths ``/v5/public/linear`` and ``/v5/public/inverse`` (anything else: HTTP 404); a topic of the
-other category's symbols is refused like an unknown one. Client operations (exchange-feeds.md §2):
+other category's symbols is refused like an unknown one. Client operations (docs/venues.md §2):
 
 * ``{"op":"subscribe","args":[...],"req_id":"..."}`` ->
   ``{"success":true,"ret_msg":"","conn_id":"<id>","req_id":"...","op":"subscribe"}``; ``req_id``
@@ -11,8 +11,8 @@ other category's symbols is refused like an unknown one. Client operations (exch
   ``error:args size >10``. The 10-topics-per-request limit is **UNVERIFIED** for the real venue;
   the simulator enforces it so producers are built to batch.
 * ``{"op":"unsubscribe",...}`` likewise; ``{"op":"ping"}`` -> ``ret_msg":"pong"``.
-* The server closes a connection that sent nothing for ``bybit_idle_timeout_s`` (the server does
-  that, not this module).
+* A connection that sent nothing for ``SPEC.idle_timeout_s`` (600 s) is closed (by the server,
+  which applies the spec's rule).
 
 Topics served: ``allLiquidation.<SYM>``, ``publicTrade.<SYM>`` and ``tickers.<SYM>`` (``<SYM>``
 upper-case). The inverse socket carries ``allLiquidation`` of the inverse perpetuals ``BTCUSD`` and
@@ -48,16 +48,17 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
 
-from monitor.simulator.instruments import fmt_decimal, instrument
+from monitor.simulator.clientplan import Connection, chunks, compact_json
+from monitor.simulator.events import Scenario, SimEvent, SimLiquidation, SimTrade
+from monitor.simulator.instruments import INSTRUMENTS, fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import Scenario, SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import (
     Outgoing,
     Reply,
@@ -396,6 +397,29 @@ def rest(path: str) -> tuple[int, bytes] | None:
     return 200, orjson.dumps(body)
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: every symbol's ``allLiquidation``, ``publicTrade`` and ``tickers`` topics, 10 a
+    request (``req_id`` ``sub-N``); ``inverse`` on ``INVERSE_PATH``: ``allLiquidation`` of the
+    inverse perpetuals listed (``INVERSE_TWINS``). The producer's socket for listed symbols outside
+    the scenario is left out: no liquidation of the scenario goes there."""
+
+    def frames(topics: list[str]) -> tuple[str, ...]:
+        return tuple(compact_json({"op": "subscribe", "args": a, "req_id": f"sub-{i + 1}"})
+                     for i, a in enumerate(chunks(topics, MAX_ARGS_PER_REQUEST)))  # fmt: skip
+
+    topics = [f"{c}.{s}" for c in ("allLiquidation", "publicTrade", TICKERS) for s in syms]
+    inverse = [f"allLiquidation.{s}" for s in dict.fromkeys(INVERSE_TWINS.values())]
+    out = [Connection("public", base, frames(topics))] if topics else []
+    inverse_url = base.removesuffix(PATH) + INVERSE_PATH
+    return out + ([Connection("inverse", inverse_url, frames(inverse))] if inverse else [])
+
+
+def _next_page(first: str, body: bytes) -> str | None:
+    """The listing's next page: ``first`` with the body's ``nextPageCursor`` ("" on the last)."""
+    cursor = orjson.loads(body).get("result", {}).get("nextPageCursor") or ""
+    return f"{first}&cursor={quote(str(cursor), safe='')}" if cursor else None
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -404,4 +428,13 @@ SPEC: Final = VenueSpec(
     new_feed=BybitFeed,
     new_feed_for=BybitFeed,  # with the scenario: tickers from its price path
     rest=rest,
+    activity=0.8,
+    scenario_order=1,
+    in_default_scenario=True,
+    venue_symbol=lambda symbol: symbol if symbol in INSTRUMENTS else None,
+    liquidations_as_trades=False,
+    client_plan=client_plan,
+    rest_paths=tuple(f"{INSTRUMENTS_PATH}?category={c}&limit=1000" for c in (LINEAR, INVERSE)),
+    rest_next_page=_next_page,
+    idle_timeout_s=600.0,  # no ping or message for 10 minutes: closed
 )

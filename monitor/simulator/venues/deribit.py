@@ -1,6 +1,6 @@
 """Deribit JSON-RPC websocket, as the simulator speaks it. Pure module (sans-I/O).
 
-Path ``/ws/api/v2`` (anything else: HTTP 404). Client requests (exchange-feeds.md s5), each
+Path ``/ws/api/v2`` (anything else: HTTP 404). Client requests (docs/venues.md §5), each
 answered ``{"jsonrpc":"2.0","id":<id>,"result":...}`` or ``{"jsonrpc":"2.0","id":<id>,"error":
 {"code":..,"message":..}}``:
 
@@ -55,16 +55,17 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, chunks, compact_json
+from monitor.simulator.events import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import InstrumentSpec
 from monitor.simulator.ledger import SentItem, SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "deribit"
@@ -374,6 +375,22 @@ def _new_session(path: str, conn_id: str) -> DeribitSession:
     return DeribitSession(conn_id)
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: ``public/set_heartbeat`` (30 s), then each instrument's ``trades`` and
+    ``ticker`` (100ms) channels, 64 a request, ids from 2; no socket without instruments."""
+    if not syms:
+        return []
+    chans = [f"trades.{s}.100ms" for s in syms] + [f"ticker.{s}.100ms" for s in syms]
+
+    def request(rid: int, method: str, params: dict[str, Any]) -> str:
+        return compact_json({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+
+    frames = [request(1, "public/set_heartbeat", {"interval": 30})]
+    frames += [request(2 + i, "public/subscribe", {"channels": c})
+               for i, c in enumerate(chunks(chans, 64))]  # fmt: skip
+    return [Connection("public", base, tuple(frames))]
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -382,4 +399,11 @@ SPEC: Final = VenueSpec(
     new_feed=DeribitFeed,
     new_feed_for=lambda scenario: DeribitFeed(scenario.price_at),  # tickers from its price path
     tick_s=1.0,
+    activity=0.3,
+    scenario_order=7,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: INSTRUMENTS[symbol].name if symbol in INSTRUMENTS else None,
+    liquidations_as_trades=True,  # a liquidation is a trade flagged ``liquidation``
+    client_plan=client_plan,
+    rest_paths=(),
 )

@@ -1,7 +1,7 @@
 """Gate.io USDT futures, as the simulator speaks them. Pure module (sans-I/O).
 
 Path ``/v4/ws/usdt`` (anything else: HTTP 404); REST on the same port:
-``GET /api/v4/futures/usdt/contracts``. Requests (exchange-feeds.md s8):
+``GET /api/v4/futures/usdt/contracts``. Requests (docs/venues.md §8):
 ``{"time": s, "channel": "...", "event": "subscribe"|"unsubscribe", "payload": [...]}`` ->
 ``{"time": s, "time_ms": ms, "channel": ..., "event": ..., "payload": [...], "error": null,
 "result": {"status": "success"}}``; a refusal carries ``"error": {"code": 2, "message": ...}`` and
@@ -40,15 +40,16 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, chunks, compact_json
+from monitor.simulator.events import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "gate"
@@ -321,6 +322,20 @@ def rest(path: str) -> tuple[int, bytes] | None:
     return (200, _CONTRACTS_BODY) if urlsplit(path).path == CONTRACTS_PATH else None
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: ``!all`` liquidations, then trades and tickers, 100 contracts a request, each
+    request stamped with ``now_s``."""
+
+    def request(channel: str, payload: list[str]) -> str:
+        return compact_json({"time": int(now_s), "channel": channel, "event": "subscribe",
+                             "payload": payload})  # fmt: skip
+
+    frames = [request(LIQUIDATES, [ALL])]
+    for channel in (TRADES, TICKERS):
+        frames += [request(channel, c) for c in chunks(list(syms), 100)]
+    return [Connection("public", base, tuple(frames))]
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -329,4 +344,11 @@ SPEC: Final = VenueSpec(
     new_feed=GateFeed,
     new_feed_for=lambda scenario: GateFeed(scenario.price_at),
     rest=rest,
+    activity=0.4,
+    scenario_order=4,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: CONTRACTS[symbol][0] if symbol in CONTRACTS else None,
+    liquidations_as_trades=False,
+    client_plan=client_plan,
+    rest_paths=(CONTRACTS_PATH,),
 )

@@ -1,6 +1,6 @@
 """HTX USDT-margined swaps, as the simulator speaks them. Pure module (sans-I/O).
 
-One port serves the three endpoints (exchange-feeds.md s6): ``/linear-swap-ws`` (market data,
+One port serves the three endpoints (docs/venues.md §6): ``/linear-swap-ws`` (market data,
 trades), ``/linear-swap-notification`` (liquidations, funding rates) and ``/ws_index`` (mark price
 and index klines); any other path: HTTP 404. REST on the same port:
 ``GET /linear-swap-api/v1/swap_contract_info`` lists the simulated contracts and
@@ -66,16 +66,17 @@ import itertools
 import re
 import time
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, compact_json
+from monitor.simulator.events import SimEvent, SimTrade
 from monitor.simulator.instruments import fmt_decimal, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, Session, VenueSpec
 
 VENUE: Final = "htx"
@@ -471,6 +472,26 @@ def rest(path: str) -> tuple[int, bytes] | None:
     return None
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``liquidations`` (notification endpoint): the liquidation wildcard for ``business_type``
+    swap, then each contract's funding rate; ``trades`` (market endpoint) and ``context`` (index
+    endpoint: mark and index 1-minute klines); one topic a request."""
+    liq = {"op": "sub", "cid": "liq-1", "topic": WILDCARD_TOPIC, "business_type": "swap"}
+    funding = [{"op": "sub", "cid": f"funding-{i}", "topic": f"public.{c}.funding_rate"}
+               for i, c in enumerate(syms, start=1)]  # fmt: skip
+    out = [Connection("liquidations", base + NOTIFICATION_PATH,
+                      tuple(compact_json(d) for d in (liq, *funding)))]  # fmt: skip
+    if syms:
+        trades = tuple(compact_json({"sub": f"market.{c}.trade.detail", "id": f"trades-{i}"})
+                       for i, c in enumerate(syms, start=1))  # fmt: skip
+        context = tuple(compact_json({"sub": f"market.{c}.{k}.1min", "id": f"{n}-{i}"})
+                        for i, c in enumerate(syms, start=1)
+                        for k, n in (("mark_price", "mark"), ("index", "index")))  # fmt: skip
+        out.append(Connection("trades", base + MARKET_PATH, trades))
+        out.append(Connection("context", base + INDEX_PATH, context))
+    return out
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path="",
@@ -481,4 +502,11 @@ SPEC: Final = VenueSpec(
     binary=True,
     tick_s=TICK_S,
     rest=rest,
+    activity=0.4,
+    scenario_order=5,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: CONTRACTS[symbol].code if symbol in CONTRACTS else None,
+    liquidations_as_trades=False,
+    client_plan=client_plan,
+    rest_paths=(CONTRACT_INFO_PATH,),
 )

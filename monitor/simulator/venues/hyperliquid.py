@@ -1,6 +1,6 @@
 """Hyperliquid websocket (``/ws``), as the simulator speaks it. Pure module (sans-I/O).
 
-Path ``/ws`` (anything else: HTTP 404). Client messages (exchange-feeds.md s9):
+Path ``/ws`` (anything else: HTTP 404). Client messages (docs/venues.md §9):
 
 * ``{"method":"subscribe","subscription":{"type":"trades","coin":"BTC"}}`` and
   ``{"type":"activeAssetCtx","coin":"BTC"}`` -> ``{"channel":"subscriptionResponse","data":<the
@@ -39,16 +39,17 @@ order; the message has no timestamp. Contexts are not market items: not in the l
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, compact_json
+from monitor.simulator.events import Scenario, SimEvent, SimTrade
 from monitor.simulator.instruments import InstrumentSpec, fmt_decimal
 from monitor.simulator.ledger import SentTrade
-from monitor.simulator.scenario import Scenario, SimEvent, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "hyperliquid"
@@ -226,6 +227,14 @@ def _new_feed_for(scenario: Scenario) -> HyperliquidFeed:
     return HyperliquidFeed(scenario.price_at)
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: each coin's ``trades``, then its ``activeAssetCtx``, one request each; no
+    socket without coins."""
+    frames = tuple(compact_json({"method": "subscribe", "subscription": {"type": t, "coin": c}})
+                   for c in syms for t in ("trades", "activeAssetCtx"))  # fmt: skip
+    return [Connection("public", base, frames)] if frames else []
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -233,4 +242,11 @@ SPEC: Final = VenueSpec(
     new_session=_new_session,
     new_feed=HyperliquidFeed,
     new_feed_for=_new_feed_for,
+    activity=0.6,
+    scenario_order=9,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: COINS[symbol].venue_symbol if symbol in COINS else None,
+    liquidations_as_trades=True,  # no liquidation feed: a liquidation is a plain trade
+    client_plan=client_plan,
+    rest_paths=(),
 )

@@ -1,6 +1,6 @@
 """Kraken Futures websocket (``/ws/v1``), as the simulator speaks it. Pure module (sans-I/O).
 
-Path ``/ws/v1`` (anything else: HTTP 404). Client messages (exchange-feeds.md s10):
+Path ``/ws/v1`` (anything else: HTTP 404). Client messages (docs/venues.md §10):
 
 * ``{"event":"subscribe","feed":"trade","product_ids":[...]}`` -> ``{"event":"subscribed",
   "feed":"trade","product_ids":[...]}``, then one ``trade_snapshot`` per product (empty: the
@@ -46,15 +46,16 @@ Tickers are not market items: they are not in the ledger.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, compact_json
+from monitor.simulator.events import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import InstrumentSpec
 from monitor.simulator.ledger import SentItem, SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec, stable_uuid
 
 VENUE: Final = "kraken"
@@ -271,6 +272,19 @@ def _new_session(path: str, conn_id: str) -> KrakenSession:
     return KrakenSession(conn_id)
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: ``trade`` and ``ticker`` of the products, and ``heartbeat``; no socket without
+    products."""
+    if not syms:
+        return []
+    frames = (
+        compact_json({"event": "subscribe", "feed": "trade", "product_ids": list(syms)}),
+        compact_json({"event": "subscribe", "feed": "ticker", "product_ids": list(syms)}),
+        compact_json({"event": "subscribe", "feed": "heartbeat"}),
+    )
+    return [Connection("public", base, frames)]
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -278,4 +292,11 @@ SPEC: Final = VenueSpec(
     new_session=_new_session,
     new_feed=KrakenFeed,
     new_feed_for=lambda scenario: KrakenFeed(scenario.price_at),  # tickers from its price path
+    activity=0.2,
+    scenario_order=8,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: PRODUCTS[symbol].venue_symbol if symbol in PRODUCTS else None,
+    liquidations_as_trades=True,  # a liquidation is a trade of type ``liquidation``
+    client_plan=client_plan,
+    rest_paths=(),
 )

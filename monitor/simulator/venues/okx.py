@@ -1,6 +1,6 @@
 """OKX v5 public stream and instrument REST endpoint, as the simulator speaks them. Pure module.
 
-Path ``/ws/v5/public`` (anything else: HTTP 404). Client messages (exchange-feeds.md s3):
+Path ``/ws/v5/public`` (anything else: HTTP 404). Client messages (docs/venues.md §3):
 
 * the text ``ping`` -> the text ``pong``;
 * ``{"id":"1","op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"},
@@ -51,16 +51,17 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from monitor.simulator.clientplan import Connection, compact_json, packed
+from monitor.simulator.events import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.instruments import INSTRUMENTS, instrument
 from monitor.simulator.ledger import SentLiquidation, SentTrade
-from monitor.simulator.scenario import SimEvent, SimLiquidation, SimTrade
 from monitor.simulator.wire import Outgoing, Reply, VenueSpec
 
 VENUE: Final = "okx"
@@ -381,6 +382,18 @@ def _route(path: str) -> tuple[int, str] | None:
     return None if urlsplit(path).path == PATH else (404, f"Not Found: {path}\n")
 
 
+def client_plan(base: str, syms: Sequence[str], now_s: float) -> list[Connection]:
+    """``public``: ``liquidation-orders`` of SWAP, then each instrument's ``trades``,
+    ``mark-price``, ``funding-rate`` and ``open-interest``, args packed into requests of at most
+    64 KB (``id`` ``subN``)."""
+    args = [{"channel": LIQUIDATION_CHANNEL, "instType": "SWAP"}] + [
+        {"channel": c, "instId": s} for s in syms for c in PER_INSTRUMENT_CHANNELS
+    ]
+    frames = tuple(compact_json({"id": f"sub{i}", "op": "subscribe", "args": b})
+                   for i, b in enumerate(packed(args, MAX_ARGS_BYTES), start=1))  # fmt: skip
+    return [Connection("public", base, frames)]
+
+
 SPEC: Final = VenueSpec(
     name=VENUE,
     base_path=PATH,
@@ -389,4 +402,11 @@ SPEC: Final = VenueSpec(
     new_feed=OkxFeed,
     new_feed_for=lambda scenario: OkxFeed(scenario.price_at),
     rest=rest,
+    activity=0.7,
+    scenario_order=2,
+    in_default_scenario=False,
+    venue_symbol=lambda symbol: CONTRACTS[symbol][0] if symbol in CONTRACTS else None,
+    liquidations_as_trades=False,
+    client_plan=client_plan,
+    rest_paths=(f"{INSTRUMENTS_PATH}?instType=SWAP",),
 )

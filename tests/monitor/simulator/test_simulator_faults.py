@@ -120,7 +120,7 @@ async def test_legacy_binance_paths_accept_the_handshake_then_stay_silent() -> N
 
 
 async def test_binance_sends_protocol_pings_except_when_silent_or_stalled() -> None:
-    async with ExchangeSimulator(scenario(), binance_ping_interval_s=0.05) as sim:
+    async with ExchangeSimulator(scenario(), ping_interval_s=0.05) as sim:
         live = await RawClient.open(sim.url("binance") + "/ws/!forceOrder@arr")
         legacy = await RawClient.open(sim.url("binance").removesuffix("/market") + "/ws/x")
         try:
@@ -165,7 +165,7 @@ async def test_stalled_venue_reads_and_sends_nothing_and_loses_the_data() -> Non
 
 
 async def test_bybit_idle_connections_are_closed_and_pinging_ones_kept() -> None:
-    async with ExchangeSimulator(scenario(), bybit_idle_timeout_s=0.3) as sim:
+    async with ExchangeSimulator(scenario(), idle_timeout_s=0.3) as sim:
         url = sim.url("bybit")
         async with connect(url) as quiet, connect(url) as chatty:
             for i in range(8):  # a client pinging every 0.1 s outlives two idle timeouts
@@ -256,6 +256,10 @@ async def test_recording_holds_every_frame_sent_in_order(tmp_path: Path) -> None
 async def test_lifecycle_misuse_is_refused_and_stop_is_idempotent() -> None:
     with pytest.raises(ValueError, match="speed"):
         ExchangeSimulator(scenario(), speed=0)
+    with pytest.raises(ValueError, match="ping_interval_s"):
+        ExchangeSimulator(scenario(), ping_interval_s=0.0)
+    with pytest.raises(ValueError, match="idle_timeout_s"):
+        ExchangeSimulator(scenario(), idle_timeout_s=-1.0)
     sim = ExchangeSimulator(scenario(), speed=4)
     await sim.stop()  # before start: nothing to do
     sim = ExchangeSimulator(scenario(), speed=4)
