@@ -90,6 +90,11 @@ class Publisher:
         self._m_abandoned = metrics.events_abandoned.labels(x)
 
     @property
+    def running(self) -> bool:
+        """The send loop is alive."""
+        return self._task is not None and not self._task.done()
+
+    @property
     def buffered(self) -> int:
         """Events accepted and not yet acknowledged."""
         return self._buffered

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.core.config import Config
 from monitor.core.errors import ConfigError
-from monitor.core.lifecycle import AsyncService
+from monitor.core.lifecycle import AsyncService, Health
 from monitor.core.metrics import ProducerMetrics, for_registry
 from monitor.core.topics import ensure_exchange_topics, ensure_topics
 from producers.base import ConnectionPlan, InstrumentSource
@@ -84,6 +84,19 @@ class ProducerService(AsyncService):
                     self.dedup, on_reject=self.dead_letters)
             for p in self.plans
         ]  # fmt: skip
+
+    def health(self) -> Health:
+        """Live while started with every session and the publisher running; ready once every
+        planned connection is open and subscribed."""
+        if self._state != "started":
+            return Health(live=self._state == "new", ready=False, detail=self._state)
+        dead = [s.plan.name for s in self.sessions if not s.running]
+        if dead or not self.publisher.running:
+            return Health(live=False, ready=False, detail=f"stopped: {dead or ['publisher']}")
+        waiting = [s.plan.name for s in self.sessions if not s.connected]
+        return Health(
+            live=True, ready=not waiting, detail=f"connecting: {waiting}" if waiting else ""
+        )
 
     @property
     def connected(self) -> bool:

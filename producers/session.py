@@ -189,6 +189,11 @@ class Session:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def running(self) -> bool:
+        """The session's task is alive (it reconnects by itself; it ends only on stop or a bug)."""
+        return self._task is not None and not self._task.done()
+
     async def wait_served(self, n: int, timeout_s: float | None) -> None:
         """Return once ``n`` connections in all have been open and subscribed (reconnects
         included); TimeoutError after ``timeout_s``."""

@@ -53,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free port)")
     d.add_argument("--no-table", action="store_true", help="print only the final summary")
 
+    ru = sub.add_parser(
+        "run",
+        parents=[common],
+        help="the whole monitor on one machine: producers, consumers, aggregator, dispatcher",
+        description="Run every enabled exchange's producer and consumer, the asset aggregator and "
+        "(with [[alerts.sinks]]) the alert dispatcher, each as its own supervised process, "
+        "restarted with backoff if it exits; on the embedded broker unless "
+        "kafka.bootstrap_servers is set. /metrics, /healthz and /readyz: the supervisor on "
+        "metrics.port, component i on metrics.port + i (printed at start). SIGTERM stops all.",
+    )
+    ru.add_argument("--exchange", action="append", choices=EXCHANGES,
+                    help="run this exchange (repeat for several; default: the enabled ones)")  # fmt: skip
+    ru.add_argument("--metrics-port", type=int,
+                    help="the supervisor's port, components on the next ones (0: free ports)")  # fmt: skip
+
     for name, what in (
         ("produce", "read one exchange's websocket feeds and publish normalized events to Kafka"),
         ("consume", "compute risk metrics for one exchange (one consumer group per exchange)"),
@@ -154,13 +169,38 @@ async def _serve(
 
     await require_broker(cfg)
     registry = CollectorRegistry()
-    endpoint = serve_metrics(cfg, registry)
-    log.info("%s: metrics on %s", label, endpoint.url)
+    service = make(registry)
+    endpoint = serve_metrics(cfg, registry, service.health)
+    log.info("%s: metrics on %s (and /healthz, /readyz)", label, endpoint.url)
     try:
-        async with make(registry):
+        async with service:
             await wait_for_signal()
     finally:
         endpoint.close()
+
+
+async def _run(cfg: Config, args: argparse.Namespace) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.app.run import Supervisor, plan_components
+    from monitor.app.runtime import broker_for, serve_metrics, wait_for_signal
+
+    exchanges = list(dict.fromkeys(args.exchange or cfg.enabled_exchanges()))
+    async with broker_for(cfg) as started:
+        components = plan_components(cfg, exchanges, cfg.metrics.port)
+        registry = CollectorRegistry()
+        supervisor = Supervisor(components, registry, config_path=args.config,
+                                log_level=args.log_level)  # fmt: skip
+        endpoint = serve_metrics(cfg, registry, supervisor.health)
+        broker = "embedded, started" if started else cfg.bootstrap_servers
+        print(f"broker: {broker}\nsupervisor: {endpoint.url} (/healthz, /readyz)", flush=True)
+        for c in components:
+            print(f"  {c.name:<20} {c.url}/metrics", flush=True)
+        try:
+            async with supervisor:
+                await wait_for_signal()
+        finally:
+            endpoint.close()
 
 
 async def _aggregate(cfg: Config) -> None:
@@ -297,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("produce", "consume"):
             cfg = _metrics_override(cfg, args.metrics_port)
             asyncio.run(_run_service(cfg, args.command, args.exchange))
+            return 0
+        if args.command == "run":
+            asyncio.run(_run(_metrics_override(cfg, args.metrics_port), args))
             return 0
         if args.command == "aggregate":
             asyncio.run(_aggregate(_metrics_override(cfg, args.metrics_port)))

@@ -1,5 +1,5 @@
-"""Process plumbing of the commands: logging, the /metrics endpoint, the broker check (and the
-embedded broker when none is configured), waiting for a stop signal."""
+"""Process plumbing of the commands: logging, the /metrics, /healthz and /readyz endpoint, the
+broker check (and the embedded broker when none is configured), waiting for a stop signal."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from socketserver import ThreadingMixIn
 from threading import Thread
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from monitor.app.broker import EmbeddedBroker, kafka_ready
 from monitor.core.config import Config
 from monitor.core.errors import BrokerError
+from monitor.core.lifecycle import Health
 
 
 def setup_logging(level: str) -> None:
@@ -28,8 +31,19 @@ def setup_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: Prometheus and probes call every few seconds."""
+
+
 @dataclass
 class MetricsEndpoint:
+    """``/metrics`` (Prometheus), ``/healthz`` (liveness) and ``/readyz`` (readiness) on one port."""
+
     server: Any
     thread: Thread
     host: str
@@ -45,8 +59,35 @@ class MetricsEndpoint:
         self.thread.join(timeout=5)
 
 
-def serve_metrics(cfg: Config, registry: CollectorRegistry) -> MetricsEndpoint:
-    server, thread = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
+def health_app(registry: CollectorRegistry, health: Callable[[], Health]) -> Any:
+    """The WSGI app: /metrics from ``registry``; /healthz 200 while ``health().live``, 503 when
+    not; /readyz 200 while ``ready``; the body says why."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path in ("/healthz", "/readyz"):
+            h = health()
+            ok = h.live if path == "/healthz" else h.live and h.ready
+            body = (("ok" if ok else "not ready") + (f": {h.detail}" if h.detail else "")).encode()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            start_response(
+                status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return metrics(environ, start_response)
+
+    return app
+
+
+def serve_metrics(
+    cfg: Config, registry: CollectorRegistry, health: Callable[[], Health] | None = None
+) -> MetricsEndpoint:
+    """Serve the endpoint on ``metrics.host:metrics.port`` (0: a free port) in a thread."""
+    app = health_app(registry, health or (lambda: Health(live=True, ready=True)))
+    server = make_server(cfg.metrics.host, cfg.metrics.port, app, _Server, _QuietHandler)
+    thread = Thread(target=server.serve_forever, name="metrics", daemon=True)
+    thread.start()
     return MetricsEndpoint(server, thread, cfg.metrics.host, int(server.server_port))
 
 

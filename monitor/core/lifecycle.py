@@ -1,14 +1,27 @@
 """Lifecycle shapes every service shares: ``async with`` for start/stop services
-(``AsyncService``) and the consumer-group rebalance hook (``RebalanceListener``)."""
+(``AsyncService``), their health (``Health``: what /healthz and /readyz answer) and the
+consumer-group rebalance hook (``RebalanceListener``)."""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Self
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A service's health. ``live``: its work goes on (a dead loop is not live: restart it);
+    ``ready``: it does its job now (connected and subscribed, assigned partitions and warmed up,
+    ...); ``detail``: why not, in a few words."""
+
+    live: bool
+    ready: bool
+    detail: str = ""
 
 
 class AsyncService(abc.ABC):
@@ -25,6 +38,11 @@ class AsyncService(abc.ABC):
 
     @abc.abstractmethod
     async def stop(self) -> None: ...
+
+    def health(self) -> Health:
+        """Read from the metrics server's thread: must only read plain attributes. The default:
+        live and ready (services with a loop or connections say more)."""
+        return Health(live=True, ready=True)
 
     async def __aenter__(self) -> Self:
         try:
