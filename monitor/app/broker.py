@@ -37,10 +37,23 @@ log = logging.getLogger(__name__)
 JANITOR_PID = "cascade-janitor.pid"
 
 
+NO_EMBEDDED: str = (
+    "the embedded broker (noida-db) is not installed here (it has wheels for Linux x86-64, macOS "
+    "arm64 and Windows: pip install 'cascade-monitor[embedded]' there). Point the monitor at "
+    "Kafka or Redpanda instead: kafka.bootstrap_servers in the config, or "
+    "CASCADE_MONITOR__KAFKA__BOOTSTRAP_SERVERS=host:9092"
+)
+
+
 def noida_binary() -> Path:
-    path = Path(str(files("noida_db").joinpath("noida-db")))
+    """The installed noida-db executable; BrokerError saying what to do when it is missing."""
+    try:
+        root = files("noida_db")
+    except ModuleNotFoundError:
+        raise BrokerError(NO_EMBEDDED) from None
+    path = Path(str(root.joinpath("noida-db")))
     if not path.is_file():
-        raise BrokerError(f"noida-db binary not found at {path}: pip install 'noida-db==0.2.3'")
+        raise BrokerError(f"noida-db binary not found at {path}. {NO_EMBEDDED}")
     if not os.access(path, os.X_OK):
         path.chmod(0o755)
     return path
