@@ -20,8 +20,10 @@ from collections.abc import Callable
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
-from consumers import kernels as k
 from consumers.exporter import RiskCollector
+from consumers.models.flow import flow_update
+from consumers.models.jit import NO_INTERVAL
+from consumers.models.volatility import price_update
 from consumers.state import RiskState
 from monitor.core.codec import decode_batch, encode_batch
 from monitor.core.schema import (
@@ -148,8 +150,8 @@ def main() -> None:
     pair, side, t, q, px = events(n, pairs, 3, seed=1)
 
     def liq_kernel() -> None:
-        k.flow_update(pair, side, t, q, tau, np.zeros((pairs, 3, 3)), np.full((pairs, 3), -np.inf),
-                      np.zeros((pairs, 3)), np.zeros((pairs, 3), np.int64))  # fmt: skip
+        flow_update(pair, side, t, q, tau, np.zeros((pairs, 3, 3)), np.full((pairs, 3), -np.inf),
+                    np.zeros((pairs, 3)), np.zeros((pairs, 3), np.int64))  # fmt: skip
 
     lists = (pair[:npy].tolist(), side[:npy].tolist(), t[:npy].tolist(), q[:npy].tolist())
     rows.append(("liquidation flow_update", n / best_of(liq_kernel, a.repeat),
@@ -159,11 +161,11 @@ def main() -> None:
     pair, side, t, q, px = events(n, pairs, 2, seed=2)
 
     def trade_kernel() -> None:
-        k.flow_update(pair, side, t, q, tau, np.zeros((pairs, 2, 3)), np.full((pairs, 2), -np.inf),
-                      np.zeros((pairs, 2)), np.zeros((pairs, 2), np.int64))  # fmt: skip
-        k.price_update(pair, t, px, 1.0, 0.94, np.zeros(pairs), np.zeros(pairs),
-                       np.full(pairs, k.NO_INTERVAL, np.int64), np.zeros(pairs),
-                       np.zeros(pairs, np.int64))  # fmt: skip
+        flow_update(pair, side, t, q, tau, np.zeros((pairs, 2, 3)), np.full((pairs, 2), -np.inf),
+                    np.zeros((pairs, 2)), np.zeros((pairs, 2), np.int64))  # fmt: skip
+        price_update(pair, t, px, 1.0, 0.94, np.zeros(pairs), np.zeros(pairs),
+                     np.full(pairs, NO_INTERVAL, np.int64), np.zeros(pairs),
+                     np.zeros(pairs, np.int64))  # fmt: skip
 
     lists = (pair[:npy].tolist(), side[:npy].tolist(), t[:npy].tolist(), q[:npy].tolist())
     pxl = px[:npy].tolist()

@@ -33,7 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumers.state import BatchArrays, RiskState
+from consumers.columns import BatchArrays
+from consumers.state import RiskState
 
 LIQ_SHARE = 0.1
 REF_EVENTS = 20_000

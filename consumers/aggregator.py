@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from typing import Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from monitor.core.config import Config
 from monitor.core.errors import CodecError
+from monitor.core.kafka import Fetcher
 from monitor.core.lifecycle import AsyncService
 from monitor.core.metrics import NAMESPACE
 from monitor.core.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
@@ -105,7 +106,7 @@ class AssetAggregator(AsyncService):
         self.stale_s = stale_s if stale_s is not None else max(3 * publish_s, 15.0)
         self.latest: dict[tuple[str, str], RiskRecord] = {}
         self.records = 0
-        self._consumer: Any = None
+        self._consumer: Fetcher | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._skipped = Counter(f"{NAMESPACE}_risk_records_skipped", "Undecodable risk records.",
@@ -160,9 +161,11 @@ class AssetAggregator(AsyncService):
                 await self._changed.wait()
 
     async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # started before this task
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=5000)
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             except KafkaError as exc:
                 if not exc.retriable:
                     raise

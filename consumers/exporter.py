@@ -32,8 +32,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from consumers.score import COMPONENTS
-from consumers.state import CONTEXT_FIELDS, LIQ_SIDES, Readout, RiskState
+from consumers.columns import CONTEXT_FIELDS, LIQ_SIDES
+from consumers.models.score import COMPONENTS
+from consumers.readout import Readout
+from consumers.state import RiskState
 from monitor.core.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
 
 RATE = f"{NAMESPACE}_liquidation_rate_usd_per_second"

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from consumers.columns import batch_arrays
 from consumers.dedup import EventIdWindow
-from consumers.models import ModelParams
-from consumers.state import RiskState, batch_arrays
+from consumers.models.bundle import ModelParams
+from consumers.state import RiskState
 from monitor.core.codec import Batch, decode_batch
 from monitor.core.config import Config
 from monitor.core.errors import CodecError

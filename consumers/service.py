@@ -1,18 +1,21 @@
 """The consumer service of one exchange: Kafka group member -> RiskState -> Prometheus.
 
-Loop: ``getmany`` -> per record: decode (a ``CodecError`` is counted in ``decode_errors{reason}``,
-logged, and the record skipped) -> ``RiskState.apply_arrays`` -> event-to-metric latency
-(``now - recv_ns`` per event) -> commit every ``commit_interval_s`` -> lag per partition every
-``lag_refresh_s``.
+Loop: ``getmany`` -> per record: ``RecordIngest`` (``consumers.ingest``: decode, drop repeats,
+apply; a ``CodecError`` is counted in ``decode_errors{reason}``, logged, and the record skipped) ->
+event-to-metric latency (``now - recv_ns`` per event) -> commit every ``commit_interval_s`` -> lag
+per partition every ``lag_refresh_s``; on their own intervals, the models' periodic work
+(``maintain``), the alert rules and the risk snapshots (``consumers.outputs``). A partition newly
+assigned first replays its warm-up window (``consumers.warmup``).
 
-Offsets and exactly-once counting:
+Offsets and exactly-once counting (the ledger is ``monitor.core.offsets.OffsetLedger``):
 
-* ``_next[tp]`` is the offset after the last record *processed* on ``tp``; it moves after each record
-  is applied, and only these offsets are ever committed (auto-commit is off). Processing a fetched
-  batch has no ``await`` in it, so a rebalance, a cancellation or ``stop()`` never sees half a batch.
-* Records below ``_next[tp]`` are dropped before processing. ``_next`` lives as long as the service,
-  so a partition that comes back after a failed commit, or a retried fetch, can never be counted
-  twice within one process.
+* The ledger's commit point of ``tp`` is the offset after the last record *processed* on ``tp``;
+  it moves after each record is applied, and only these offsets are ever committed (auto-commit is
+  off). Processing a fetched batch has no ``await`` in it, so a rebalance, a cancellation or
+  ``stop()`` never sees half a batch.
+* Records below the commit point are dropped before processing. The ledger lives as long as the
+  service (revoked partitions are not forgotten), so a partition that comes back after a failed
+  commit, or a retried fetch, can never be counted twice within one process.
 * On revoke, the revoked partitions' processed offsets are committed before the group rebalances;
   ``stop()`` cancels the loop (which can only be waiting), commits, then leaves the group. A second
   instance of the same group therefore starts exactly where this one stopped. A commit that fails
@@ -24,18 +27,6 @@ rebalance with IllegalGeneration (Kafka accepts it from the current generation),
 rejoins under a new member id, after which the group can fail to settle. A single member per group
 (the normal set-up: one consumer per exchange) never meets this; with several live members on the
 embedded broker, a revoke that still has offsets to commit loses that commit.
-
-Warm-up replay (rebalances and restarts): a consumer that is assigned a partition it has not
-processed before rebuilds that partition's pairs before going live. In the assignment hook (inside
-the rebalance, before the first fetch) it looks up the group's committed offset ``c`` and
-``offsets_for_times(now - consumer.warmup_s)``, the first record produced within the warm-up
-window, at offset ``w``; if ``w < c`` it seeks to ``w`` and marks ``c`` as the partition's "replay
-until". Records below the mark rebuild the decayed state (rates, volatility, market context) with
-the cumulative counters left untouched (the previous owner counted them) and are counted in
-``events_replayed_total``, not in ``processed_events``; from ``c`` on the partition is live.
-``warming(tp)`` says whether a partition is still replaying (alerts are suppressed meanwhile), and
-``consumer_warming_partitions`` exports how many are. Record timestamps are the producer's send
-time (CreateTime), so the window is wall time, as the decay is.
 """
 
 from __future__ import annotations
@@ -43,26 +34,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from consumers.exporter import RiskCollector
 from consumers.ingest import RecordIngest
-from consumers.state import PairSnapshot
+from consumers.outputs import Outputs
+from consumers.readout import PairSnapshot
+from consumers.warmup import WarmUp
 from monitor.alerting.rules import RuleEngine
 from monitor.core.alertrecord import AlertEvent
 from monitor.core.config import Config
+from monitor.core.kafka import BatchSender, Record, RiskConsumer, TopicPartition
 from monitor.core.lifecycle import AsyncService, RebalanceListener
 from monitor.core.metrics import ConsumerMetrics, for_registry
-from monitor.core.riskrecord import asset_of, encode_risk
+from monitor.core.offsets import OffsetLedger
 from monitor.core.topics import ensure_alerts_topic, ensure_exchange_topics, ensure_risk_topic
 
 log = logging.getLogger(__name__)
@@ -93,21 +85,13 @@ class ConsumerService(AsyncService):
         self.collector.attach(exchange, self.state, c.max_exported_symbols)
         self.processed_events = 0  # events of decoded records (applied or counted as skipped)
         self.processed_records = 0  # records handled, undecodable ones included
-        self._consumer: Any = None
+        self._consumer: RiskConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._next: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
-        self._replay_until: dict[TopicPartition, int] = {}  # warm-up: replay below this offset
+        self._offsets: OffsetLedger[TopicPartition] = OffsetLedger()  # what was processed
         self.replayed_events = 0
-        self._live = asyncio.Event()  # assigned, and no partition replaying
-        self._producer: Any = None  # risk snapshots and alert transitions
-        self.risk_published = 0  # risk snapshot records sent
-        rules = cfg.alerts.rules if cfg.alerts.enabled else ()
-        self.rules = RuleEngine(rules) if rules else None
-        self.alerts_sent = 0  # alert transitions sent to the alerts topic
-        self._unsent_alerts: list[AlertEvent] = []
-        self._eval_recv_ns: int | None = None  # earliest receipt among events since evaluation
+        self.warmup = WarmUp(exchange, c.warmup_s, self.metrics.warming.labels(exchange))
+        self.outputs = Outputs(cfg, exchange, self.state, self.metrics, self.warmup.warming)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._error_counts: dict[str, int] = {}
         m, x = self.metrics, exchange
@@ -118,7 +102,6 @@ class ConsumerService(AsyncService):
         self._m_pairs = m.pairs.labels(x)
         self._m_state_bytes = m.state_bytes.labels(x)
         self._m_replayed = m.replayed.labels(x)
-        self._m_warming = m.warming.labels(x)
         self._m_duplicates = m.duplicates.labels(x, "consumer_window")
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -132,7 +115,7 @@ class ConsumerService(AsyncService):
             await ensure_risk_topic(self.cfg)
         if self.rules is not None:
             await ensure_alerts_topic(self.cfg)
-        if c.risk_publish_s > 0 or self.rules is not None:
+        if self.outputs.needs_producer:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.cfg.bootstrap_servers,
                 client_id=f"{self.cfg.kafka.client_id}-risk-{self.exchange}",
@@ -140,7 +123,7 @@ class ConsumerService(AsyncService):
                 enable_idempotence=True,  # a retried alert send is not a duplicate
             )  # fmt: skip
             await producer.start()
-            self._producer = producer
+            self.outputs.producer = producer
         self.state.warm_up()  # compile/load kernels before joining: no stall inside the group
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.cfg.bootstrap_servers,
@@ -158,8 +141,9 @@ class ConsumerService(AsyncService):
         except BaseException:
             self._consumer = None
             await consumer.stop()
-            if self._producer is not None:
-                await self._producer.stop()
+            producer, self.outputs.producer = self.outputs.producer, None
+            if producer is not None:
+                await producer.stop()
             raise
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.exchange}")
         self._task.add_done_callback(self._on_task_done)
@@ -179,12 +163,8 @@ class ConsumerService(AsyncService):
                 await self._commit()
             finally:
                 await consumer.stop()
-        if self._unsent_alerts:
-            await self._send_alerts()
-            if self._unsent_alerts:
-                log.error("%s: %d alert transitions could not be sent before stopping: %s",
-                          self.exchange, len(self._unsent_alerts), self._unsent_alerts)  # fmt: skip
-        producer, self._producer = self._producer, None
+        await self.outputs.flush_alerts()
+        producer, self.outputs.producer = self.outputs.producer, None
         if producer is not None:
             await producer.stop()
         self._fail_waiters(RuntimeError("consumer service stopped"))
@@ -198,11 +178,35 @@ class ConsumerService(AsyncService):
 
     async def wait_live(self, timeout_s: float) -> None:
         """Resolve once partitions are assigned and none is replaying its warm-up."""
-        await asyncio.wait_for(self._live.wait(), timeout_s)
+        await asyncio.wait_for(self.warmup.live.wait(), timeout_s)
 
     def warming(self, tp: TopicPartition | None = None) -> bool:
         """Whether ``tp`` (default: any assigned partition) is still replaying its warm-up."""
-        return bool(self._replay_until) if tp is None else tp in self._replay_until
+        return self.warmup.warming(tp)
+
+    @property
+    def _replay_until(self) -> dict[TopicPartition, int]:
+        """The warm-up marks (``consumers.warmup``): partition -> replay below this offset."""
+        return self.warmup.until
+
+    @property
+    def _producer(self) -> BatchSender | None:
+        """The outputs' producer (risk snapshots, alert transitions); None when both are off."""
+        return self.outputs.producer
+
+    @property
+    def rules(self) -> RuleEngine | None:
+        return self.outputs.rules
+
+    @property
+    def alerts_sent(self) -> int:
+        """Alert transitions sent to the alerts topic."""
+        return self.outputs.alerts_sent
+
+    @property
+    def risk_published(self) -> int:
+        """Risk snapshot records sent."""
+        return self.outputs.risk_published
 
     def snapshot(self) -> list[PairSnapshot]:
         return self.state.snapshot(self.state.now_s())
@@ -229,6 +233,8 @@ class ConsumerService(AsyncService):
     # ---- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        consumer, out = self._consumer, self.outputs
+        assert consumer is not None  # started before this task
         c = self.cfg.consumer
         poll_ms = int(1000 * min(c.commit_interval_s, c.lag_refresh_s))
         next_lag = time.monotonic()
@@ -238,7 +244,7 @@ class ConsumerService(AsyncService):
         next_eval = next_lag
         while True:
             try:
-                batches = await self._consumer.getmany(
+                batches = await consumer.getmany(
                     timeout_ms=poll_ms, max_records=c.fetch_max_records
                 )
             except KafkaError as exc:
@@ -262,12 +268,12 @@ class ConsumerService(AsyncService):
             if now >= next_refit:
                 next_refit = now + self.cfg.risk.refit_interval_s
                 self.maintain()
-            if self.rules is not None and self._eval_recv_ns is not None and now >= next_eval:
+            if out.rules is not None and out.eval_recv_ns is not None and now >= next_eval:
                 next_eval = now + c.alert_eval_s
-                await self.evaluate_alerts()
-            if self._producer is not None and c.risk_publish_s > 0 and now >= next_risk:
+                await out.evaluate_alerts()
+            if out.producer is not None and c.risk_publish_s > 0 and now >= next_risk:
                 next_risk = now + c.risk_publish_s
-                await self.publish_risk()
+                await out.publish_risk()
 
     def maintain(self) -> int:
         """The models' periodic work (Hawkes refits, rank histories) at the event clock."""
@@ -278,96 +284,31 @@ class ConsumerService(AsyncService):
         return n
 
     async def publish_risk(self) -> int:
-        """Send one risk snapshot per exported pair to the risk topic (not while warming up: a
-        half-rebuilt state would mislead the asset view). Returns the records sent."""
-        if self._producer is None or self.warming():
-            return 0
-        t, now_ms = self.state.now_s(), int(time.time() * 1000)
-        rows = self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols)
-        try:
-            for row in rows:
-                value = encode_risk(row.exchange, row.symbol, t, now_ms, row.values)
-                await self._producer.send(
-                    self.cfg.risk_topic, value, key=asset_of(row.symbol).encode()
-                )
-            await self._producer.flush()
-        except KafkaError as exc:
-            log.warning("%s: risk snapshot not published (%s)", self.exchange, exc)
-            return 0
-        self.risk_published += len(rows)
-        return len(rows)
+        """Send the exported pairs' risk snapshots now (``consumers.outputs``)."""
+        return await self.outputs.publish_risk()
 
     async def evaluate_alerts(self) -> list[AlertEvent]:
-        """Run the alert rules on the exported pairs' values at the event clock and send the
-        transitions to the alerts topic, keyed by fingerprint. Nothing is evaluated while a
-        partition is warming up (a half-rebuilt state would fire or resolve on replayed history).
-        Each transition carries the earliest receive time among the events applied since the
-        previous evaluation: the trigger is one of them, so latency measured from it is an upper
-        bound. A transition the broker does not take is kept and sent again next time."""
-        if self.rules is None:
-            return []
-        recv_ns, self._eval_recv_ns = self._eval_recv_ns, None
-        if self.warming():
-            return []
-        t = self.state.now_s()
-        received_ts = recv_ns * 1e-9 if recv_ns is not None else math.nan
-        events: list[AlertEvent] = []
-        for row in self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols):
-            events += self.rules.observe(
-                t, row.exchange, row.symbol, row.values, row.drivers, received_ts
-            )
-        for ev in events:
-            self.metrics.alert_transitions.labels(
-                self.exchange, ev.rule, ev.status, ev.severity
-            ).inc()
-            log.info("%s: alert %s %s: %s", self.exchange, ev.status, ev.severity, ev.summary)
-        self._unsent_alerts += events
-        if self._unsent_alerts:
-            await self._send_alerts()
-        return events
+        """Run the alert rules now and send their transitions (``consumers.outputs``)."""
+        return await self.outputs.evaluate_alerts()
 
-    async def _send_alerts(self) -> None:
-        """Send the unsent transitions in order, each acknowledged before the next (a later
-        transition of a fingerprint never overtakes an earlier one); stop at the first failure."""
-        while self._unsent_alerts:
-            ev = self._unsent_alerts[0]
-            try:
-                await self._producer.send_and_wait(
-                    self.cfg.alerts_topic, ev.encode(), key=ev.fingerprint.encode()
-                )
-            except KafkaError as exc:
-                log.warning("%s: alerts topic unavailable (%s), will resend", self.exchange, exc)
-                break
-            del self._unsent_alerts[0]
-            self.alerts_sent += 1
-        self.metrics.alerts_unsent.labels(self.exchange).set(len(self._unsent_alerts))
-
-    def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+    def _process(self, batches: Mapping[TopicPartition, Sequence[Record]]) -> None:
         """Apply fetched records (synchronous: nothing else runs in the middle of a batch)."""
         latencies: list[npt.NDArray[np.float64]] = []
+        offsets = self._offsets
         for tp, records in batches.items():
-            mark = self._next.get(tp, -1)
-            until = self._replay_until.get(tp, -1)
+            until = self.warmup.replay_until(tp)
             for rec in records:
-                if rec.offset < mark:
+                if offsets.is_done(tp, rec.offset):
                     continue  # processed already by this process
                 replay = rec.offset < until
                 recv_ns = self._handle(rec.value, tp, rec.offset, replay=replay)
                 if not replay and recv_ns is not None and recv_ns.size:
                     lag_s = (time.time_ns() - recv_ns) * 1e-9
                     latencies.append(np.asarray(lag_s, dtype=np.float64))
-                    first = int(recv_ns.min())
-                    if self._eval_recv_ns is None or first < self._eval_recv_ns:
-                        self._eval_recv_ns = first
-                mark = rec.offset + 1
-                self._next[tp] = mark
-            if until >= 0 and mark >= until:
-                del self._replay_until[tp]
-                self._m_warming.set(len(self._replay_until))
-                if not self._replay_until:
-                    self._live.set()
-                log.info("%s: partition %d warmed up, live from offset %d",
-                         self.exchange, tp.partition, until)  # fmt: skip
+                    self.outputs.received(int(recv_ns.min()))
+                offsets.done(tp, rec.offset)
+            if until >= 0:
+                self.warmup.passed(tp, offsets.position(tp))
         if latencies:
             self.metrics.latency.observe_many((self.exchange,), np.concatenate(latencies))
         self._m_pairs.set(self.state.n_pairs)
@@ -420,13 +361,11 @@ class ConsumerService(AsyncService):
 
     async def _commit(self, only: Iterable[TopicPartition] | None = None) -> None:
         consumer = self._consumer
+        if consumer is None:
+            return
         assigned = consumer.assignment()
         wanted = assigned if only is None else set(only) & assigned
-        offsets = {
-            tp: off
-            for tp, off in self._next.items()
-            if tp in wanted and self._committed.get(tp) != off
-        }
+        offsets = self._offsets.to_commit(wanted)
         if not offsets:
             return
         try:
@@ -434,15 +373,17 @@ class ConsumerService(AsyncService):
         except KafkaError as exc:
             log.warning("%s: commit of %s failed: %s", self.exchange, offsets, exc)
             return
-        self._committed.update(offsets)
+        self._offsets.committed(offsets)
 
     async def _refresh_lag(self) -> None:
         consumer = self._consumer
+        if consumer is None:
+            return
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:
                 continue
-            pos = self._next.get(tp)
+            pos = self._offsets.position(tp)
             if pos is None:
                 pos = await consumer.position(tp)
             self.metrics.lag.labels(self.exchange, str(tp.partition)).set(max(0, high - pos))
@@ -457,40 +398,10 @@ class ConsumerService(AsyncService):
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.metrics.rebalances.labels(self.exchange).inc()
         log.info("%s: assigned %s", self.exchange, sorted(tp.partition for tp in assigned))
-        for tp in list(self._replay_until):
-            if tp not in assigned:  # revoked while warming: whoever owns it now replays it
-                del self._replay_until[tp]
-        warmup_s = self.cfg.consumer.warmup_s
-        fresh = [tp for tp in assigned if tp not in self._next and tp not in self._replay_until]
-        if warmup_s > 0 and fresh:
-            await self._seek_warmup(fresh, warmup_s)
-        self._m_warming.set(len(self._replay_until))
-        if self._replay_until:
-            self._live.clear()
-        else:
-            self._live.set()
-
-    async def _seek_warmup(self, tps: list[TopicPartition], warmup_s: float) -> None:
-        """Seek each partition with a committed offset back to the first record of the warm-up
-        window (see the module docstring); a lookup that fails leaves the partition live."""
         consumer = self._consumer
-        since_ms = int((time.time() - warmup_s) * 1000)
-        try:
-            committed = {tp: await consumer.committed(tp) for tp in tps}
-            starts = await consumer.offsets_for_times(
-                {tp: since_ms for tp, c in committed.items() if c}
-            )
-        except KafkaError as exc:
-            log.warning("%s: warm-up lookup failed (%s); starting live", self.exchange, exc)
-            return
-        for tp, found in starts.items():
-            c = committed[tp]
-            if found is None or c is None or found.offset >= c:
-                continue  # nothing within the window before the committed offset
-            consumer.seek(tp, found.offset)
-            self._replay_until[tp] = c
-            log.info("%s: partition %d replays offsets %d..%d (warm-up %.0f s)",
-                     self.exchange, tp.partition, found.offset, c - 1, warmup_s)  # fmt: skip
+        assert consumer is not None  # the hook runs inside start() or the loop
+        position = self._offsets.position
+        await self.warmup.on_assigned(consumer, assigned, lambda tp: position(tp) is not None)
 
     # ---- waiters -------------------------------------------------------------------------
 

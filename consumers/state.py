@@ -1,20 +1,18 @@
 """Per-pair risk state: dense pair ids, struct-of-arrays owned here, updated by the numba kernels.
 
 Pure module (no Kafka, no Prometheus). ``RiskState.apply(batch)`` turns one decoded record into
-NumPy arrays (one ``np.asarray`` call per column), drops rows with unusable values, and runs the
-kernels. ``read(now_s)`` copies a consistent view under a lock (scrapes run in another thread),
-``snapshot(now_s)`` turns it into rows for the CLI table.
+NumPy arrays (``consumers.columns.batch_arrays``), drops rows with unusable values, and runs the
+kernels (``consumers.models``). ``read(now_s)`` copies a consistent view under a lock (scrapes run
+in another thread); ``snapshot(now_s)`` and ``risk_rows(now_s, limit)`` turn it into rows
+(``consumers.readout``).
 
 Pairs are ``(exchange, symbol)`` keys, given dense ids on first sight up to ``capacity``; events of
 further pairs are reported through ``on_skip("pair_capacity", n)`` (logged once per pair, for the
 first 1000 such pairs) and never applied. Rows with a non-finite time or notional, a negative
 notional, a non-positive price or an unknown side string are screened out by a kernel
 (``screen_rows``) and reported as ``on_skip("invalid_value", n)``; a column that cannot be converted
-at all makes ``batch_arrays`` raise CodecError before anything is applied.
-
-Sides: liquidations keep three slots, long=0 / short=1 / unknown=2 (a venue that does not say which
-position was closed still moved notional); trades keep the taker side, buy=0 / sell=1, so traded
-notional and its decayed rates are available per side for later models (VPIN, signed flow).
+at all makes ``batch_arrays`` raise CodecError before anything is applied. Side codes and the
+market-context fields are those of ``consumers.columns``.
 
 Event clock: ``now_s()`` is ``max event time applied + (wall now - wall time when that maximum was
 reached)``, so decayed values keep decaying with wall time when the market is quiet. One event
@@ -23,204 +21,45 @@ stamped far in the future moves this clock for every pair; the producers stamp v
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from consumers import kernels as k
-from consumers.models import ModelParams, ModelReadout, Models
-from consumers.score import drivers
+from consumers.columns import (
+    CONTEXT_FIELDS,
+    LIQ_SIDES,
+    TAKER_SIDES,
+    BatchArrays,
+    PairKey,
+    batch_arrays,
+    derived_context,
+)
+from consumers.models.bundle import ModelParams, Models
+from consumers.models.flow import flow_rates_at, flow_update
+from consumers.models.jit import NO_INTERVAL
+from consumers.models.screening import screen_rows
+from consumers.models.volatility import price_update, variance_at
+from consumers.readout import PairSnapshot, Readout, RiskRow, risk_rows, snapshots
 from monitor.core.codec import Batch
-from monitor.core.errors import CodecError
-from monitor.core.riskrecord import fields_dict
-from monitor.core.schema import OrderSide, Side
 
 log = logging.getLogger(__name__)
 
-LIQ_SIDES: Final = (Side.LONG.value, Side.SHORT.value, Side.UNKNOWN.value)  # codes 0, 1, 2
-TAKER_SIDES: Final = (OrderSide.BUY.value, OrderSide.SELL.value)  # codes 0, 1
-_LIQ_CODE: Final = {s: i for i, s in enumerate(LIQ_SIDES)}
-_TAKER_CODE: Final = {s: i for i, s in enumerate(TAKER_SIDES)}
 _NL, _NT = len(LIQ_SIDES), len(TAKER_SIDES)
 _NO_PRICE: Final = np.empty(0)
 MAX_OVERFLOW_LOGS: Final = 1000  # distinct over-capacity pairs logged (each once)
 
 F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-PairKey = tuple[str, str]  # (exchange, symbol)
-
-
-class BatchArrays(NamedTuple):
-    """One record's columns as arrays; ``t_*`` in event seconds, ``side`` codes -1 if unknown."""
-
-    exchange: str
-    symbol: str
-    liq_t: F64
-    liq_side: npt.NDArray[np.int8]
-    liq_notional: F64
-    trd_t: F64
-    trd_side: npt.NDArray[np.int8]
-    trd_notional: F64
-    trd_price: F64
-    recv_ns: I64  # liquidations then trades
-
-    @property
-    def n_events(self) -> int:
-        return int(self.liq_t.shape[0] + self.trd_t.shape[0])
-
-
-# Market-context columns kept per pair (codec names), in this order.
-CONTEXT_FIELDS: Final = ("mark", "index", "funding", "oi_base", "oi_usd")
-
-
-def _derived_context(ctx: F64) -> F64:
-    """A copy where open interest in USD, when the venue gives only base units (Binance), is
-    derived as base x the latest mark price."""
-    out = ctx.copy()
-    oi_usd, oi_base, mark = (CONTEXT_FIELDS.index(f) for f in ("oi_usd", "oi_base", "mark"))
-    missing = np.isnan(out[:, oi_usd])
-    out[missing, oi_usd] = out[missing, oi_base] * out[missing, mark]  # NaN stays NaN
-    return out
 
 
 class Applied(NamedTuple):
     liquidations: int
     trades: int
-
-
-def _codes(col: Sequence[Any], table: dict[str, int]) -> npt.NDArray[np.int8]:
-    return np.fromiter((table.get(v, -1) for v in col), dtype=np.int8, count=len(col))
-
-
-def batch_arrays(batch: Batch) -> BatchArrays:
-    """Convert a decoded record's columns; CodecError if a column cannot be converted."""
-    liq, trd = batch.liq, batch.trd
-    try:
-        if liq:
-            liq_t = np.asarray(liq["ts_ms"], dtype=np.int64) / 1000.0
-            liq_side = _codes(liq["side"], _LIQ_CODE)
-            liq_q = np.asarray(liq["notional_usd"], dtype=np.float64)
-            liq_recv = np.asarray(liq["recv_ns"], dtype=np.int64)
-        else:
-            liq_t, liq_q = np.empty(0), np.empty(0)
-            liq_side, liq_recv = np.empty(0, np.int8), np.empty(0, np.int64)
-        if trd:
-            trd_t = np.asarray(trd["ts_ms"], dtype=np.int64) / 1000.0
-            trd_side = _codes(trd["taker"], _TAKER_CODE)
-            trd_q = np.asarray(trd["notional_usd"], dtype=np.float64)
-            trd_px = np.asarray(trd["price"], dtype=np.float64)
-            recv = np.asarray(trd["recv_ns"], dtype=np.int64)
-            recv = np.concatenate((liq_recv, recv)) if liq_recv.size else recv
-        else:
-            trd_t, trd_q, trd_px = np.empty(0), np.empty(0), np.empty(0)
-            trd_side, recv = np.empty(0, np.int8), liq_recv
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise CodecError(f"column conversion failed: {exc}") from None
-    return BatchArrays(
-        batch.exchange, batch.symbol, liq_t, liq_side, liq_q, trd_t, trd_side, trd_q, trd_px, recv
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Readout:
-    """A consistent copy of the first ``len(keys)`` pairs' values at ``now_s``."""
-
-    now_s: float
-    horizons_s: tuple[float, ...]
-    keys: list[PairKey]
-    liq_rate: F64  # [n, 3 sides, horizons], USD/s
-    liq_notional: F64  # [n, 3]
-    liq_count: I64  # [n, 3]
-    trd_rate: F64  # [n, 2 taker sides, horizons], USD/s
-    trd_notional: F64  # [n] (buy + sell)
-    trd_count: I64  # [n]
-    variance: F64  # [n], per sampling interval; NaN before the first closed interval
-    last_price: F64  # [n], NaN before the first trade
-    context: F64  # [n, CONTEXT_FIELDS]: NaN where the venue has not said
-    models: ModelReadout  # risk-models.md s1-s7 (consumers.models)
-
-    def activity(self) -> F64:
-        """Liquidation + traded notional rate (USD/s) over the longest horizon: the export rank."""
-        h = int(np.argmax(self.horizons_s))
-        out: F64 = self.liq_rate[:, :, h].sum(axis=1) + self.trd_rate[:, :, h].sum(axis=1)
-        return out
-
-    def ranked(self) -> npt.NDArray[np.intp]:
-        """Pair indices, most active first; ties by cumulative notional, then first seen."""
-        total = self.liq_notional.sum(axis=1) + self.trd_notional
-        ids = np.arange(len(self.keys))
-        return np.lexsort((ids, -total, -self.activity()))
-
-
-@dataclass(frozen=True, slots=True)
-class PairSnapshot:
-    """One pair's values at a time, for the CLI table. Sides are indexed as ``LIQ_SIDES``."""
-
-    exchange: str
-    symbol: str
-    horizons_s: tuple[float, ...]
-    liq_rate_usd_s: tuple[tuple[float, ...], ...]  # [side][horizon], USD/s
-    volatility: float  # EWMA std of log returns per sampling interval; NaN before the first
-    last_price: float  # NaN before the first trade
-    liq_notional_usd: tuple[float, ...]  # [side]
-    liquidations: tuple[int, ...]  # [side]
-    trade_notional_usd: float
-    trades: int
-    mark_price: float = math.nan  # market context: NaN until the venue sent it
-    funding_rate: float = math.nan
-    open_interest_usd: float = math.nan
-    score: float = math.nan  # composite cascade score, 0..1
-    branching_ratio: float = math.nan  # Hawkes n; NaN until enough liquidations
-    n_struct: float = math.nan  # feedback ratio, the larger of the down and up moves
-    vpin: float = math.nan
-    margin_stress_index: float = math.nan
-
-    def rate(self, side: int | str, window_s: float) -> float:
-        """Decayed liquidation rate of ``side`` (0/1/2 or "long"/"short"/"unknown")."""
-        j = LIQ_SIDES.index(side) if isinstance(side, str) else side
-        return self.liq_rate_usd_s[j][self.horizons_s.index(float(window_s))]
-
-    @property
-    def liq_notional_long(self) -> float:
-        return self.liq_notional_usd[0]
-
-    @property
-    def liq_notional_short(self) -> float:
-        return self.liq_notional_usd[1]
-
-
-def model_values(m: ModelReadout, i: int) -> dict[str, float]:
-    """Pair ``i``'s model outputs under the risk-record field names (monitor.core.riskrecord)."""
-    lm = m.liqmap
-    out = {
-        "score": m.score[i], "branching_ratio": m.hawkes.branching_ratio[i],
-        "n_struct": m.feedback[i], "liq_share": m.liq_share_60s[i],
-        "liq_zscore": m.micro.liq_rate_z[i], "vpin": m.micro.vpin[i],
-        "margin_stress_index": lm.msi[i], "drawdown": m.micro.drawdown[i],
-        "expected_liquidations_usd": lm.expected_usd[i].sum(),
-    }  # fmt: skip
-    for j, pct in enumerate(lm.levels_pct):
-        if pct in (1.0, 2.0, 5.0):
-            out[f"at_risk_long_{pct:g}pct"] = lm.at_risk_usd[i, 0, j]
-            out[f"at_risk_short_{pct:g}pct"] = lm.at_risk_usd[i, 1, j]
-    return {k: float(v) for k, v in out.items()}
-
-
-class RiskRow(NamedTuple):
-    exchange: str
-    symbol: str
-    values: dict[str, float]  # monitor.core.riskrecord FIELDS
-    # the score components that drive it most, (name, weighted share), largest first; computed
-    # when called (the alert rules ask only on a transition)
-    drivers: Callable[[], list[tuple[str, float]]]
 
 
 class RiskState:
@@ -263,7 +102,7 @@ class RiskState:
         self.last_price = np.zeros(c)
         self.ref_price = np.zeros(c)
         self.vol_s2 = np.zeros(c)
-        self.vol_interval = np.full(c, k.NO_INTERVAL, dtype=np.int64)
+        self.vol_interval = np.full(c, NO_INTERVAL, dtype=np.int64)
         self.vol_n = np.zeros(c, dtype=np.int64)
         # market context, latest value per pair (NaN until the venue sent it)
         self.ctx = np.full((c, len(CONTEXT_FIELDS)), np.nan)
@@ -291,7 +130,7 @@ class RiskState:
 
     @property
     def bytes_per_pair(self) -> int:
-        """State per pair: the flow/price/context arrays plus the models' (risk-models.md)."""
+        """State per pair: the flow/price/context arrays plus the models' (docs/risk-models.md)."""
         return sum(a.nbytes for a in self._arrays()) // self.capacity + self.models.bytes_per_pair
 
     @property
@@ -307,7 +146,7 @@ class RiskState:
         """Compile (or load from the numba cache) every kernel, so the first record is fast."""
         empty = Batch("", "", "", liq={}, trd={})
         arrs = batch_arrays(empty)
-        k.screen_rows(arrs.liq_t, arrs.liq_side, arrs.liq_notional, _NO_PRICE, _NL,
+        screen_rows(arrs.liq_t, arrs.liq_side, arrs.liq_notional, _NO_PRICE, _NL,
                       np.empty(0, np.bool_))  # fmt: skip
         with self._lock:
             self._run_kernels(np.empty(0, np.int32), np.empty(0, np.int32), arrs, force=True)
@@ -336,10 +175,8 @@ class RiskState:
                 return Applied(0, 0)
         liq_ok = np.empty(a.liq_t.shape[0], dtype=np.bool_)
         trd_ok = np.empty(a.trd_t.shape[0], dtype=np.bool_)
-        bad_liq, t_liq = k.screen_rows(a.liq_t, a.liq_side, a.liq_notional, _NO_PRICE, _NL, liq_ok)
-        bad_trd, t_trd = k.screen_rows(
-            a.trd_t, a.trd_side, a.trd_notional, a.trd_price, _NT, trd_ok
-        )
+        bad_liq, t_liq = screen_rows(a.liq_t, a.liq_side, a.liq_notional, _NO_PRICE, _NL, liq_ok)
+        bad_trd, t_trd = screen_rows(a.trd_t, a.trd_side, a.trd_notional, a.trd_price, _NT, trd_ok)
         bad = bad_liq + bad_trd
         late = self._late(pid, a.liq_t, liq_ok) + self._late(pid, a.trd_t, trd_ok)
         if bad or late:
@@ -373,7 +210,7 @@ class RiskState:
     def _late(self, pid: int, t: F64, ok: npt.NDArray[np.bool_]) -> int:
         """Unmark rows older than the pair's latest time (so far, this record's earlier rows
         included) by more than the tolerance; return how many. Kernels handle the rest of the
-        disorder exactly (see ``consumers.kernels``)."""
+        disorder exactly (see ``consumers.models.flow``)."""
         if not t.size:
             return 0
         running = np.maximum.accumulate(np.where(ok, t, -np.inf))
@@ -393,12 +230,12 @@ class RiskState:
         force: bool = False,
     ) -> None:
         if liq_pid.size or force:
-            k.flow_update(liq_pid, a.liq_side, a.liq_t, a.liq_notional, self.tau,
+            flow_update(liq_pid, a.liq_side, a.liq_t, a.liq_notional, self.tau,
                           self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count)  # fmt: skip
         if trd_pid.size or force:
-            k.flow_update(trd_pid, a.trd_side, a.trd_t, a.trd_notional, self.tau,
+            flow_update(trd_pid, a.trd_side, a.trd_t, a.trd_notional, self.tau,
                           self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count)  # fmt: skip
-            k.price_update(trd_pid, a.trd_t, a.trd_price, self.vol_interval_s, self.vol_lambda,
+            price_update(trd_pid, a.trd_t, a.trd_price, self.vol_interval_s, self.vol_lambda,
                            self.last_price, self.ref_price, self.vol_interval, self.vol_s2,
                            self.vol_n)  # fmt: skip
         if not force:
@@ -435,7 +272,7 @@ class RiskState:
                         row[j] = float(v)
                 if newer:
                     self.ctx_t[pid] = t / 1000.0
-                    oi = _derived_context(row[None, :])[0, CONTEXT_FIELDS.index("oi_usd")]
+                    oi = derived_context(row[None, :])[0, CONTEXT_FIELDS.index("oi_usd")]
                     if math.isfinite(oi):
                         self.models.apply_open_interest(pid, t / 1000.0, float(oi))
         return n
@@ -476,7 +313,7 @@ class RiskState:
         with self._lock:
             n = len(self._keys)
             variance = np.empty(n)
-            k.variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
+            variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
                           self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
                           variance)  # fmt: skip
             return self.models.maintain(now_s, n, variance)
@@ -488,12 +325,12 @@ class RiskState:
             liq_rate = np.empty((n, *self.liq_rate.shape[1:]))
             trd_rate = np.empty((n, *self.trd_rate.shape[1:]))
             variance = np.empty(n)
-            k.flow_rates_at(now_s, self.tau, self.liq_rate, self.liq_t_last, n, liq_rate)
-            k.flow_rates_at(now_s, self.tau, self.trd_rate, self.trd_t_last, n, trd_rate)
-            k.variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
+            flow_rates_at(now_s, self.tau, self.liq_rate, self.liq_t_last, n, liq_rate)
+            flow_rates_at(now_s, self.tau, self.trd_rate, self.trd_t_last, n, trd_rate)
+            variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
                           self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
                           variance)  # fmt: skip
-            has_price = self.vol_interval[:n] != k.NO_INTERVAL
+            has_price = self.vol_interval[:n] != NO_INTERVAL
             models = self.models.read(now_s, n, liq_rate, trd_rate, variance, self.vol_interval_s)
             return Readout(
                 now_s=now_s,
@@ -507,55 +344,15 @@ class RiskState:
                 trd_count=self.trd_count[:n].sum(axis=1),
                 variance=variance,
                 last_price=np.where(has_price, self.last_price[:n], np.nan),
-                context=_derived_context(self.ctx[:n]),
+                context=derived_context(self.ctx[:n]),
                 models=models,
             )
 
     def risk_rows(self, now_s: float, limit: int) -> list[RiskRow]:
         """The ``limit`` most active pairs' risk values, for the risk topic and the alert rules
-        (field names of ``monitor.core.riskrecord``; NaN where a value is not defined yet), each with
-        the score components that drive it most."""
-        r = self.read(now_s)
-        h = r.horizons_s.index(60.0) if 60.0 in r.horizons_s else len(r.horizons_s) // 2
-        score_params = self.models.params.score
-        out = []
-        for i in r.ranked()[:limit]:
-            values = fields_dict({
-                "liq_rate_long_60s": r.liq_rate[i, 0, h],
-                "liq_rate_short_60s": r.liq_rate[i, 1, h],
-                "liq_rate_unknown_60s": r.liq_rate[i, 2, h],
-                "trade_rate_60s": r.trd_rate[i, :, h].sum(),
-                "open_interest_usd": r.context[i, CONTEXT_FIELDS.index("oi_usd")],
-                "volatility": math.sqrt(r.variance[i]),
-                **model_values(r.models, i),
-            })  # fmt: skip
-            top = functools.partial(drivers, score_params, r.models.components[i])
-            out.append(RiskRow(r.keys[i][0], r.keys[i][1], values, top))
-        return out
+        (``consumers.readout.risk_rows``)."""
+        return risk_rows(self.read(now_s), limit, self.models.params.score)
 
     def snapshot(self, now_s: float) -> list[PairSnapshot]:
         """Every pair at ``now_s``, most active first (see ``Readout.ranked``)."""
-        r = self.read(now_s)
-        return [
-            PairSnapshot(
-                exchange=r.keys[i][0],
-                symbol=r.keys[i][1],
-                horizons_s=r.horizons_s,
-                liq_rate_usd_s=tuple(tuple(float(x) for x in row) for row in r.liq_rate[i]),
-                volatility=math.sqrt(float(r.variance[i])),  # NaN stays NaN
-                last_price=float(r.last_price[i]),
-                liq_notional_usd=tuple(float(x) for x in r.liq_notional[i]),
-                liquidations=tuple(int(x) for x in r.liq_count[i]),
-                trade_notional_usd=float(r.trd_notional[i]),
-                trades=int(r.trd_count[i]),
-                mark_price=float(r.context[i, 0]),
-                funding_rate=float(r.context[i, 2]),
-                open_interest_usd=float(r.context[i, 4]),
-                score=float(r.models.score[i]),
-                branching_ratio=float(r.models.hawkes.branching_ratio[i]),
-                n_struct=float(r.models.feedback[i]),
-                vpin=float(r.models.micro.vpin[i]),
-                margin_stress_index=float(r.models.liqmap.msi[i]),
-            )
-            for i in r.ranked()
-        ]
+        return snapshots(self.read(now_s))

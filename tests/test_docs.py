@@ -44,7 +44,11 @@ PLACEHOLDER = re.compile(r"[<>*{}\[\]$ ]|\.\.\.")
 
 def code_files() -> Iterator[Path]:
     for d in CODE_DIRS:
-        yield from sorted(p for p in (ROOT / d).rglob("*.py") if "__pycache__" not in p.parts)
+        yield from sorted(
+            p
+            for p in (ROOT / d).rglob("*.py")
+            if "__pycache__" not in p.parts and not any(x.startswith(".") for x in p.parts)
+        )
 
 
 def doc_files() -> list[Path]:

@@ -68,7 +68,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 import orjson
@@ -81,8 +81,10 @@ from monitor.alerting.sinks import Sink, severity_passes
 from monitor.core.alertrecord import AlertEvent, decode_alert
 from monitor.core.config import Config
 from monitor.core.errors import CodecError
+from monitor.core.kafka import GroupConsumer, Sender
 from monitor.core.lifecycle import AsyncService, RebalanceListener
 from monitor.core.metrics import DispatcherMetrics, for_registry
+from monitor.core.offsets import OffsetLedger
 from monitor.core.topics import ensure_alerts_topic, ensure_topic
 
 # resolve_sinks (monitor.alerting.courier) stays importable from here: the CLI checks the secrets
@@ -118,14 +120,6 @@ class _Entry:
     alert: AlertEvent | None = None
     key: _Key | None = None
     remaining: int = 0
-    done: bool = False
-
-
-@dataclass
-class _Partition:
-    entries: deque[_Entry] = field(default_factory=deque)
-    next_offset: int | None = None  # after the last contiguous done record: what to commit
-    committed: int | None = None
 
 
 @dataclass
@@ -153,12 +147,13 @@ class AlertDispatcher(AsyncService):
         self.sinks: list[Sink] = []
         self._couriers: dict[str, SinkCourier] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._consumer: Any = None
-        self._producer: Any = None
+        self._consumer: GroupConsumer | None = None
+        self._producer: Sender | None = None
         self._task: asyncio.Task[None] | None = None
         self._commit_task: asyncio.Task[None] | None = None
         self._started = self._stopped = False
-        self._parts: dict[TopicPartition, _Partition] = {}
+        # per partition, the lowest offset not yet done among those consumed (monitor.core.offsets)
+        self._offsets: OffsetLedger[TopicPartition] = OffsetLedger()
         self._lanes: dict[_LaneKey, _Lane] = {}
         self._in_flight: dict[_Key, _Entry] = {}
         self._done_keys: OrderedDict[_Key, None] = OrderedDict()
@@ -184,11 +179,12 @@ class AlertDispatcher(AsyncService):
             self._session = open_session()
             self._couriers = {s.name: SinkCourier(s, self._session, self.metrics)
                               for s in self.sinks}  # fmt: skip
-            self._producer = AIOKafkaProducer(
+            producer = AIOKafkaProducer(
                 bootstrap_servers=cfg.bootstrap_servers, client_id=f"{k.client_id}-alerts-dlq",
                 acks="all", request_timeout_ms=k.request_timeout_ms,
             )  # fmt: skip
-            await self._producer.start()
+            self._producer = producer
+            await producer.start()
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=cfg.bootstrap_servers, group_id=group_id(cfg),
                 client_id=f"{k.client_id}-alerts", enable_auto_commit=False,
@@ -271,12 +267,12 @@ class AlertDispatcher(AsyncService):
     async def wait_committed(self, timeout_s: float) -> None:
         """Until every record consumed so far is done and its offset committed."""
         async with asyncio.timeout(timeout_s):
-            while self._pending or any(p.next_offset != p.committed for p in self._parts.values()):
+            while self._pending or not self._offsets.settled():
                 await self._wait_progress()
 
     def committed(self) -> dict[TopicPartition, int]:
         """The offsets this process committed, per partition it owns."""
-        return {tp: p.committed for tp, p in self._parts.items() if p.committed is not None}
+        return self._offsets.committed_offsets()
 
     @property
     def pending(self) -> int:
@@ -286,12 +282,14 @@ class AlertDispatcher(AsyncService):
 
     async def _run(self) -> None:
         d = self.cfg.alerts.dispatcher
+        consumer = self._consumer
+        assert consumer is not None  # started before this task
         while True:
             while self._pending >= d.max_pending:
                 self._room.clear()
                 await self._room.wait()
             try:
-                batches = await self._consumer.getmany(
+                batches = await consumer.getmany(
                     timeout_ms=1000, max_records=max(1, min(500, d.max_pending - self._pending))
                 )
             except KafkaError as exc:  # aiokafka retries what it can; anything else: log, go on
@@ -305,9 +303,8 @@ class AlertDispatcher(AsyncService):
                 await asyncio.sleep(0)  # let the lanes start between batches
 
     def _accept(self, tp: TopicPartition, offset: int, value: bytes | None) -> None:
-        part = self._parts.setdefault(tp, _Partition())
         entry = _Entry(tp, offset, time.time())
-        part.entries.append(entry)
+        self._offsets.begin(tp, offset)
         self._pending += 1
         try:
             alert = decode_alert(value or b"")
@@ -373,9 +370,11 @@ class AlertDispatcher(AsyncService):
             "partition": entry.tp.partition, "offset": entry.offset,
             "alert": orjson.loads(entry.alert.encode()),
         })  # fmt: skip
+        producer = self._producer
+        assert producer is not None  # closed only after the lanes are cancelled
         while True:  # until Kafka has it: committing past it would lose the alert
             try:
-                await self._producer.send_and_wait(
+                await producer.send_and_wait(
                     dead_letter_topic(self.cfg), value, key=entry.alert.fingerprint.encode()
                 )
                 break
@@ -386,7 +385,6 @@ class AlertDispatcher(AsyncService):
         self.dead_lettered += 1
 
     def _finish(self, entry: _Entry) -> None:
-        entry.done = True
         self._pending -= 1
         self.handled += 1
         if entry.key is not None:
@@ -394,10 +392,7 @@ class AlertDispatcher(AsyncService):
             self._done_keys[entry.key] = None
             if len(self._done_keys) > self.cfg.alerts.dispatcher.dedup_entries:
                 self._done_keys.popitem(last=False)
-        part = self._parts.get(entry.tp)
-        if part is not None:
-            while part.entries and part.entries[0].done:
-                part.next_offset = part.entries.popleft().offset + 1
+        self._offsets.complete(entry.tp, entry.offset)  # no-op if its partition was revoked
         self.metrics.pending.set(self._pending)
         self._room.set()
         self._notify()
@@ -416,11 +411,7 @@ class AlertDispatcher(AsyncService):
             if consumer is None:
                 return
             wanted = consumer.assignment() if only is None else set(only)
-            offsets = {
-                tp: p.next_offset
-                for tp, p in self._parts.items()
-                if tp in wanted and p.next_offset is not None and p.next_offset != p.committed
-            }
+            offsets = self._offsets.to_commit(wanted)
             if not offsets:
                 return
             try:
@@ -428,9 +419,7 @@ class AlertDispatcher(AsyncService):
             except KafkaError as exc:
                 log.warning("alerts dispatcher: commit of %s failed: %s", offsets, exc)
                 return
-            for tp, off in offsets.items():
-                if tp in self._parts:
-                    self._parts[tp].committed = off
+            self._offsets.committed(offsets)
             log.debug("alerts dispatcher: committed %s", offsets)
             self._notify()
 
@@ -441,15 +430,12 @@ class AlertDispatcher(AsyncService):
             return
         await self._commit(revoked)
         await self._cancel_lanes(lambda tp: tp in revoked)
-        for tp in revoked:
-            part = self._parts.pop(tp, None)
-            if part is None:
-                continue
-            for e in part.entries:
-                if not e.done:
-                    self._pending -= 1
-                    if e.key is not None:
-                        self._in_flight.pop(e.key, None)
+        # what was consumed and not done: every such record is in flight (the others finish
+        # as they are accepted)
+        self._pending -= self._offsets.forget(revoked)
+        for key, e in list(self._in_flight.items()):
+            if e.tp in revoked:
+                del self._in_flight[key]
         self.metrics.pending.set(self._pending)
         self._room.set()
         self._notify()

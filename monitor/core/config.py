@@ -145,7 +145,7 @@ class ConsumerConfig:
     fetch_max_records: int = 2000
     lag_refresh_s: float = 2.0
     # on assignment, rebuild the partitions' state from this much history (0: off); see
-    # consumers.service (offsets_for_times)
+    # consumers.warmup (offsets_for_times)
     warmup_s: float = 900.0
     # events older than their pair's latest by more than this are counted (too_late) and dropped;
     # within it, the kernels handle disorder exactly (OKX says its feed can arrive out of order)
@@ -185,7 +185,7 @@ class ConsumerConfig:
 @dataclass(frozen=True)
 class RiskConfig:
     """The risk models' main knobs (docs/risk-models.md); the rest keep their documented defaults in
-    consumers/hawkes.py, microstructure.py, liqmap.py and score.py. Checked there too."""
+    the model modules (consumers/models/). Checked there too."""
 
     refit_interval_s: float = 5.0  # Hawkes refits and rank updates, per consumer tick
     hawkes_window_s: float = 900.0  # rolling MLE window (s2)

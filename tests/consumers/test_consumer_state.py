@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.state import LIQ_SIDES, RiskState, batch_arrays
+from consumers.columns import LIQ_SIDES, batch_arrays
+from consumers.state import RiskState
 from monitor.core.codec import Batch, decode_batch, encode_batch
 from monitor.core.errors import CodecError
 from monitor.core.schema import Event, Liquidation, MarketContext, Trade

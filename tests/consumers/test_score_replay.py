@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from consumers.microstructure import MicroParams
-from consumers.models import ModelParams
-from consumers.state import BatchArrays, RiskState
+from consumers.columns import BatchArrays
+from consumers.models.bundle import ModelParams
+from consumers.models.microstructure import MicroParams
+from consumers.state import RiskState
 from monitor.simulator.scenario import Scenario, SimLiquidation, SimTrade, crash_scenario
 
 T0 = 1_700_000_000.0

@@ -1,4 +1,5 @@
-"""consumers.models: configuration, growth with the pairs seen, open interest, read-out wiring."""
+"""consumers.models.bundle: configuration, growth with the pairs seen, open interest, read-out
+wiring."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from consumers.models import ModelParams
-from consumers.state import BatchArrays, RiskState
+from consumers.columns import BatchArrays
+from consumers.models.bundle import ModelParams
+from consumers.state import RiskState
 from monitor.core.config import load
 from monitor.core.errors import ConfigError
 

@@ -1,7 +1,7 @@
-"""Slow, obvious references for consumers/microstructure.py: one object per pair, events in arrival
-order, every value recomputed from the full history (sums over samples, slots, buckets, returns)
-instead of the kernels' recursions and closed forms. The documented rules for late events are
-reproduced literally."""
+"""Slow, obvious references for the models consumers/models/microstructure.py runs: one object per
+pair, events in arrival order, every value recomputed from the full history (sums over samples,
+slots, buckets, returns) instead of the kernels' recursions and closed forms. The documented rules
+for late events are reproduced literally."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The composite cascade score (risk-models.md s7): a documented, configurable combination in [0, 1].
+"""The composite cascade score (docs/risk-models.md §7): a documented, configurable combination in [0, 1].
 
 Pure module (numpy only), vectorised over pairs; evaluated at read-out time and on the consumer's
 tick, never per event. Each component is mapped to [0, 1] first, then combined as a weighted mean:

@@ -1,5 +1,6 @@
-"""The liquidation map (consumers/liqmap.py) against hand-computed values and the slow reference in
-liqmap_ref.py (hypothesis, random and adversarial sequences).
+"""The liquidation map (consumers/models/liquidation_map.py and the kernels it runs) against
+hand-computed values and the slow reference in liqmap_ref.py (hypothesis, random and adversarial
+sequences).
 
 Tolerances: liquidation prices rel 1e-12 against hand-computed decimals; lattice indices (anchor,
 price bin, level bins), counts and clocks exact; bin masses and read-outs rel 1e-9 against the
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from decimal import Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -25,17 +25,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.special import ndtr  # type: ignore[import-untyped]
 
-from consumers import liqmap as lm
-from consumers.kernels import F64
-from tests.consumers.liqmap_ref import LiqMapRef, ref_liq_price
+from consumers.models import liquidation_map as lm
+from consumers.models import liquidation_map_update as lmu
+from consumers.models import liquidation_price as lq
+from consumers.models.jit import F64
+from tests.consumers.models.liqmap_ref import LiqMapRef, ref_liq_price
 
-LONG, SHORT = lm.LONG, lm.SHORT
-DEP, HELD, LIQ, DEC, DROP = lm.DEPOSITED, lm.HELD, lm.LIQUIDATED, lm.DECAYED, lm.DROPPED
+LONG, SHORT = lq.LONG, lq.SHORT
+DEP, HELD, LIQ, DEC, DROP = lmu.DEPOSITED, lmu.HELD, lmu.LIQUIDATED, lmu.DECAYED, lmu.DROPPED
 T0 = 1_700_000_000.0
 REL = 1e-9
 CONS = 1e-12
-
-# ---- helpers -----------------------------------------------------------------------------------
 
 
 def trades(s: lm.LiqMapState, rows: list[tuple[int, int, float, float, float]]) -> int:
@@ -77,80 +77,11 @@ def assert_conserved(acc: F64, p: int, side: int) -> None:
 
 NO_DECAY = lm.LiqMapParams(half_life_s=math.inf)
 
-# ---- liquidation prices ------------------------------------------------------------------------
-
 
 def test_tier_cumulative_amounts() -> None:
     cum = lm.LiqMapParams().tier_cum_usd  # 0, 50k*0.1%, +250k*0.5%, +1M*1.5%
     for got, want in zip(cum, (0.0, 50.0, 1_300.0, 16_300.0), strict=True):
         assert math.isclose(got, want, rel_tol=1e-12)
-
-
-# (position notional USD, leverage bucket, long LP, short LP) at EP = 40,000, default tiers;
-# long = EP*(1 - 1/L - cum/N)/(1 - MMR), short = EP*(1 + 1/L + cum/N)/(1 + MMR)
-HAND = [
-    (10_000.0, 10.0, 36144.578313253012, 43824.701195219124),  # tier 1: 36000/0.996, 44000/1.004
-    (10_000.0, 5.0, 32128.514056224900, 47808.764940239045),  # tier 1: 32000/0.996, 48000/1.004
-    (49_999.0, 10.0, 36144.578313253012, 43824.701195219124),  # still tier 1
-    (100_000.0, 10.0, 36160.804020100506, 43800.995024875621),  # tier 2: cum/N = 0.0005
-    (500_000.0, 25.0, 38682.828282828283, 41291.089108910892),  # tier 3: cum/N = 0.0026
-    (
-        2_000_000.0,
-        100.0,
-        38640.0,
-        41293.658536585368,
-    ),  # tier 4: 100x capped at 20x, cum/N = 0.00815
-    (2_000_000.0, 20.0, 38640.0, 41293.658536585368),  # the same position at 20x
-]
-
-
-@pytest.mark.parametrize(("n_usd", "lev", "long_lp", "short_lp"), HAND)
-def test_liquidation_price_every_tier(n_usd: float, lev: float, long_lp: float,
-                                      short_lp: float) -> None:  # fmt: skip
-    tiers = lm.LiqMapParams().tiers()
-    assert math.isclose(
-        lm.liquidation_price(LONG, 40_000.0, lev, n_usd, tiers), long_lp, rel_tol=1e-12
-    )
-    assert math.isclose(
-        lm.liquidation_price(SHORT, 40_000.0, lev, n_usd, tiers), short_lp, rel_tol=1e-12
-    )
-
-
-def test_liquidation_price_tier_floor_is_inclusive_and_doc_short_form() -> None:
-    tiers = lm.LiqMapParams().tiers()
-    # N = 50,000 is tier 2: 40000*(0.9 - 50/50000)/0.995 = 35960/0.995
-    assert math.isclose(lm.liquidation_price(LONG, 40_000.0, 10.0, 50_000.0, tiers),
-                        36140.703517587943, rel_tol=1e-12)  # fmt: skip
-    # without the maintenance amount: EP*(1 - 1/L)/(1 - MMR), the doc's printed form
-    short_form = lm.LiqMapParams(use_maintenance_amount=False).tiers()
-    assert math.isclose(
-        lm.liquidation_price(LONG, 40_000.0, 10.0, 100_000.0, short_form),
-        36180.904522613062,
-        rel_tol=1e-12,
-    )  # 36000/0.995
-    assert math.isclose(
-        lm.liquidation_price(SHORT, 40_000.0, 10.0, 100_000.0, short_form),
-        43781.094527363181,
-        rel_tol=1e-12,
-    )  # 44000/1.005
-    # zero notional (a zero-size trade) is tier 1 with cum = 0, no division by zero
-    assert lm.liquidation_price(LONG, 100.0, 10.0, 0.0, tiers) == 100.0 * 0.9 / 0.996
-
-
-def test_norm_cdf_matches_scipy_in_both_tails() -> None:
-    # The CDF's condition number in the lower tail is ~x**2, so two correct implementations that
-    # round the scaled argument differently differ by up to ~x**2 ulps: rel 1e-15*(1 + x**2)
-    # (measured max 3.8e-16*(1 + x**2) at x = -37.4); rel 1e-14 for |x| < 5 (measured 7.5e-15).
-    for x in np.concatenate((np.linspace(-37.5, 9.0, 4651), [0.0, -1e-300, 1e-10])):
-        got, want = lm.norm_cdf(float(x)), float(ndtr(x))
-        tol = 1e-14 if abs(x) < 5 else 1e-15 * (1.0 + x * x)
-        assert math.isclose(got, want, rel_tol=tol), x
-    # scipy flushes below 1e-308 to 0; erfc keeps going (Phi(-38) = 2.885e-316)
-    assert 2.88e-316 < lm.norm_cdf(-38.0) < 2.89e-316
-    assert lm.norm_cdf(-math.inf) == 0.0 and lm.norm_cdf(math.inf) == 1.0
-
-
-# ---- deposits, crossing, decay, re-centring (hand cases) ----------------------------------------
 
 
 def test_taker_buy_deposits_one_long_level_per_bucket() -> None:
@@ -344,8 +275,6 @@ def test_readouts_hand_computed() -> None:
     assert np.isnan(s.read(T0, np.zeros(2), h, np.zeros(2)).msi[0])  # no traded notional
 
 
-# ---- screening ---------------------------------------------------------------------------------
-
 maybe_bad = st.sampled_from([1.0, math.nan, math.inf, -math.inf, -1.0, -1e-300, 0.0, 1e14])
 
 
@@ -378,8 +307,6 @@ def test_screening_rejects_bad_rows_and_leaves_state_untouched(
     counted = [r[0] for r in bad_t] + [r[0] for r in bad_oi]
     assert s.rejected.tolist() == [counted.count(p) for p in range(3)]
 
-
-# ---- against the reference (random and adversarial sequences) -----------------------------------
 
 SMALL = lm.LiqMapParams(bins_per_pct=2, half_range_pct=12.0, recentre_pct=3.0, half_life_s=60.0,
                         leverage_weights=(0.1, 0.0, 0.4, 0.3, 0.2))  # fmt: skip
@@ -508,7 +435,7 @@ def test_mass_is_conserved_and_state_stays_finite(
     prm, n_pairs, evs = data
     s, _ = run(prm, n_pairs, evs, -1)
     assert np.isfinite(s.mass).all() and (s.mass >= 0).all() and (s.acc >= 0).all()
-    assert np.isfinite(s.acc).all() and (s.scale >= lm.RENORM_BELOW).all()
+    assert np.isfinite(s.acc).all() and (s.scale >= lmu.RENORM_BELOW).all()
     for p in range(n_pairs):
         for side in (LONG, SHORT):
             assert_conserved(s.acc, p, side)
@@ -525,11 +452,9 @@ def test_reference_liquidation_price_agrees_with_the_kernel() -> None:
         for n_usd in (0.0, 1.0, 49_999.99, 50_000.0, 3e5, 1e6, 1e9):
             for lev in (1.0, 5.0, 33.0, 125.0):
                 for side in (LONG, SHORT):
-                    assert lm.liquidation_price(side, 123.4, lev, n_usd, tiers) == ref_liq_price(
+                    assert lq.liquidation_price(side, 123.4, lev, n_usd, tiers) == ref_liq_price(
                         prm, side, 123.4, lev, n_usd)  # fmt: skip
 
-
-# ---- the first-tier shortcut and the decay polynomial -------------------------------------------
 
 EDGE_CONFIGS = [
     lm.LiqMapParams(bins_per_pct=1),
@@ -542,7 +467,7 @@ EDGE_CONFIGS = [
 
 def edge_prices(prm: lm.LiqMapParams, side: int, j: int, k: int, ulps: int) -> list[float]:
     """Entry prices whose bucket-``j`` level lies within ``ulps`` ulps of the edge of bin ``k``."""
-    r = lm.liquidation_price(side, 1.0, float(prm.buckets()[0, j]), 0.0, prm.tiers())
+    r = lq.liquidation_price(side, 1.0, float(prm.buckets()[0, j]), 0.0, prm.tiers())
     ep = math.exp(k / prm.bins_per_unit) / r
     for _ in range(ulps):
         ep = math.nextafter(ep, 0.0)
@@ -559,7 +484,7 @@ def test_level_bins_are_the_formulas_at_bin_edges(prm: lm.LiqMapParams) -> None:
     (the shortcut's range ends at |ln LP| = 600) and in every tier: each deposit lands in the bins
     of the tiered formula (the reference's rule), although the shortcut alone disagrees with it."""
     tiers, buckets, bpu = prm.tiers(), prm.buckets(), prm.bins_per_unit
-    offsets, _ = lm.level_offsets(tiers, buckets, bpu)
+    offsets, _ = lq.level_offsets(tiers, buckets, bpu)
     n, disagree = prm.n_bins, 0
     for side in (LONG, SHORT):
         for j in range(buckets.shape[1]):
@@ -593,42 +518,6 @@ def test_level_bins_are_the_formulas_at_bin_edges(prm: lm.LiqMapParams) -> None:
                     assert not true_mass(s, p)[1 - side].any()
                     assert np.allclose(s.acc[p, side], acc, rtol=1e-15, atol=0.0), (side, ep, q)
     assert disagree > 0  # the edge cases do reach the guard
-
-
-def test_level_offsets_are_the_first_tier_ratios() -> None:
-    prm = replace(lm.LiqMapParams(), leverages=(1.0, 10.0, 500.0), leverage_weights=(1.0,) * 3)
-    off, big = lm.level_offsets(prm.tiers(), prm.buckets(), prm.bins_per_unit)
-    # 1x long: LP = 0, no level; 500x is capped at the first tier's 125x
-    assert math.isnan(off[LONG, 0])
-    assert off[LONG, 1] == math.log(0.9 / 0.996) * 1000.0
-    assert off[LONG, 2] == math.log((1.0 - 1.0 / 125.0) / 0.996) * 1000.0
-    assert off[SHORT].tolist() == [math.log(r / 1.004) * 1000.0 for r in (2.0, 1.1, 1.008)]
-    assert big == math.log(2.0 / 1.004)
-
-
-def _exact_decay(x: float) -> tuple[Decimal, Decimal]:
-    """exp(-x) and 1 - exp(-x) to 60 digits (the second by its series for small x)."""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        d = Decimal(x)
-        if x < 0.01:  # the 14th term is below 1e-38 relative
-            return (-d).exp(), sum((-1) ** (k + 1) * d**k / math.factorial(k) for k in range(1, 14))
-        return (-d).exp(), 1 - (-d).exp()
-
-
-def test_decay_factors_within_one_ulp() -> None:
-    # measured: exp(-x) 0.501 ulp, 1 - exp(-x) 0.946 ulp below 1e-3 (the polynomial); libm above
-    xs = [0.0, 5e-324, 1e-300, 1e-12, 3.3e-4, math.nextafter(1e-3, 0.0), 1e-3, 0.01, math.log(2.0),
-          40.0, 745.0, 800.0, *np.geomspace(1e-15, 1e-3, 1501).tolist()]  # fmt: skip
-    for x in xs:
-        f, g = lm.decay_factors(x)
-        ef, eg = _exact_decay(x)
-        assert abs(Decimal(f) - ef) <= Decimal(math.ulp(float(ef))), x
-        assert abs(Decimal(g) - eg) <= Decimal(math.ulp(float(eg))), x
-    assert lm.decay_factors(0.0) == (1.0, 0.0) and lm.decay_factors(math.inf) == (0.0, 1.0)
-
-
-# ---- params and state --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Hawkes kernels (consumers/hawkes.py) against the references and simulations in hawkes_ref.py.
+"""The Hawkes model (consumers/models/hawkes.py: the state, its online update and refits) against
+the references and simulations in hawkes_ref.py.
 
 Tolerances, and where they come from:
 * online excitation sum vs the closed-form sum: rel 1e-9, abs 1e-290 (subnormal range); buffers,
@@ -18,8 +19,7 @@ Tolerances, and where they come from:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,13 +27,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import exp1  # type: ignore[import-untyped]
 
-from consumers import hawkes as hk
-from consumers.hawkes import HawkesParams, HawkesReadout, HawkesState
-from tests.consumers.hawkes_ref import (
+from consumers.models import hawkes_likelihood as hk
+from consumers.models.hawkes import HawkesParams, HawkesReadout, HawkesState
+from tests.consumers.models.hawkes_ref import (
     HawkesRef,
-    count_moment_ref,
     count_ratio_theory,
-    loglik_ref,
     mark_weight,
     mle_scipy,
     simulate_hawkes,
@@ -58,9 +56,6 @@ def _sim_state(t: np.ndarray, m: np.ndarray, t_end: float, **kw: float) -> Hawke
     _feed(state, t, m)
     assert state.refit(PID0, t_end) == 1
     return state
-
-
-# ---- configuration -----------------------------------------------------------------------------
 
 
 def test_params_defaults() -> None:
@@ -129,8 +124,6 @@ def test_allocate_grow_and_wrapper_checks() -> None:
         state.read(0.0, 6)
     state.warm_up()
 
-
-# ---- online update -----------------------------------------------------------------------------
 
 finite_marks = st.one_of(st.just(0.0), st.floats(0.0, 1e9), st.sampled_from([1.0, 1e-300, 5e8]))
 bad_marks = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, -1e-300])
@@ -245,116 +238,6 @@ def test_update_hand_computed() -> None:
     assert state.n_evicted[0] == 2 and state.t_evicted[0] == 10.0 and state.n_events[0] == 5
 
 
-# ---- likelihood --------------------------------------------------------------------------------
-
-
-@st.composite
-def window_data(draw: st.DrawFn) -> tuple[list[float], list[float], float]:
-    n = draw(st.integers(1, 40))
-    gaps = draw(
-        st.lists(
-            st.one_of(
-                st.just(0.0), st.floats(0.0, 0.01), st.floats(0.0, 30.0), st.floats(0.0, 1e4)
-            ),
-            min_size=n,
-            max_size=n,
-        )
-    )
-    s = np.cumsum(gaps).tolist()
-    # Marks as the model computes them: g = 1 (unmarked) or g = log(1 + m/mark_ref_usd), with a
-    # notional m of at least a cent against a reference of at most $1B: g >= 1e-11 (or 0, a mark
-    # that cannot excite). Smaller, e.g. subnormal, marks cannot occur, and alpha = n*beta/E[g]
-    # would leave the float range.
-    mark = st.one_of(st.just(1.0), st.just(0.0), st.floats(1e-11, 20.0))
-    g = draw(st.lists(mark, min_size=n, max_size=n))
-    T = s[-1] + draw(st.one_of(st.just(0.0), st.floats(0.0, 100.0)))
-    if T <= 0:
-        T = 1.0
-    return s, g, T
-
-
-@settings(deadline=None, max_examples=200)
-@given(
-    data=window_data(),
-    mu=st.floats(1e-3, 100.0),
-    alpha=st.one_of(st.just(0.0), st.floats(0.0, 50.0)),
-    beta=st.floats(1e-2, 100.0),
-)
-def test_loglik_matches_double_sum(
-    data: tuple[list[float], list[float], float], mu: float, alpha: float, beta: float
-) -> None:
-    s, g, T = data
-    grad = np.empty(3)
-    ll = hk.loglik_grad(np.array(s), np.array(g), len(s), T, mu, alpha, beta, grad)
-    want, want_grad, mags = loglik_ref(s, g, T, mu, alpha, beta)
-    assert abs(ll - want) <= 1e-9 * mags[0]
-    for k in range(3):  # (+1e-300: subnormal terms round differently in the two sums)
-        assert abs(grad[k] - want_grad[k]) <= 1e-9 * mags[k + 1] + 1e-300
-
-
-@settings(deadline=None, max_examples=60)
-@given(
-    data=window_data(),
-    x=st.tuples(st.floats(-5.0, 3.0), st.floats(-4.0, 4.0), st.floats(-4.0, 4.0)),
-)
-def test_reparametrised_gradient_matches_finite_differences(
-    data: tuple[list[float], list[float], float], x: tuple[float, float, float]
-) -> None:
-    s, g, T = data
-    g_mean = sum(g) / len(g)
-    if g_mean <= 0:
-        return
-    _check_gradient(np.array(x), (np.array(s), np.array(g), len(s), T, np.inf, g_mean))
-
-
-def _check_gradient(x: np.ndarray, args: tuple[Any, ...]) -> None:
-    """``_objective``'s gradient against central differences, each coordinate."""
-    full = (*args, 0.01, 100.0, 0.999)
-    objective: Callable[..., float] = hk._objective  # a numba dispatcher: untyped arguments
-    gx, gp, tmp = np.empty(x.size), np.empty(4), np.empty(x.size)
-    f = objective(x, *full, gx, gp)
-    h = 1e-6
-    for k in range(x.size):
-        xp, xm = x.copy(), x.copy()
-        xp[k] += h
-        xm[k] -= h
-        fd = (objective(xp, *full, tmp, gp) - objective(xm, *full, tmp, gp)) / (2 * h)
-        # truncation ~h^2 |f'''|, rounding ~eps |f| / h: both below 1e-8 (1 + |f|)
-        assert abs(gx[k] - fd) <= 1e-5 * abs(fd) + 1e-8 * (1 + abs(f))
-
-
-@settings(deadline=None, max_examples=60)
-@given(
-    data=window_data(),
-    x=st.tuples(*[st.floats(-4.0, 3.0)] * 2, st.floats(-4.0, 4.0), st.floats(-4.0, 4.0)),
-    frac=st.floats(0.0, 1.0),
-)
-def test_step_baseline_likelihood_and_gradient(
-    data: tuple[list[float], list[float], float], x: tuple[float, ...], frac: float
-) -> None:
-    """The one-step-baseline LL against the double sum, and its reparametrised gradient (4
-    coordinates) against central differences; with equal levels it is the constant LL."""
-    s, g, T = data
-    g_mean = sum(g) / len(g)
-    if g_mean <= 0:
-        return
-    tau = frac * T
-    mu1, mu2, alpha, beta = math.exp(x[0]), math.exp(x[1]), 0.7, 1.3
-    grad = np.empty(4)
-    ll = hk.loglik_grad_step(np.array(s), np.array(g), len(s), T, tau, mu1, mu2, alpha, beta, grad)
-    want, _, mags = loglik_ref(s, g, T, mu1, alpha, beta, step=(tau, mu2))
-    assert abs(ll - want) <= 1e-9 * mags[0]
-    same = hk.loglik_grad_step(
-        np.array(s), np.array(g), len(s), T, tau, mu1, mu1, alpha, beta, grad
-    )
-    const = hk.loglik_grad(np.array(s), np.array(g), len(s), T, mu1, alpha, beta, np.empty(3))
-    assert math.isclose(same, const, rel_tol=1e-12, abs_tol=1e-12)
-    _check_gradient(np.array(x), (np.array(s), np.array(g), len(s), T, tau, g_mean))
-
-
-# ---- MLE on simulated processes ----------------------------------------------------------------
-
-
 @pytest.mark.parametrize("n", [0.3, 0.5, 0.7, 0.9])
 def test_mle_recovers_branching_ratio(n: float) -> None:
     mu, beta = 0.5, 1.0
@@ -447,9 +330,6 @@ def test_warm_start_refit_is_cheap_and_stable() -> None:
     assert abs(again.branching_ratio[0] - first.branching_ratio[0]) <= 1e-6
 
 
-# ---- the known bias: a Poisson rate step ------------------------------------------------------
-
-
 def _rolling_n(
     t: np.ndarray, t_end: float, params: HawkesParams, every_s: float = 10.0
 ) -> Iterator[tuple[float, HawkesReadout]]:
@@ -510,9 +390,6 @@ def test_stationary_hawkes_keeps_the_constant_baseline() -> None:
             t, m = simulate_hawkes(0.5, n, 1.0, 3000.0, seed=seed)
             r = _sim_state(t, m, 3000.0).read(3000.0)
             assert math.isnan(r.baseline_step_t[0]) and math.isnan(r.mu_before_step_per_s[0])
-
-
-# ---- constraints and edge cases ----------------------------------------------------------------
 
 
 @st.composite
@@ -657,40 +534,6 @@ def test_intensity_between_refits_uses_the_fitted_beta() -> None:
         assert math.isclose(state.read(now).intensity_per_s[0], want, rel_tol=1e-9)
     # read before the last event: its value at the last event, not grown back
     assert state.read(1990.0).intensity_per_s[0] == state.read(2001.0).intensity_per_s[0]
-
-
-# ---- count-moment estimator --------------------------------------------------------------------
-
-
-@settings(deadline=None, max_examples=300)
-@given(
-    s=st.lists(
-        st.one_of(st.floats(0.0, 1000.0), st.sampled_from([0.0, 10.0, 500.0, 1000.0])), max_size=300
-    ),
-    T=st.one_of(st.floats(0.0, 1000.0), st.just(1000.0)),
-    bin_s=st.one_of(st.floats(0.5, 600.0), st.sampled_from([10.0, 250.0, 500.0])),
-)
-def test_count_moment_matches_reference(s: list[float], T: float, bin_s: float) -> None:
-    s = sorted(x for x in s if x <= T)
-    got = hk.count_moment_n(np.array(s), len(s), T, bin_s)
-    want = count_moment_ref(s, T, bin_s)
-    if math.isnan(want):
-        assert math.isnan(got)
-    else:
-        assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12)
-        assert 0.0 <= got < 1.0
-
-
-def test_count_moment_hand_computed() -> None:
-    cm = hk.count_moment_n
-    assert math.isnan(cm(np.empty(0), 0, 100.0, 10.0))  # no event
-    assert math.isnan(cm(np.array([1.0]), 1, 15.0, 10.0))  # one bin
-    regular = np.arange(0.5, 100.0, 1.0)  # 10 per bin: Var = 0, underdispersed, clipped to 0
-    assert cm(regular, regular.size, 100.0, 10.0) == 0.0
-    # T = 25: bins [5, 15), [15, 25] hold 0 and 4 events (mean 2, var 8): n = 1 - sqrt(1/4);
-    # the partial bin [0, 5) is left out, with the event in it
-    s = np.array([1.0, 16.0, 17.0, 18.0, 25.0])
-    assert cm(s, s.size, 25.0, 10.0) == 0.5
 
 
 @pytest.mark.parametrize("n", [0.3, 0.5, 0.7, 0.9])

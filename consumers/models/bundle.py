@@ -1,14 +1,16 @@
-"""The risk models of risk-models.md s1-s7 per pair, behind one small interface for ``RiskState``.
+"""The risk models of docs/risk-models.md §1-§7 per pair, behind one small interface for ``RiskState``.
 
 ``Models`` owns the model states (struct-of-arrays indexed by the dense pair id that
 ``RiskState`` assigns), grown on demand (doubling, up to the state's capacity) so memory follows the
 pairs actually seen:
 
-* ``consumers.microstructure`` (s1 flow extras, s3 Kyle's lambda, s4 VPIN, s5 bipower/drawdown);
-* ``consumers.hawkes`` (s2: online intensity per event, a rolling-window MLE refit per tick);
-* ``consumers.liqmap`` (s6: the estimated liquidation map, deposits from taker flow or, once a
-  venue publishes open interest, from its increases);
-* ``consumers.score`` (s7: the composite score, with ranks of VPIN and volatility kept per tick).
+* ``consumers.models.microstructure`` (s1 flow extras, s3 Kyle's lambda, s4 VPIN, s5
+  bipower/drawdown);
+* ``consumers.models.hawkes`` (s2: online intensity per event, a rolling-window MLE refit per tick);
+* ``consumers.models.liquidation_map`` (s6: the estimated liquidation map, deposits from taker flow
+  or, once a venue publishes open interest, from its increases);
+* ``consumers.models.score`` (s7: the composite score, with ranks of VPIN and volatility kept per
+  tick).
 
 Per event (``apply``): liquidations go to the Hawkes buffer and the flow extras; trades go to the
 flow extras, Kyle, VPIN, bipower, drawdown and the map. Per tick (``maintain``, every
@@ -17,7 +19,7 @@ every model at one ``now``, plus
 
 * ``n_struct`` (s3) = ``feedback_ratio(lambda_K, l, 1%)``: Kyle's lambda (log-return per sqrt USD
   of signed taker flow) times the map's liquidation density (USD per unit log move) in the
-  direction of the move, at a 1% move (``microstructure.feedback_ratio``); ``down`` uses the long
+  direction of the move, at a 1% move (``consumers.models.feedback``); ``down`` uses the long
   levels below the price, ``up`` the short levels above; the score takes the larger;
 * the margin stress expectation and MSI over ``stress_horizon_s`` (300 s by default), with the
   EWMA volatility per sqrt-second and the traded notional over the same horizon (the 300 s decayed
@@ -36,17 +38,17 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from consumers.hawkes import HawkesParams, HawkesReadout, HawkesState
-from consumers.liqmap import LONG, SHORT, LiqMapParams, LiqMapReadout, LiqMapState
-from consumers.microstructure import MicroParams, MicroReadout, MicroState
-from consumers.score import COMPONENTS, RankState, ScoreParams, components, score
+from consumers.models.feedback import structural_feedback
+from consumers.models.hawkes import HawkesParams, HawkesReadout, HawkesState
+from consumers.models.liquidation_map import LiqMapParams, LiqMapReadout, LiqMapState
+from consumers.models.microstructure import MicroParams, MicroReadout, MicroState
+from consumers.models.score import RankState, ScoreParams, components, score
 from monitor.core.config import RiskConfig
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
 
-FEEDBACK_MOVE: Final = 0.01  # n_struct at a 1% (log) move
 INITIAL_PAIRS: Final = 16
 
 
@@ -202,14 +204,8 @@ class Models:
         sigma = np.where(np.isfinite(sigma), sigma, np.nan)
         traded = trd_rate[:n, :, self._h_long].sum(axis=1) * p.stress_horizon_s
         lm = self.liqmap.read(now_s, sigma, p.stress_horizon_s, traded, n)
-        lam = micro.kyle_lambda
-        n_struct = np.full((n, 2), np.nan)
-        for side, col in ((LONG, 0), (SHORT, 1)):  # down move: long levels; up: short levels
-            dens = lm.density_usd_per_log[:, side]
-            with np.errstate(invalid="ignore"):
-                n_struct[:, col] = (
-                    lam * np.sqrt(np.maximum(dens, 0.0) * FEEDBACK_MOVE) / FEEDBACK_MOVE
-                )
+        # down move: the long levels below the price; up: the short levels above
+        n_struct = structural_feedback(micro.kyle_lambda, lm.density_usd_per_log)
         vpin_rank = self.vpin_hist.rank(micro.vpin)
         vol_rank = self.vol_hist.rank(np.sqrt(variance[:n]))
         worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])  # the direction of the larger spiral
@@ -231,8 +227,7 @@ class Models:
 
 
 def _with_horizons(m: MicroParams, horizons_s: tuple[float, ...]) -> MicroParams:
-
     return replace(m, horizons_s=horizons_s)
 
 
-__all__ = ["COMPONENTS", "ModelParams", "ModelReadout", "Models"]
+__all__ = ["ModelParams", "ModelReadout", "Models"]

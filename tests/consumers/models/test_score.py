@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from consumers.score import COMPONENTS, RankState, ScoreParams, components, drivers, score
+from consumers.models.score import COMPONENTS, RankState, ScoreParams, components, drivers, score
 
 
 def comps_of(**kw: float) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Slow, obvious references for consumers/hawkes.py, a seeded Hawkes simulator (Ogata thinning),
-and an independent MLE (numpy likelihood, scipy L-BFGS-B) for the validation tests."""
+"""Slow, obvious references for consumers/models/hawkes*.py, a seeded Hawkes simulator (Ogata
+thinning), and an independent MLE (numpy likelihood, scipy L-BFGS-B) for the validation tests."""
 
 from __future__ import annotations
 

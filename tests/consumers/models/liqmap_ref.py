@@ -1,4 +1,4 @@
-"""Slow, obvious pure-Python reference for consumers/liqmap.py.
+"""Slow, obvious pure-Python reference for consumers/models/liquidation_map*.py.
 
 Every deposit part is kept as a position (lattice bin, deposit time, notional at that time); masses
 are closed-form decays ``q*exp(-k*(T - t))``; crossing, re-centring and read-outs scan every
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from scipy.special import ndtr  # type: ignore[import-untyped]
 
-from consumers.liqmap import LiqMapParams
+from consumers.models.liquidation_map import LiqMapParams
 
 LONG, SHORT = 0, 1
 
