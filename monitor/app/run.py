@@ -17,13 +17,15 @@ CPU-bound) and fail alone. The supervisor:
   ``/healthz`` and ``/readyz`` on ``metrics.port + i`` (the table printed at start; with port 0
   every one gets a free port);
 * stops on SIGTERM/SIGINT: SIGTERM to every component (each commits and leaves its group),
-  SIGKILL to any still running after ``stop_timeout_s``.
+  SIGKILL to any still running after ``stop_timeout_s``. On Linux a component also gets SIGTERM
+  when the supervisor dies without stopping it (``PR_SET_PDEATHSIG``): no orphans keep running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import random
 import signal
@@ -201,7 +203,9 @@ class Supervisor(AsyncService):
         failures = 0
         while not self._stopping:
             child.started_at = time.monotonic()
-            child.proc = await asyncio.create_subprocess_exec(*self.argv(child.component))
+            child.proc = await asyncio.create_subprocess_exec(
+                *self.argv(child.component), preexec_fn=_die_with_parent
+            )
             self.metrics.up.labels(name).set(1)
             log.info(
                 "%s: started (pid %d, metrics on %s)", name, child.proc.pid, child.component.url
@@ -234,6 +238,17 @@ class Supervisor(AsyncService):
             polled, self._polled = self._polled, asyncio.Event()
             polled.set()
             await asyncio.sleep(READY_POLL_S)
+
+
+_PR_SET_PDEATHSIG: Final = 1
+# loaded here, in the parent: between fork and exec the child must not take the loader's locks
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the supervisor dies (Linux; elsewhere a no-op)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _probe(url: str) -> bool:

@@ -58,6 +58,17 @@ async def pgrep(pattern: str) -> list[str]:
     return out.decode().split()
 
 
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM (the supervisor stops its components), SIGKILL only if it does not exit."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 def scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     status, text = get(url)
     out: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
@@ -158,7 +169,5 @@ async def test_run_supervises_all_ten_venues_on_the_simulator(
             async with asyncio.timeout(60):
                 assert await proc.wait() == 0
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await stop(proc)
     assert await pgrep(str(config)) == [], "components left running"
