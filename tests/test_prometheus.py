@@ -1,6 +1,8 @@
 """The Prometheus-side alerting (deploy/prometheus, deploy/alertmanager) checked with the real tools
 from Debian's packages: promtool checks and unit-tests the rules and the scrape config, amtool checks
-the Alertmanager config, and every metric a rule uses is one the monitor exports.
+the Alertmanager config, and every metric a rule uses is one the monitor exports. The recording
+rules the Grafana dashboards query (rules/recording.yml) are checked and unit-tested the same way,
+and every Prometheus config of deploy/ loads both rule files.
 
 The tools come from `apt-get install prometheus prometheus-alertmanager` (.ci/run installs them). A
 machine without them skips these tests, unless CASCADE_REQUIRE_PROMETHEUS=1 (set by .ci/run) makes
@@ -15,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.core.metrics import MODEL_METRICS, NAMESPACE, RISK_METRICS
 
@@ -65,3 +68,22 @@ def test_rules_use_only_metrics_the_monitor_exports() -> None:
     exported = set(RISK_METRICS) | {f"{NAMESPACE}_{n}" for n, _, _ in MODEL_METRICS}
     exported |= {f"{NAMESPACE}_ws_connected", f"{NAMESPACE}_consumer_lag_records"}
     assert used and used <= exported, used - exported
+
+
+def test_recording_rules_are_valid_and_their_unit_tests_pass() -> None:
+    promtool = tool("promtool")
+    assert "SUCCESS: 12 rules found" in run(promtool, "check", "rules", "recording.yml", cwd=RULES)
+    assert "SUCCESS" in run(promtool, "test", "rules", "recording_test.yml", cwd=RULES)
+
+
+def test_every_prometheus_config_loads_the_alerting_and_the_recording_rules() -> None:
+    configs = [DEPLOY / "prometheus" / "prometheus.yml",
+               DEPLOY / "prometheus" / "prometheus-compose.yml",
+               DEPLOY / "k8s" / "prometheus-k8s.yml"]  # fmt: skip
+    for path in configs:
+        rule_files = yaml.safe_load(path.read_text())["rule_files"]
+        assert rule_files == ["rules/cascade.yml", "rules/recording.yml"], path
+    promtool = tool("promtool")
+    for path in configs[:2]:  # Debian's build has no kubernetes_sd for the third
+        out = run(promtool, "check", "config", path.name, cwd=path.parent)
+        assert "SUCCESS: 5 rules found" in out and "SUCCESS: 12 rules found" in out, path

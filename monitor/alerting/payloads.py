@@ -20,6 +20,15 @@
 
 Texts longer than a receiver's limit are cut, ending in "…". Times are RFC 3339 UTC with
 milliseconds; a non-finite time is Alertmanager's "no end", ``0001-01-01T00:00:00Z``.
+
+**Dashboard link.** With a Grafana base URL (``alerts.grafana_url``, or the sink's own
+``grafana_url``), every body links to the pair drill-down dashboard (``deploy/grafana``, uid
+``DRILLDOWN_UID``) with the alert's exchange and symbol as the dashboard variables and a window from
+``LINK_BEFORE_S`` before the alert started to ``LINK_AFTER_S`` after the transition: json
+``dashboard_url``; Slack a button in an ``actions`` block; Discord the embed's ``url`` (its title
+becomes the link); PagerDuty ``links`` (``href``, ``text``) on trigger and resolve; Alertmanager the
+annotation ``dashboard_url`` of the alert (and the common annotations). Without a base URL there is
+no link and the bodies are as above.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import orjson
 
@@ -37,6 +47,13 @@ from monitor.core.alertrecord import AlertEvent
 
 ZERO_TIME: Final = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
 DISCORD_COLORS: Final = {"critical": 0xD0021B, "warning": 0xF5A623, "resolved": 0x2EB67D}
+# The Grafana dashboard an alert links to: deploy/grafana/generate.py gives the drill-down this uid
+# (Grafana redirects a stale slug to the current one, the uid is what identifies it).
+DRILLDOWN_UID: Final = "cascade-pair"
+DRILLDOWN_SLUG: Final = "cascade-pair-drill-down"
+LINK_BEFORE_S: Final = 1800.0  # the linked window starts 30 min before the alert started ...
+LINK_AFTER_S: Final = 900.0  # ... and ends 15 min after the transition
+LINK_TEXT: Final = "Open the pair in Grafana"
 
 
 def iso(t: float) -> str:
@@ -70,12 +87,28 @@ def _cut(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def json_payload(alert: AlertEvent) -> dict[str, Any]:
+def dashboard_url(alert: AlertEvent, grafana_url: str | None) -> str | None:
+    """The drill-down dashboard of the alert's pair around the alert, under ``grafana_url`` (None
+    without one): ``<grafana_url>/d/<uid>/<slug>?var-exchange=..&var-symbol=..&from=..&to=..``,
+    ``from``/``to`` in epoch milliseconds (left out when the alert's times are not finite)."""
+    if not grafana_url:
+        return None
+    params: dict[str, str | int] = {"var-exchange": alert.exchange, "var-symbol": alert.symbol}
+    start = alert.started_t if math.isfinite(alert.started_t) else alert.t
+    if math.isfinite(start) and math.isfinite(alert.t):
+        params["from"] = math.floor((start - LINK_BEFORE_S) * 1000)
+        params["to"] = math.ceil((alert.t + LINK_AFTER_S) * 1000)
+    return f"{grafana_url.rstrip('/')}/d/{DRILLDOWN_UID}/{DRILLDOWN_SLUG}?{urlencode(params)}"
+
+
+def json_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {"version": 1, "id": event_id(alert)}
     d.update({f: getattr(alert, f) for f in alert.__slots__})
     d["labels"] = dict(alert.labels)
     d["drivers"] = [[n, w] for n, w in alert.drivers]
     d["time"], d["started"] = iso(alert.t), iso(alert.started_t)
+    if link is not None:
+        d["dashboard_url"] = link
     return d
 
 
@@ -83,12 +116,12 @@ def _slack_escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_payload(alert: AlertEvent) -> dict[str, Any]:
+def slack_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
     fields = (("Exchange", alert.exchange), ("Symbol", alert.symbol),
               ("Severity", alert.severity), ("Value", value_text(alert)),
               ("Drivers", drivers_text(alert)), ("Started", iso(alert.started_t)))  # fmt: skip
     summary = _slack_escape(alert.summary)
-    return {
+    body: dict[str, Any] = {
         "text": _cut(f"[{alert.status.upper()}] {alert.summary}", 3000),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(title(alert), 150)}},
@@ -112,33 +145,40 @@ def slack_payload(alert: AlertEvent) -> dict[str, Any]:
             },
         ],
     }
+    if link is not None:  # a link button (Slack: url up to 3000 characters)
+        body["blocks"].append({"type": "actions", "elements": [{
+            "type": "button", "text": {"type": "plain_text", "text": LINK_TEXT},
+            "url": link, "action_id": "grafana"}]})  # fmt: skip
+    return body
 
 
-def discord_payload(alert: AlertEvent) -> dict[str, Any]:
+def discord_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
     color = DISCORD_COLORS["resolved" if alert.status == "resolved" else alert.severity]
     fields = (("Exchange", alert.exchange), ("Symbol", alert.symbol),
               ("Severity", alert.severity), ("Value", value_text(alert)),
               ("Drivers", drivers_text(alert)), ("Started", iso(alert.started_t)))  # fmt: skip
-    return {
-        "allowed_mentions": {"parse": []},
-        "embeds": [
-            {
-                "title": _cut(title(alert), 256),
-                "description": _cut(alert.summary, 4096),
-                "color": color,
-                "fields": [{"name": k, "value": _cut(v, 1024), "inline": True} for k, v in fields],
-                "timestamp": iso(alert.t),
-                "footer": {"text": f"rule {alert.rule} · fingerprint {alert.fingerprint}"},
-            }
-        ],
+    embed: dict[str, Any] = {
+        "title": _cut(title(alert), 256),
+        "description": _cut(alert.summary, 4096),
+        "color": color,
+        "fields": [{"name": k, "value": _cut(v, 1024), "inline": True} for k, v in fields],
+        "timestamp": iso(alert.t),
+        "footer": {"text": f"rule {alert.rule} · fingerprint {alert.fingerprint}"},
     }
+    if link is not None:
+        embed["url"] = link  # the title links there
+    return {"allowed_mentions": {"parse": []}, "embeds": [embed]}
 
 
-def pagerduty_payload(alert: AlertEvent, routing_key: str, source: str | None) -> dict[str, Any]:
+def pagerduty_payload(
+    alert: AlertEvent, routing_key: str, source: str | None, link: str | None = None
+) -> dict[str, Any]:
     base: dict[str, Any] = {
         "routing_key": routing_key,
         "dedup_key": alert.fingerprint,
     }
+    if link is not None:
+        base["links"] = [{"href": link, "text": LINK_TEXT}]
     if alert.status == "resolved":
         return {**base, "event_action": "resolve"}
     return {
@@ -174,7 +214,7 @@ def _label_set(labels: Mapping[str, str]) -> str:
 
 
 def alertmanager_payload(
-    alert: AlertEvent, receiver: str, external_url: str | None
+    alert: AlertEvent, receiver: str, external_url: str | None, link: str | None = None
 ) -> dict[str, Any]:
     labels = {**alert.labels, "alertname": alert.rule, "severity": alert.severity,
               "exchange": alert.exchange, "symbol": alert.symbol, "metric": alert.metric}  # fmt: skip
@@ -184,6 +224,8 @@ def alertmanager_payload(
         "value": repr(alert.value),
         "drivers": drivers_text(alert),
     }
+    if link is not None:
+        annotations["dashboard_url"] = link
     group = {k: labels[k] for k in ("alertname", "exchange", "symbol")}
     return {
         "version": "4",
@@ -210,15 +252,17 @@ def alertmanager_payload(
 
 
 def payload(sink: Sink, alert: AlertEvent) -> dict[str, Any]:
-    """The body of ``alert`` for ``sink``'s kind (PagerDuty's carries the sink's routing key)."""
+    """The body of ``alert`` for ``sink``'s kind (PagerDuty's carries the sink's routing key),
+    linking to the pair's dashboard when the sink has a Grafana URL."""
     c = sink.config
+    link = dashboard_url(alert, c.grafana_url)
     if c.kind == "json":
-        return json_payload(alert)
+        return json_payload(alert, link)
     if c.kind == "slack":
-        return slack_payload(alert)
+        return slack_payload(alert, link)
     if c.kind == "discord":
-        return discord_payload(alert)
+        return discord_payload(alert, link)
     if c.kind == "pagerduty":
         assert sink.key is not None
-        return pagerduty_payload(alert, sink.key.reveal(), c.source)
-    return alertmanager_payload(alert, c.receiver or c.name, c.external_url)
+        return pagerduty_payload(alert, sink.key.reveal(), c.source, link)
+    return alertmanager_payload(alert, c.receiver or c.name, c.external_url, link)

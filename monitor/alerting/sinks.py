@@ -18,6 +18,8 @@ Configuration, one ``[[alerts.sinks]]`` table per receiver::
     backoff_initial_s = 1.0          # exponential backoff, doubled per failure ...
     backoff_max_s = 60.0             # ... up to this,
     jitter = 0.5                     # ... each delay reduced by a random fraction up to this
+    grafana_url = "https://grafana.example.com"  # optional: link alerts to the dashboards
+                                     # (default: alerts.grafana_url; empty: no link)
 
     [[alerts.sinks]]
     name = "audit"

@@ -130,6 +130,32 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("file", type=Path)
     rp.add_argument("--speed", type=float, default=1.0, help="recorded seconds per second")
 
+    rpt = sub.add_parser(
+        "report",
+        parents=[common],
+        help="post-mortem of one pair over a window: a PNG and a self-contained HTML page",
+        description="Draw price, liquidation rates by side, the composite score and its "
+        "components, the branching ratio and the alert marks of one pair over a window read from "
+        "Prometheus (query_range), and write <out>.png and <out>.html (needs the 'report' extra: "
+        "matplotlib).",
+    )
+    rpt.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+    rpt.add_argument("--exchange", required=True)
+    rpt.add_argument("--symbol", required=True, help="canonical symbol, e.g. BTC-USDT-PERP")
+    rpt.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="window start: Unix seconds or ISO 8601 (UTC unless an offset is given)",
+    )
+    rpt.add_argument("--to", dest="end", metavar="TIME", help="window end (default: now)")
+    rpt.add_argument("--last", metavar="DURATION", help="the window ending now: 90s, 30m, 2h, 1d")
+    rpt.add_argument(
+        "--out",
+        type=Path,
+        help="files <out>.png and <out>.html (default: cascade-report-<pair>-<start>)",
+    )
+
     s = sub.add_parser(
         "simulate",
         parents=[common],
@@ -349,6 +375,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "broker":
             return _broker(cfg, args.action)
+        if args.command == "report":
+            import time
+
+            from monitor.app.report import report
+
+            paths = report(
+                args.prometheus,
+                args.exchange,
+                args.symbol,
+                start=args.start,
+                end=args.end,
+                last=args.last,
+                out=args.out,
+                now=time.time(),
+            )
+            print("\n".join(f"wrote {p}" for p in paths))
+            return 0
         if args.command == "record":
             asyncio.run(_record(cfg, args))
             return 0

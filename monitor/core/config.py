@@ -26,6 +26,7 @@ from monitor.core.sink_settings import (
     DispatcherConfig,
     SinkConfig,
     dispatcher_from_dict,
+    grafana_base_url,
     sink_to_dict,
     sinks_from_config,
 )
@@ -240,13 +241,20 @@ class MetricsConfig:
 class AlertsConfig:
     """``[alerts]``: the rules the consumers evaluate (``[[alerts.rules]]`` tables, see
     monitor/alerting/rules.py; the defaults apply when the key is absent, ``rules = []`` turns
-    them off) and where the dispatcher delivers what they fire."""
+    them off) and where the dispatcher delivers what they fire.
+
+    ``grafana_url``: the Grafana that serves the dashboards of deploy/grafana, e.g.
+    ``https://grafana.example.com`` (a sub-path such as ``https://host/grafana`` works). When set,
+    every alert body links to the pair's drill-down dashboard around the alert
+    (``monitor.alerting.payloads.dashboard_url``); empty (the default), alerts carry no link. A
+    sink's own ``grafana_url`` overrides it for that sink. http(s) only, no query or credentials."""
 
     enabled: bool = True
     rules: tuple[Rule, ...] = DEFAULT_RULES
     # ``[[alerts.sinks]]`` (monitor/alerting/sinks.py): where ``cascade-monitor alerts`` delivers
     sinks: tuple[SinkConfig, ...] = ()
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
+    grafana_url: str = ""
 
 
 def _build_alerts(data: Any) -> AlertsConfig:
@@ -271,6 +279,13 @@ def _build_alerts(data: Any) -> AlertsConfig:
         kw["sinks"] = tuple(sinks_from_config(tables))
     if "dispatcher" in data:
         kw["dispatcher"] = dispatcher_from_dict(data["dispatcher"])
+    if data.get("grafana_url", "") != "":  # "" (the default) turns the links off
+        kw["grafana_url"] = grafana_base_url(data["grafana_url"], "alerts.grafana_url")
+    if kw.get("grafana_url"):  # sinks without their own link to the common Grafana
+        kw["sinks"] = tuple(
+            s if s.grafana_url else dataclasses.replace(s, grafana_url=kw["grafana_url"])
+            for s in kw.get("sinks", ())
+        )
     return AlertsConfig(**kw)
 
 
@@ -449,6 +464,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
         a: dict[str, Any] = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         a["rules"] = [rule_to_dict(r) for r in obj.rules]
         a["sinks"] = [sink_to_dict(x) for x in obj.sinks]
+        for s in a["sinks"]:  # inherited from alerts.grafana_url: written there only
+            if obj.grafana_url and s.get("grafana_url") == obj.grafana_url:
+                del s["grafana_url"]
         a["dispatcher"] = dataclasses.asdict(obj.dispatcher)
         return a
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}

@@ -21,6 +21,29 @@ REDACTED: Final = "***"
 KINDS: Final = ("json", "slack", "discord", "pagerduty", "alertmanager")
 
 
+def grafana_base_url(value: object, where: str) -> str:
+    """A Grafana base URL (``https://grafana.example.com`` or ``https://host/grafana``), validated:
+    http(s), a host, no query, fragment or credentials (``alerts.grafana_url``: links in alerts
+    point at ``<url>/d/<dashboard uid>``). Returned without a trailing slash; ConfigError naming
+    ``where``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: a non-empty string is required")
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        _ = parts.port  # refuses a malformed port
+    except ValueError:
+        raise ConfigError(f"{where}: not a URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"{where} {redact_url(value)!r}: an http:// or https:// URL is required")
+    if parts.query or parts.fragment or parts.username is not None:
+        raise ConfigError(
+            f"{where} {redact_url(value)!r}: the Grafana base URL only (no query, fragment or "
+            "credentials)"
+        )
+    return value.strip().rstrip("/")
+
+
 def redact_url(url: str) -> str:
     """``https://hooks.slack.com/services/T0/B0/xyz`` -> ``https://hooks.slack.com/***``: the
     scheme and host stay (useful in logs), path, query and credentials go."""
@@ -66,6 +89,9 @@ class SinkConfig:
     source: str | None = None  # pagerduty
     receiver: str | None = None  # alertmanager
     external_url: str | None = None  # alertmanager
+    # Grafana base URL the alert bodies link to (monitor.alerting.payloads); alerts.grafana_url
+    # unless the sink's table sets its own
+    grafana_url: str | None = None
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -130,6 +156,8 @@ def sink_from_dict(d: Mapping[str, Any], where: str) -> SinkConfig:
     for key in ("url", "external_url"):
         if key in kw and not kw[key].startswith(("http://", "https://")):
             raise ConfigError(f"{where}.{key} {redact_url(kw[key])!r}: http:// or https:// URL")
+    if "grafana_url" in d:
+        kw["grafana_url"] = grafana_base_url(d["grafana_url"], f"{where}.grafana_url")
     secrets = [k for k in ("secret_env", "secret_file") if k in kw]
     if kind in SECRET_KINDS:
         if len(secrets) != 1:
