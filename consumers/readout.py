@@ -1,11 +1,11 @@
-"""Read-outs of the risk state: a consistent copy of every pair's values at one time, and the rows
-made from it (pure module, numpy only).
+"""Read-outs of the risk state: a consistent copy of pairs' values at one time (every pair, or the
+pairs asked for), and the rows made from it (pure module, numpy only).
 
-``RiskState.read(now_s)`` fills a ``Readout`` under its lock (scrapes run in another thread); the
-rest works on that copy: ``snapshots`` turns it into rows for the CLI table (``PairSnapshot``),
-``risk_rows`` into the risk-record values of the most active pairs for the risk topic and the alert
-rules (``RiskRow``, field names of ``monitor.core.riskrecord``; NaN where a value is not defined
-yet), each with the score components that drive it most.
+``RiskState.read(now_s, rows)`` fills a ``Readout`` under its lock (scrapes run in another thread);
+the rest works on that copy, whichever pairs it holds: ``snapshots`` turns it into rows for the CLI
+table (``PairSnapshot``), ``risk_rows`` into the risk-record values of the most active pairs for the
+risk topic and the alert rules (``RiskRow``, field names of ``monitor.core.riskrecord``; NaN where a
+value is not defined yet), each with the score components that drive it most.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from monitor.core.riskrecord import fields_dict
 
 @dataclass(frozen=True, slots=True)
 class Readout:
-    """A consistent copy of the first ``len(keys)`` pairs' values at ``now_s``."""
+    """A consistent copy of some pairs' values at ``now_s``: row ``i`` of every array is pair
+    ``pair_ids[i]``, keyed ``keys[i]`` (``RiskState.read(now_s, rows)``: the pairs of ``rows`` in
+    that order; every pair in id order by default)."""
 
     now_s: float
     horizons_s: tuple[float, ...]
     keys: list[PairKey]
+    pair_ids: I64  # [n], dense pair ids (RiskState.pair_id), the order of the rows
     liq_rate: F64  # [n, 3 sides, horizons], USD/s
     liq_notional: F64  # [n, 3]
     liq_count: I64  # [n, 3]
@@ -50,10 +53,10 @@ class Readout:
         return out
 
     def ranked(self) -> npt.NDArray[np.intp]:
-        """Pair indices, most active first; ties by cumulative notional, then first seen."""
+        """Row indices, most active first; ties by cumulative notional, then first seen (lower
+        pair id), so a subset ranks in the order the full read-out ranks those pairs."""
         total = self.liq_notional.sum(axis=1) + self.trd_notional
-        ids = np.arange(len(self.keys))
-        return np.lexsort((ids, -total, -self.activity()))
+        return np.lexsort((self.pair_ids, -total, -self.activity()))
 
 
 @dataclass(frozen=True, slots=True)

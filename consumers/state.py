@@ -2,9 +2,11 @@
 
 Pure module (no Kafka, no Prometheus). ``RiskState.apply(batch)`` turns one decoded record into
 NumPy arrays (``consumers.columns.batch_arrays``), drops rows with unusable values, and runs the
-kernels (``consumers.models``). ``read(now_s)`` copies a consistent view under a lock (scrapes run
-in another thread); ``snapshot(now_s)`` and ``risk_rows(now_s, limit)`` turn it into rows
-(``consumers.readout``).
+kernels (``consumers.models``). ``read(now_s, rows)`` copies a consistent view under a lock
+(scrapes run in another thread); ``snapshot(now_s)`` and ``risk_rows(now_s, limit)`` turn it into
+rows (``consumers.readout``). ``read``, ``maintain``, ``risk_rows`` and ``snapshot`` take ``rows``,
+the pair ids they cover (None: every pair): an event-time caller reads or maintains the pairs whose
+tick closed at a cost proportional to their number, with the same values as a full read.
 
 Pairs are ``(exchange, symbol)`` keys, given dense ids on first sight up to ``capacity``; events of
 further pairs are reported through ``on_skip("pair_capacity", n)`` (logged once per pair, for the
@@ -42,7 +44,7 @@ from consumers.columns import (
 )
 from consumers.models.bundle import ModelParams, Models
 from consumers.models.flow import flow_rates_at, flow_update
-from consumers.models.jit import NO_INTERVAL
+from consumers.models.jit import I64, NO_INTERVAL, pair_rows
 from consumers.models.screening import screen_rows
 from consumers.models.volatility import price_update, variance_at
 from consumers.readout import PairSnapshot, Readout, RiskRow, risk_rows, snapshots
@@ -308,51 +310,65 @@ class RiskState:
                 return wall
             return self.event_clock_s + max(0.0, wall - self.wall_at_clock_s)
 
-    def maintain(self, now_s: float) -> int:
-        """The periodic model work (Hawkes refits, rank histories); returns the pairs refitted."""
+    def maintain(self, now_s: float, rows: I64 | None = None) -> int:
+        """The periodic model work (Hawkes refits, rank histories) of pairs ``rows`` (None: every
+        registered pair), other pairs untouched; returns the pairs refitted. ``rows``: distinct
+        pair ids below ``n_pairs`` (``jit.pair_rows``: a repeated id is a ValueError)."""
         with self._lock:
-            n = len(self._keys)
-            variance = np.empty(n)
+            rows = pair_rows(rows, len(self._keys), distinct=True)
+            variance = np.empty(rows.shape[0])
             variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
-                          self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
-                          variance)  # fmt: skip
-            return self.models.maintain(now_s, n, variance)
+                        self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, rows,
+                        variance)  # fmt: skip
+            return self.models.maintain(now_s, rows, variance)
 
-    def read(self, now_s: float) -> Readout:
-        """Decayed values at ``now_s`` and copies of the counters, all under one lock."""
+    def read(self, now_s: float, rows: I64 | None = None) -> Readout:
+        """Decayed values at ``now_s`` and copies of the counters, all under one lock, of pairs
+        ``rows`` (row ``i`` of the read-out is pair ``rows[i]``; None: every registered pair in
+        id order). ``rows``: pair ids below ``n_pairs`` in any order (``jit.pair_rows``; a
+        repeated id repeats its row). Costs O(len(rows)); each pair's values are bit for bit
+        those of the full read."""
         with self._lock:
             n = len(self._keys)
-            liq_rate = np.empty((n, *self.liq_rate.shape[1:]))
-            trd_rate = np.empty((n, *self.trd_rate.shape[1:]))
-            variance = np.empty(n)
-            flow_rates_at(now_s, self.tau, self.liq_rate, self.liq_t_last, n, liq_rate)
-            flow_rates_at(now_s, self.tau, self.trd_rate, self.trd_t_last, n, trd_rate)
+            keys = list(self._keys) if rows is None else None
+            rows = pair_rows(rows, n)
+            if keys is None:
+                keys = [self._keys[p] for p in rows.tolist()]
+            k = rows.shape[0]
+            liq_rate = np.empty((k, *self.liq_rate.shape[1:]))
+            trd_rate = np.empty((k, *self.trd_rate.shape[1:]))
+            variance = np.empty(k)
+            flow_rates_at(now_s, self.tau, self.liq_rate, self.liq_t_last, rows, liq_rate)
+            flow_rates_at(now_s, self.tau, self.trd_rate, self.trd_t_last, rows, trd_rate)
             variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
-                          self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, n,
-                          variance)  # fmt: skip
-            has_price = self.vol_interval[:n] != NO_INTERVAL
-            models = self.models.read(now_s, n, liq_rate, trd_rate, variance, self.vol_interval_s)
+                        self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, rows,
+                        variance)  # fmt: skip
+            has_price = self.vol_interval[rows] != NO_INTERVAL
+            models = self.models.read(now_s, rows, liq_rate, trd_rate, variance,
+                                      self.vol_interval_s)  # fmt: skip
             return Readout(
                 now_s=now_s,
                 horizons_s=self.horizons_s,
-                keys=list(self._keys),
+                keys=keys,
+                pair_ids=rows.copy(),
                 liq_rate=liq_rate,
-                liq_notional=self.liq_notional[:n].copy(),
-                liq_count=self.liq_count[:n].copy(),
+                liq_notional=self.liq_notional[rows],  # fancy indexing: copies
+                liq_count=self.liq_count[rows],
                 trd_rate=trd_rate,
-                trd_notional=self.trd_notional[:n].sum(axis=1),
-                trd_count=self.trd_count[:n].sum(axis=1),
+                trd_notional=self.trd_notional[rows].sum(axis=1),
+                trd_count=self.trd_count[rows].sum(axis=1),
                 variance=variance,
-                last_price=np.where(has_price, self.last_price[:n], np.nan),
-                context=derived_context(self.ctx[:n]),
+                last_price=np.where(has_price, self.last_price[rows], np.nan),
+                context=derived_context(self.ctx[rows]),
                 models=models,
             )
 
-    def risk_rows(self, now_s: float, limit: int) -> list[RiskRow]:
-        """The ``limit`` most active pairs' risk values, for the risk topic and the alert rules
-        (``consumers.readout.risk_rows``)."""
-        return risk_rows(self.read(now_s), limit, self.models.params.score)
+    def risk_rows(self, now_s: float, limit: int, rows: I64 | None = None) -> list[RiskRow]:
+        """The ``limit`` most active pairs' risk values, among ``rows`` (None: every pair; see
+        ``read``), for the risk topic and the alert rules (``consumers.readout.risk_rows``)."""
+        return risk_rows(self.read(now_s, rows), limit, self.models.params.score)
 
-    def snapshot(self, now_s: float) -> list[PairSnapshot]:
-        """Every pair at ``now_s``, most active first (see ``Readout.ranked``)."""
-        return snapshots(self.read(now_s))
+    def snapshot(self, now_s: float, rows: I64 | None = None) -> list[PairSnapshot]:
+        """Every pair of ``rows`` (None: every pair; see ``read``) at ``now_s``, most active
+        first (see ``Readout.ranked``)."""
+        return snapshots(self.read(now_s, rows))

@@ -88,16 +88,18 @@ def baseline_update(
 @njit
 def baseline_at(
     now: float, sample_s: float, horizon_s: float, tau_s: float, warmup_s: float,
-    rate: F64, t_rate: F64, k_s: I64, w: F64, m1: F64, m2: F64, n_s: I64, n_pairs: int,
+    rate: F64, t_rate: F64, k_s: I64, w: F64, m1: F64, m2: F64, n_s: I64, rows: I64,
     out_rate: F64, out_mean: F64, out_sd: F64, out_z: F64,
 ) -> None:  # fmt: skip
-    """Current 60 s rate, baseline mean and sd (USD/s) and z-score at ``now`` (state untouched)."""
+    """Current 60 s rate, baseline mean and sd (USD/s) and z-score at ``now`` of pair ``rows[i]``
+    into index ``i`` of the outputs (state untouched)."""
     k_now = math.floor(now / sample_s)
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         dt = now - t_rate[p]
         x = rate[p] * math.exp(-dt / horizon_s) if dt > 0.0 else rate[p]
-        out_rate[p] = x
-        out_mean[p] = out_sd[p] = out_z[p] = np.nan
+        out_rate[i] = x
+        out_mean[i] = out_sd[i] = out_z[i] = np.nan
         if k_s[p] == NO_INTERVAL:
             continue
         wp, a, b = w[p], m1[p], m2[p]
@@ -111,7 +113,7 @@ def baseline_at(
             continue
         mean = a / wp
         var = b / wp - mean * mean
-        out_mean[p] = mean
-        out_sd[p] = math.sqrt(var) if var > 0.0 else 0.0
+        out_mean[i] = mean
+        out_sd[i] = math.sqrt(var) if var > 0.0 else 0.0
         if var > 0.0 and float(n) * sample_s >= warmup_s:
-            out_z[p] = (x - mean) / math.sqrt(var)
+            out_z[i] = (x - mean) / math.sqrt(var)

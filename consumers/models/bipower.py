@@ -81,20 +81,22 @@ def bipower_update(
 def bipower_at(
     now: float, interval_s: float, tau_s: float, min_returns: int,
     k_open: I64, l0: F64, l1: F64, prev: F64, bv: F64, rv: F64, t_ref: F64, n_ret: I64,
-    n_pairs: int, out_bv: F64, out_rv: F64, out_jump: F64,
+    rows: I64, out_bv: F64, out_rv: F64, out_jump: F64,
 ) -> None:  # fmt: skip
-    """BV and RV (variance per second) decayed to ``now`` and ``max(0, 1 - BV/RV)``."""
+    """BV and RV (variance per second) decayed to ``now`` and ``max(0, 1 - BV/RV)``, of pair
+    ``rows[i]`` into index ``i`` of the outputs."""
     k_now = math.floor(now / interval_s)
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         b, r, tr, n = bv[p], rv[p], t_ref[p], n_ret[p]
         cur = k_open[p]
         if cur != NO_INTERVAL and k_now > cur and not math.isnan(l0[p]):
             b, r, tr, _ = _bv_fold(cur, l0[p], l1[p], prev[p], b, r, tr, interval_s, tau_s)
             n += 1
-        out_bv[p] = out_rv[p] = out_jump[p] = np.nan
+        out_bv[i] = out_rv[i] = out_jump[i] = np.nan
         if n == 0:
             continue
         d = math.exp(-(now - tr) / tau_s) if now > tr else 1.0
-        out_bv[p], out_rv[p] = b * d, r * d
+        out_bv[i], out_rv[i] = b * d, r * d
         if n >= min_returns and r > 0.0:
-            out_jump[p] = max(0.0, 1.0 - b / r)
+            out_jump[i] = max(0.0, 1.0 - b / r)

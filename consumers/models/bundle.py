@@ -26,6 +26,10 @@ every model at one ``now``, plus
   rate x 300 s);
 * the score components and the score.
 
+Both ``maintain`` and ``read`` take ``rows``, the pair ids they cover (``jit.pair_rows``; None:
+every pair given), at a cost proportional to ``len(rows)``: an event-time caller reads or maintains
+one pair at its own tick. A pair's values never depend on which other pairs are read with it.
+
 Not thread-safe: ``RiskState`` calls everything under its lock.
 """
 
@@ -40,6 +44,7 @@ import numpy.typing as npt
 
 from consumers.models.feedback import structural_feedback
 from consumers.models.hawkes import HawkesParams, HawkesReadout, HawkesState
+from consumers.models.jit import I64, pair_rows
 from consumers.models.liquidation_map import LiqMapParams, LiqMapReadout, LiqMapState
 from consumers.models.microstructure import MicroParams, MicroReadout, MicroState
 from consumers.models.score import RankState, ScoreParams, components, score
@@ -87,6 +92,8 @@ class ModelParams:
 
 @dataclass(frozen=True, slots=True)
 class ModelReadout:
+    """Row ``i`` of every array is pair ``rows[i]`` of the read."""
+
     hawkes: HawkesReadout
     micro: MicroReadout
     liqmap: LiqMapReadout
@@ -175,39 +182,51 @@ class Models:
             prev = oi_usd  # the first figure is the level, not an increase
         self.liqmap.apply_oi(np.array([pid], np.int32), np.array([t]), np.array([oi_usd - prev]))
 
-    def maintain(self, now_s: float, n_pairs: int, variance: F64) -> int:
-        """The per-tick work: Hawkes refits of pairs with liquidations in their window, and the
-        rank histories of VPIN and volatility. Returns the pairs refitted."""
-        if n_pairs == 0:
+    def maintain(self, now_s: float, rows: I64 | None, variance: F64) -> int:
+        """The per-tick work of pairs ``rows`` (None: pairs ``0..len(variance)-1``;
+        ``jit.pair_rows``, no repeated id): Hawkes refits of those with liquidations in their
+        buffer, and their rank histories of VPIN and volatility (``variance[i]``: pair
+        ``rows[i]``'s EWMA variance at ``now_s``). Other pairs are untouched: a pair's refit and
+        history depend on its own state only. Returns the pairs refitted."""
+        n = variance.shape[0]
+        rows = pair_rows(rows, n if rows is None else self.allocated, distinct=True)
+        if rows.shape[0] != n:
+            raise ValueError("variance needs one value per pair of rows")
+        if n == 0:
             return 0
-        pairs = np.flatnonzero(self.hawkes.buf_len[:n_pairs] > 0).astype(np.int32)
+        pairs = rows[self.hawkes.buf_len[rows] > 0].astype(np.int32)
         refitted = self.hawkes.refit(pairs, now_s) if pairs.size else 0
         h = len(self.horizons_s)
-        micro = self.micro.read(now_s, n_pairs, np.zeros((n_pairs, 3, h)),
-                                np.zeros((n_pairs, h)))  # only VPIN is used here  # fmt: skip
-        self.vpin_hist.update(now_s, micro.vpin)
-        self.vol_hist.update(now_s, np.sqrt(variance[:n_pairs]))
+        micro = self.micro.read(now_s, rows, np.zeros((n, 3, h)),
+                                np.zeros((n, h)))  # only VPIN is used here  # fmt: skip
+        self.vpin_hist.update(now_s, micro.vpin, rows)
+        self.vol_hist.update(now_s, np.sqrt(variance), rows)
         return refitted
 
     # ---- read-out ----------------------------------------------------------------------------
 
     def read(
-        self, now_s: float, n: int, liq_rate: F64, trd_rate: F64, variance: F64,
+        self, now_s: float, rows: I64 | None, liq_rate: F64, trd_rate: F64, variance: F64,
         vol_interval_s: float,
     ) -> ModelReadout:  # fmt: skip
-        """Every model at ``now_s`` for pairs ``0..n-1``; ``liq_rate``/``trd_rate``/``variance``
-        are ``RiskState``'s decayed read-outs at the same time."""
+        """Every model at ``now_s`` for pairs ``rows`` (row ``i`` is pair ``rows[i]``; None: pairs
+        ``0..len(variance)-1``; ``jit.pair_rows``, repeats allowed). ``liq_rate``/``trd_rate``/
+        ``variance`` are ``RiskState``'s decayed read-outs of the same rows at the same time."""
         p = self.params
-        hk = self.hawkes.read(now_s, n)
-        micro = self.micro.read(now_s, n, liq_rate, trd_rate[:n].sum(axis=1))
-        sigma = np.sqrt(np.maximum(variance[:n], 0.0) / vol_interval_s)  # per sqrt-second
+        n = variance.shape[0]
+        rows = pair_rows(rows, n if rows is None else self.allocated)
+        if not rows.shape[0] == n == liq_rate.shape[0] == trd_rate.shape[0]:
+            raise ValueError("liq_rate, trd_rate and variance need one row per pair of rows")
+        hk = self.hawkes.read(now_s, rows)
+        micro = self.micro.read(now_s, rows, liq_rate, trd_rate.sum(axis=1))
+        sigma = np.sqrt(np.maximum(variance, 0.0) / vol_interval_s)  # per sqrt-second
         sigma = np.where(np.isfinite(sigma), sigma, np.nan)
-        traded = trd_rate[:n, :, self._h_long].sum(axis=1) * p.stress_horizon_s
-        lm = self.liqmap.read(now_s, sigma, p.stress_horizon_s, traded, n)
+        traded = trd_rate[:, :, self._h_long].sum(axis=1) * p.stress_horizon_s
+        lm = self.liqmap.read(now_s, sigma, p.stress_horizon_s, traded, rows)
         # down move: the long levels below the price; up: the short levels above
         n_struct = structural_feedback(micro.kyle_lambda, lm.density_usd_per_log)
-        vpin_rank = self.vpin_hist.rank(micro.vpin)
-        vol_rank = self.vol_hist.rank(np.sqrt(variance[:n]))
+        vpin_rank = self.vpin_hist.rank(micro.vpin, rows)
+        vol_rank = self.vol_hist.rank(np.sqrt(variance), rows)
         worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])  # the direction of the larger spiral
         comps = components(
             p.score, hk.branching_ratio, worst_n, micro.liq_rate_z, micro.liq_share[:, self.h60],
@@ -223,7 +242,7 @@ class Models:
         self.apply(e_i, e_f, e_f, e_i, e_f, e_s, e_f, e_f)
         self.liqmap.apply_oi(e_i, e_f, e_f)
         h = len(self.horizons_s)
-        self.read(0.0, 0, np.empty((0, 3, h)), np.empty((0, 2, h)), np.empty(0), 1.0)
+        self.read(0.0, None, np.empty((0, 3, h)), np.empty((0, 2, h)), np.empty(0), 1.0)
 
 
 def _with_horizons(m: MicroParams, horizons_s: tuple[float, ...]) -> MicroParams:

@@ -48,15 +48,17 @@ def drawdown_update(
 
 @njit
 def drawdown_at(
-    now: float, tau_s: float, lp: F64, t_last: F64, lhi: F64, llo: F64, n_pairs: int,
+    now: float, tau_s: float, lp: F64, t_last: F64, lhi: F64, llo: F64, rows: I64,
     out_down: F64, out_up: F64,
 ) -> None:  # fmt: skip
-    """``1 - P/H`` and ``1 - L/P`` at ``now`` (NaN before the first trade)."""
-    for p in range(n_pairs):
+    """``1 - P/H`` and ``1 - L/P`` at ``now`` of pair ``rows[i]`` into index ``i`` of the outputs
+    (NaN before the first trade)."""
+    for i in range(rows.shape[0]):
+        p = rows[i]
         if math.isnan(lp[p]):
-            out_down[p] = out_up[p] = np.nan
+            out_down[i] = out_up[i] = np.nan
             continue
         dt = now - t_last[p]
         f = math.exp(-dt / tau_s) if dt > 0.0 else 1.0
-        out_down[p] = -math.expm1(-(lhi[p] - lp[p]) * f)
-        out_up[p] = -math.expm1(-(lp[p] - llo[p]) * f)
+        out_down[i] = -math.expm1(-(lhi[p] - lp[p]) * f)
+        out_up[i] = -math.expm1(-(lp[p] - llo[p]) * f)

@@ -67,22 +67,23 @@ def flow_update(
 
 
 @njit
-def flow_rates_at(now: float, tau: F64, rate: F64, t_last: F64, n_pairs: int, out: F64) -> None:
-    """Decayed rates of the first ``n_pairs`` pairs at ``now`` into ``out[:n_pairs]``.
+def flow_rates_at(now: float, tau: F64, rate: F64, t_last: F64, rows: I64, out: F64) -> None:
+    """Decayed rates at ``now`` of pair ``rows[i]`` into ``out[i]`` (``[i, side, h]``).
 
     A slot whose last event is later than ``now`` reads its value at ``t_last`` (never grown back).
     """
     n_s = rate.shape[1]
     n_h = tau.shape[0]
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         for s in range(n_s):
             dt = now - t_last[p, s]
             if dt > 0.0:
                 for h in range(n_h):
-                    out[p, s, h] = rate[p, s, h] * math.exp(-dt / tau[h])
+                    out[i, s, h] = rate[p, s, h] * math.exp(-dt / tau[h])
             else:
                 for h in range(n_h):
-                    out[p, s, h] = rate[p, s, h]
+                    out[i, s, h] = rate[p, s, h]
 
 
 @njit
@@ -107,31 +108,35 @@ def notional_rate_update(
 
 
 @njit
-def notional_rates_at(now: float, tau: F64, rate: F64, t_last: F64, n_pairs: int, out: F64) -> None:
-    """Rates decayed to ``now`` (a pair whose last event is later reads its value at ``t_last``)."""
-    for p in range(n_pairs):
+def notional_rates_at(now: float, tau: F64, rate: F64, t_last: F64, rows: I64, out: F64) -> None:
+    """Pair ``rows[i]``'s rates decayed to ``now`` into ``out[i]`` (a pair whose last event is
+    later reads its value at ``t_last``)."""
+    for i in range(rows.shape[0]):
+        p = rows[i]
         dt = now - t_last[p]
         for h in range(tau.shape[0]):
-            out[p, h] = rate[p, h] * math.exp(-dt / tau[h]) if dt > 0.0 else rate[p, h]
+            out[i, h] = rate[p, h] * math.exp(-dt / tau[h]) if dt > 0.0 else rate[p, h]
 
 
 @njit
-def imbalance_at(liq_rate_at: F64, n_pairs: int, out: F64) -> None:
-    """``(L_long - L_short)/(L_long + L_short)`` from rates ``[p, side, h]`` decayed to one time."""
-    for p in range(n_pairs):
+def imbalance_at(liq_rate_at: F64, rows: I64, out: F64) -> None:
+    """``(L_long - L_short)/(L_long + L_short)`` from rates ``[i, side, h]`` decayed to one time
+    (a read-out: row ``i`` is pair ``rows[i]``'s, as ``out[i]``)."""
+    for i in range(rows.shape[0]):
         for h in range(liq_rate_at.shape[2]):
-            lo, sh = liq_rate_at[p, 0, h], liq_rate_at[p, 1, h]
+            lo, sh = liq_rate_at[i, 0, h], liq_rate_at[i, 1, h]
             tot = lo + sh
-            out[p, h] = (lo - sh) / tot if tot > 0.0 else np.nan
+            out[i, h] = (lo - sh) / tot if tot > 0.0 else np.nan
 
 
 @njit
-def liq_share_at(liq_rate_at: F64, trd_rate_at: F64, n_pairs: int, out: F64) -> None:
-    """Liquidation rate (all sides) / traded-notional rate, per horizon; NaN with no trade flow."""
-    for p in range(n_pairs):
+def liq_share_at(liq_rate_at: F64, trd_rate_at: F64, rows: I64, out: F64) -> None:
+    """Liquidation rate (all sides) / traded-notional rate, per horizon; NaN with no trade flow.
+    Both inputs are read-outs indexed like ``out`` (row ``i`` is pair ``rows[i]``'s)."""
+    for i in range(rows.shape[0]):
         for h in range(liq_rate_at.shape[2]):
             liq = 0.0
             for s in range(liq_rate_at.shape[1]):
-                liq += liq_rate_at[p, s, h]
-            trd = trd_rate_at[p, h]
-            out[p, h] = liq / trd if trd > 0.0 else np.nan
+                liq += liq_rate_at[i, s, h]
+            trd = trd_rate_at[i, h]
+            out[i, h] = liq / trd if trd > 0.0 else np.nan

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from consumers.models.hawkes_fit import hawkes_refit
 from consumers.models.hawkes_intensity import hawkes_intensity_at, hawkes_update
-from consumers.models.jit import B1, F64, I32, I64
+from consumers.models.jit import B1, F64, I32, I64, pair_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class HawkesParams:
 
 @dataclass(frozen=True, slots=True)
 class HawkesReadout:
-    """Per-pair values (arrays over the first ``n`` pairs). NaN where there is no valid fit."""
+    """Per-pair values (row ``i``: pair ``rows[i]`` of the read). NaN where there is no valid fit."""
 
     mu_per_s: F64  # exogenous rate now (after a baseline step, if one was fitted), events/s
     alpha_per_s: F64  # intensity jump per event of weight g = 1, events/s
@@ -272,37 +272,37 @@ class HawkesState:
                               self.fit_step_t, self.scratch_s, self.scratch_g)  # fmt: skip
         return int(fitted)
 
-    def read(self, now_s: float, n_pairs: int | None = None) -> HawkesReadout:
-        """Copies of the first ``n_pairs`` pairs' values (all by default), intensity at ``now_s``."""
-        n = self.n_pairs if n_pairs is None else n_pairs
-        if not 0 <= n <= self.n_pairs:
-            raise ValueError(f"n_pairs must be in [0, {self.n_pairs}], got {n}")
-        intensity = np.empty(n)
-        hawkes_intensity_at(float(now_s), n, self.fit_mu, self.fit_alpha, self.fit_beta,
+    def read(self, now_s: float, rows: I64 | None = None) -> HawkesReadout:
+        """Copies of the values of pairs ``rows`` (row ``i`` is pair ``rows[i]``; None: every
+        pair, in order), intensity at ``now_s``. ``rows``: see ``jit.pair_rows`` (repeats allowed).
+        """
+        rows = pair_rows(rows, self.n_pairs)
+        intensity = np.empty(rows.shape[0])
+        hawkes_intensity_at(float(now_s), rows, self.fit_mu, self.fit_alpha, self.fit_beta,
                             self.s_exc, self.t_last, intensity)  # fmt: skip
-        br = self.fit_n[:n].copy()
+        mu, br = self.fit_mu[rows], self.fit_n[rows]  # fancy indexing: copies
         return HawkesReadout(
-            mu_per_s=self.fit_mu[:n].copy(),
-            alpha_per_s=self.fit_alpha[:n].copy(),
-            beta_per_s=self.fit_beta[:n].copy(),
+            mu_per_s=mu,
+            alpha_per_s=self.fit_alpha[rows],
+            beta_per_s=self.fit_beta[rows],
             branching_ratio=br,
             exogenous_share=1.0 - br,
-            stationary_rate_per_s=self.fit_mu[:n] / (1.0 - br),
+            stationary_rate_per_s=mu / (1.0 - br),
             intensity_per_s=intensity,
-            loglik=self.fit_loglik[:n].copy(),
-            iterations=self.fit_iters[:n].copy(),
-            converged=self.fit_converged[:n].copy(),
-            events_in_window=self.fit_events[:n].copy(),
-            window_s=self.fit_window_s[:n].copy(),
-            mark_mean=self.fit_g_mean[:n].copy(),
-            n_count_moment=self.fit_n_count[:n].copy(),
-            fit_time_s=self.fit_t[:n].copy(),
-            baseline_step_t=self.fit_step_t[:n].copy(),
-            mu_before_step_per_s=self.fit_mu_before[:n].copy(),
-            events_total=self.n_events[:n].copy(),
-            rejected_total=self.n_rejected[:n].copy(),
-            evicted_total=self.n_evicted[:n].copy(),
-            late_total=self.n_late[:n].copy(),
+            loglik=self.fit_loglik[rows],
+            iterations=self.fit_iters[rows],
+            converged=self.fit_converged[rows],
+            events_in_window=self.fit_events[rows],
+            window_s=self.fit_window_s[rows],
+            mark_mean=self.fit_g_mean[rows],
+            n_count_moment=self.fit_n_count[rows],
+            fit_time_s=self.fit_t[rows],
+            baseline_step_t=self.fit_step_t[rows],
+            mu_before_step_per_s=self.fit_mu_before[rows],
+            events_total=self.n_events[rows],
+            rejected_total=self.n_rejected[rows],
+            evicted_total=self.n_evicted[rows],
+            late_total=self.n_late[rows],
         )
 
     def warm_up(self) -> None:
@@ -310,4 +310,4 @@ class HawkesState:
         e = np.empty(0)
         self.update(np.empty(0, np.int32), e, e)
         self.refit(np.empty(0, np.int32), 0.0)
-        self.read(0.0, 0)
+        self.read(0.0, np.empty(0, np.int64))

@@ -101,18 +101,20 @@ def hawkes_update(
 
 @njit
 def hawkes_intensity_at(
-    now: float, n_pairs: int, fit_mu: F64, fit_alpha: F64, fit_beta: F64, s_exc: F64,
+    now: float, rows: I64, fit_mu: F64, fit_alpha: F64, fit_beta: F64, s_exc: F64,
     t_last: F64, out: F64,
 ) -> None:  # fmt: skip
-    """``lambda(now)`` (events/s) with each pair's fitted parameters; NaN without a valid fit.
-    A pair whose last event is later than ``now`` reads its value at that event."""
-    for p in range(n_pairs):
+    """``lambda(now)`` (events/s) of pair ``rows[i]`` into ``out[i]``, with its fitted parameters;
+    NaN without a valid fit. A pair whose last event is later than ``now`` reads its value at
+    that event."""
+    for i in range(rows.shape[0]):
+        p = rows[i]
         mu, a = fit_mu[p], fit_alpha[p]
         if not math.isfinite(mu):
-            out[p] = np.nan
+            out[i] = np.nan
         elif a == 0.0:
-            out[p] = mu
+            out[i] = mu
         else:
             dt = now - t_last[p]
             decay = math.exp(-fit_beta[p] * dt) if dt > 0.0 else 1.0
-            out[p] = mu + a * s_exc[p] * decay
+            out[i] = mu + a * s_exc[p] * decay

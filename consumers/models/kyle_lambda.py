@@ -103,15 +103,17 @@ def kyle_update(
 def kyle_at(
     now: float, bucket_s: float, tau_s: float, min_buckets: int,
     k_open: I64, l0: F64, l1: F64, s_acc: F64, v_acc: F64, k_obs: I64,
-    w: F64, mx: F64, my: F64, cxx: F64, cxy: F64, am: F64, n_obs: I64, n_pairs: int,
+    w: F64, mx: F64, my: F64, cxx: F64, cxy: F64, am: F64, n_obs: I64, rows: I64,
     out_lambda: F64, out_amihud: F64,
 ) -> None:  # fmt: skip
-    """``lambda_K`` (log-return per sqrt(USD)) and Amihud (log-return per USD) at ``now``.
+    """``lambda_K`` (log-return per sqrt(USD)) and Amihud (log-return per USD) at ``now`` of pair
+    ``rows[i]`` into index ``i`` of the outputs.
 
     The open bucket is folded in (on a copy) once ``now`` is past its end.
     """
     k_now = math.floor(now / bucket_s)
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         wp, a, b, sxx, sxy, amp, n = w[p], mx[p], my[p], cxx[p], cxy[p], am[p], n_obs[p]
         cur = k_open[p]
         if cur != NO_INTERVAL and k_now > cur:
@@ -120,10 +122,10 @@ def kyle_at(
                 wp, a, b, sxx, sxy, amp,
             )  # fmt: skip
             n += 1 if folded else 0
-        out_lambda[p] = out_amihud[p] = np.nan
+        out_lambda[i] = out_amihud[i] = np.nan
         if n < min_buckets:
             continue
-        out_amihud[p] = amp
+        out_amihud[i] = amp
         var = sxx / wp
         if var > _DEGENERATE_VAR * (var + a * a):
-            out_lambda[p] = sxy / sxx
+            out_lambda[i] = sxy / sxx

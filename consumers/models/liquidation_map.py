@@ -28,7 +28,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from consumers.models.jit import F64, I8, I32, I64
+from consumers.models.jit import F64, I8, I32, I64, pair_rows
 from consumers.models.liquidation_map_update import ACC_FIELDS, liqmap_oi, liqmap_trades
 from consumers.models.margin_stress import liqmap_read
 
@@ -138,7 +138,8 @@ class LiqMapParams:
 
 
 class LiqMapReadout(NamedTuple):
-    """Read-outs of the first ``n`` pairs; side axis LONG=0 / SHORT=1; USD unless stated."""
+    """Read-outs (row ``i``: pair ``rows[i]`` of the read); side LONG=0 / SHORT=1; USD unless
+    stated."""
 
     now_s: float
     levels_pct: tuple[float, ...]
@@ -242,27 +243,28 @@ class LiqMapState:
         sigma: F64,
         horizon_s: float,
         traded_usd: F64,
-        n_pairs: int | None = None,
+        rows: I64 | None = None,
     ) -> LiqMapReadout:
-        """Read-outs at ``now_s``: ``sigma[p]`` per sqrt-second, ``traded_usd[p]`` over
-        ``horizon_s``."""
-        n = self.capacity if n_pairs is None else n_pairs
-        if not 0 <= n <= self.capacity:
-            raise ValueError(f"n_pairs must be in [0, {self.capacity}]")
+        """Read-outs at ``now_s`` of pairs ``rows`` (row ``i`` is pair ``rows[i]``; None: every
+        pair in order; ``jit.pair_rows``, repeats allowed). ``sigma[i]`` per sqrt-second and
+        ``traded_usd[i]`` over ``horizon_s`` are pair ``rows[i]``'s."""
+        rows = pair_rows(rows, self.capacity)
+        n = rows.shape[0]
         _check(sigma, np.float64, "sigma")
         _check(traded_usd, np.float64, "traded_usd")
-        if sigma.shape[0] < n or traded_usd.shape[0] < n:
-            raise ValueError("sigma and traded_usd need one value per pair")
+        if sigma.shape[0] != n or traded_usd.shape[0] != n:
+            raise ValueError("sigma and traded_usd need one value per pair of rows")
         prm = self.params
         lv = np.asarray(prm.at_risk_levels_pct)
+        t_last = self.t_last[rows]
         out = LiqMapReadout(
-            now_s, prm.at_risk_levels_pct, np.where(np.isfinite(self.t_last[:n]),
-            self.last_price[:n], np.nan), np.empty((n, 2, lv.shape[0])), np.empty((n, 2)),
-            np.empty((n, 2)), np.empty(n), np.empty((n, 2, len(ACC_FIELDS))),
+            now_s, prm.at_risk_levels_pct, np.where(np.isfinite(t_last), self.last_price[rows],
+            np.nan), np.empty((n, 2, lv.shape[0])), np.empty((n, 2)), np.empty((n, 2)),
+            np.empty(n), np.empty((n, 2, len(ACC_FIELDS))),
         )  # fmt: skip
         liqmap_read(float(now_s), sigma, float(horizon_s), traded_usd, lv,
                     prm.density_window_pct, prm.bins_per_unit, prm.decay_per_s, self.mass,
                     self.scale, self.anchor_k, self.price_k, self.last_price, self.t_last,
-                    self.acc, n, out.at_risk_usd, out.expected_usd, out.density_usd_per_log,
+                    self.acc, rows, out.at_risk_usd, out.expected_usd, out.density_usd_per_log,
                     out.msi, out.totals_usd)  # fmt: skip
         return out

@@ -39,43 +39,45 @@ def liqmap_read(
     now: float, sigma: F64, horizon_s: float, traded_usd: F64, levels_pct: F64,
     density_pct: float, bins_per_unit: float, decay_per_s: float,
     mass: F64, scale: F64, anchor_k: I64, price_k: I64, last_price: F64, t_last: F64, acc: F64,
-    n_pairs: int,
+    rows: I64,
     at_risk: F64, expected: F64, density: F64, msi: F64, totals: F64,
 ) -> None:  # fmt: skip
-    """Read-outs of the first ``n_pairs`` pairs at ``now`` (see the module docstring).
+    """Read-outs at ``now`` of pair ``rows[i]`` into index ``i`` (see the module docstring).
 
-    Outputs: ``at_risk[p, side, level]``, ``expected[p, side]``, ``density[p, side]`` (USD per
-    unit ln P), ``msi[p]``, ``totals[p, side, ACC_FIELDS]`` (accumulators decayed to ``now``; a
-    pair whose clock is later than ``now`` is read at its clock). NaN where there is no price.
+    ``sigma[i]`` and ``traded_usd[i]`` are read-outs of the same pair. Outputs:
+    ``at_risk[i, side, level]``, ``expected[i, side]``, ``density[i, side]`` (USD per unit ln P),
+    ``msi[i]``, ``totals[i, side, ACC_FIELDS]`` (accumulators decayed to ``now``; a pair whose
+    clock is later than ``now`` is read at its clock). NaN where there is no price.
     """
     n = mass.shape[2]
     n_lv = levels_pct.shape[0]
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         dt = now - t_last[p]
         x = decay_per_s * dt if dt > 0.0 and decay_per_s > 0.0 else 0.0  # no 0 * inf
         f = math.exp(-x)
         g = -math.expm1(-x)
         for s in range(2):
             for a in range(5):
-                totals[p, s, a] = acc[p, s, a]
-            totals[p, s, DECAYED] += acc[p, s, HELD] * g
-            totals[p, s, HELD] = acc[p, s, HELD] * f
+                totals[i, s, a] = acc[p, s, a]
+            totals[i, s, DECAYED] += acc[p, s, HELD] * g
+            totals[i, s, HELD] = acc[p, s, HELD] * f
         if t_last[p] == -math.inf:
-            at_risk[p] = np.nan
-            expected[p] = np.nan
-            density[p] = np.nan
-            msi[p] = np.nan
+            at_risk[i] = np.nan
+            expected[i] = np.nan
+            density[i] = np.nan
+            msi[i] = np.nan
             continue
         sc = scale[p] * f
         x = math.log(last_price[p]) * bins_per_unit
         k0 = anchor_k[p]
         ib = price_k[p] - k0
-        sig = sigma[p]
+        sig = sigma[i]
         usable = math.isfinite(sig) and sig >= 0.0 and math.isfinite(horizon_s) and horizon_s >= 0.0
         sd = sig * math.sqrt(horizon_s) if usable else 0.0
         for s in range(2):
             for j in range(n_lv):
-                at_risk[p, s, j] = 0.0
+                at_risk[i, s, j] = 0.0
             e_sum = 0.0
             near = 0.0
             lo, hi = (0, min(ib, n)) if s == LONG else (max(ib + 1, 0), n)
@@ -88,13 +90,13 @@ def liqmap_read(
                 d = d if s == LONG else -d  # > 0: distance to the level
                 for j in range(n_lv):
                     if d <= levels_pct[j] / 100.0:
-                        at_risk[p, s, j] += amt
+                        at_risk[i, s, j] += amt
                 if d <= density_pct / 100.0:
                     near += amt
                 if sd > 0.0:
                     e_sum += amt * 2.0 * norm_cdf(-d / sd)
-            expected[p, s] = e_sum if usable else np.nan
-            density[p, s] = near / (density_pct / 100.0)
-        tr = traded_usd[p]
-        e_tot = expected[p, LONG] + expected[p, SHORT]
-        msi[p] = e_tot / tr if (math.isfinite(tr) and tr > 0.0) else np.nan
+            expected[i, s] = e_sum if usable else np.nan
+            density[i, s] = near / (density_pct / 100.0)
+        tr = traded_usd[i]
+        e_tot = expected[i, LONG] + expected[i, SHORT]
+        msi[i] = e_tot / tr if (math.isfinite(tr) and tr > 0.0) else np.nan

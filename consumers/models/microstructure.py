@@ -38,7 +38,7 @@ from consumers.models.flow import (
     notional_rate_update,
     notional_rates_at,
 )
-from consumers.models.jit import F64, I8, I32, I64, NO_INTERVAL
+from consumers.models.jit import F64, I8, I32, I64, NO_INTERVAL, pair_rows
 from consumers.models.kyle_lambda import kyle_at, kyle_update
 from consumers.models.saturation import saturation_at, saturation_update
 from consumers.models.screening import MAX_NOTIONAL_USD, N_LATE, screen_events, start_clocks
@@ -327,69 +327,65 @@ class MicroState:
         return int(t.shape[0])
 
     def read(
-        self, now_s: float, n_pairs: int, liq_rate_at: F64, trd_rate_at: F64 | None = None
+        self, now_s: float, rows: I64 | None, liq_rate_at: F64, trd_rate_at: F64 | None = None
     ) -> MicroReadout:
-        """Values of the first ``n_pairs`` pairs at ``now_s``.
+        """Values at ``now_s`` of pairs ``rows`` (row ``i`` is pair ``rows[i]``; None: every pair
+        in order; ``jit.pair_rows``, repeats allowed).
 
-        ``liq_rate_at[p, side, h]``: liquidation rates (long=0, short=1, unknown=2) decayed to
-        ``now_s`` over ``params.horizons_s``, as ``kernels.flow_rates_at`` writes them.
-        ``trd_rate_at[p, h]``: the traded notional rates at ``now_s``, when the caller keeps them
-        (``own_traded_rate = False``: RiskState already decays traded notional per taker side, so
-        the trades need not pay for it twice); by default the state's own.
+        ``liq_rate_at[i, side, h]``: pair ``rows[i]``'s liquidation rates (long=0, short=1,
+        unknown=2) decayed to ``now_s`` over ``params.horizons_s``, as ``flow.flow_rates_at``
+        writes them. ``trd_rate_at[i, h]``: its traded notional rates at ``now_s``, when the caller
+        keeps them (``own_traded_rate = False``: RiskState already decays traded notional per taker
+        side, so the trades need not pay for it twice); by default the state's own.
         """
-        pr, n = self.params, n_pairs
-        if not 0 <= n <= self.capacity:
-            raise ValueError(f"n_pairs must be in [0, {self.capacity}], got {n}")
-        if (
-            liq_rate_at.ndim != 3
-            or liq_rate_at.shape[0] < n
-            or liq_rate_at.shape[2] != len(self.tau)
-        ):
-            raise ValueError("liq_rate_at must be [>= n_pairs, sides, len(horizons_s)]")
-        nh = len(self.tau)
+        pr = self.params
+        rows = pair_rows(rows, self.capacity)
+        n, nh = rows.shape[0], len(self.tau)
+        if liq_rate_at.ndim != 3 or liq_rate_at.shape[0] != n or liq_rate_at.shape[2] != nh:
+            raise ValueError("liq_rate_at must be [len(rows), sides, len(horizons_s)]")
         imb, share = np.empty((n, nh)), np.empty((n, nh))
         if trd_rate_at is None:
             if not self.own_traded_rate:
                 raise ValueError("own_traded_rate is off: pass trd_rate_at")
             trd = np.empty((n, nh))
-            notional_rates_at(now_s, self.tau, self.trd_rate, self.trd_t, n, trd)
+            notional_rates_at(now_s, self.tau, self.trd_rate, self.trd_t, rows, trd)
         else:
-            if trd_rate_at.shape[0] < n or trd_rate_at.shape[1] != nh:
-                raise ValueError("trd_rate_at must be [>= n_pairs, len(horizons_s)]")
-            trd = trd_rate_at[:n]
-        imbalance_at(liq_rate_at, n, imb)
-        liq_share_at(liq_rate_at, trd, n, share)
+            if trd_rate_at.shape != (n, nh):
+                raise ValueError("trd_rate_at must be [len(rows), len(horizons_s)]")
+            trd = trd_rate_at
+        imbalance_at(liq_rate_at, rows, imb)
+        liq_share_at(liq_rate_at, trd, rows, share)
         x, mean, sd, z, sat = (np.empty(n) for _ in range(5))
         baseline_at(now_s, pr.baseline_sample_s, pr.baseline_horizon_s, pr.baseline_tau_s,
                     pr.baseline_warmup_s, self.bl_rate, self.bl_t, self.bl_k, self.bl_w,
-                    self.bl_m1, self.bl_m2, self.bl_n, n, x, mean, sd, z)  # fmt: skip
+                    self.bl_m1, self.bl_m2, self.bl_n, rows, x, mean, sd, z)  # fmt: skip
         saturation_at(now_s, pr.saturation_slot_s, pr.saturation_tau_s, self.sat_f,
-                      self.sat_k_last, self.sat_k_first, n, sat)  # fmt: skip
+                      self.sat_k_last, self.sat_k_first, rows, sat)  # fmt: skip
         lam, ami, vpin, size = (np.empty(n) for _ in range(4))
         kyle_at(now_s, pr.kyle_bucket_s, pr.kyle_tau_s, pr.kyle_min_buckets, self.ky_k, self.ky_l0,
                 self.ky_l1, self.ky_s, self.ky_v, self.ky_k_obs, self.ky_w, self.ky_mx, self.ky_my,
-                self.ky_cxx, self.ky_cxy, self.ky_am, self.ky_n, n, lam, ami)  # fmt: skip
+                self.ky_cxx, self.ky_cxy, self.ky_am, self.ky_n, rows, lam, ami)  # fmt: skip
         vpin_at(pr.vpin_auto_span_s, pr.vpin_auto_warmup_s, self.vp_size, self.vp_cur,
-                self.vp_imb, self.vp_vol, self.vp_n, self.vp_rate, self.vp_rt, self.vp_t0, n,
+                self.vp_imb, self.vp_vol, self.vp_n, self.vp_rate, self.vp_rt, self.vp_t0, rows,
                 vpin, size)  # fmt: skip
         bv, rv, jump, down, up = (np.empty(n) for _ in range(5))
         bipower_at(now_s, pr.bv_interval_s, pr.bv_tau_s, pr.bv_min_returns, self.bv_k, self.bv_l0,
-                   self.bv_l1, self.bv_prev, self.bv_bv, self.bv_rv, self.bv_tref, self.bv_n, n,
+                   self.bv_l1, self.bv_prev, self.bv_bv, self.bv_rv, self.bv_tref, self.bv_n, rows,
                    bv, rv, jump)  # fmt: skip
-        drawdown_at(now_s, pr.drawdown_tau_s, self.dd_lp, self.dd_t, self.dd_lhi, self.dd_llo, n,
-                    down, up)  # fmt: skip
+        drawdown_at(now_s, pr.drawdown_tau_s, self.dd_lp, self.dd_t, self.dd_lhi, self.dd_llo,
+                    rows, down, up)  # fmt: skip
         return MicroReadout(
             now_s=now_s, horizons_s=pr.horizons_s, trd_rate=trd, imbalance=imb, liq_share=share,
             liq_rate_60s=x, baseline_mean=mean, baseline_sd=sd, liq_rate_z=z, saturation=sat,
             kyle_lambda=lam, amihud=ami, vpin=vpin, vpin_bucket_usd=size, bipower=bv,
             realized_var=rv, jump_share=jump, drawdown=down, drawup=up,
-            rejected=self.rejected[:n].copy(), late=self.late[:n].copy(),
+            rejected=self.rejected[rows], late=self.late[rows],
         )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class MicroReadout:
-    """Per-pair values at ``now_s`` (first axis = pair id). NaN where a value is not defined yet."""
+    """Per-pair values at ``now_s`` (row ``i``: pair ``rows[i]``). NaN where not defined yet."""
 
     now_s: float
     horizons_s: tuple[float, ...]

@@ -67,18 +67,20 @@ def saturation_update(
 
 @njit
 def saturation_at(
-    now: float, slot_s: float, tau_s: float, f: F64, k_last: I64, k_first: I64, n_pairs: int,
+    now: float, slot_s: float, tau_s: float, f: F64, k_last: I64, k_first: I64, rows: I64,
     out: F64,
 ) -> None:  # fmt: skip
-    """Fraction of slots since the pair's first event that carried a liquidation, decayed.
+    """Fraction of slots since the pair's first event that carried a liquidation, decayed, of
+    pair ``rows[i]`` into ``out[i]``.
 
     Over the completed slots and the current one if it already has a liquidation; NaN until
     ``ceil(tau/slot)`` slots.
     """
     k_now = math.floor(now / slot_s)
     min_slots = math.ceil(tau_s / slot_s)
-    for p in range(n_pairs):
-        out[p] = np.nan
+    for i in range(rows.shape[0]):
+        p = rows[i]
+        out[i] = np.nan
         if k_first[p] == NO_INTERVAL:
             continue
         kl = k_last[p]
@@ -87,4 +89,4 @@ def saturation_at(
         if n < min_slots:
             continue
         num = 0.0 if kl == NO_INTERVAL else f[p] * math.exp(-float(top - kl) * slot_s / tau_s)
-        out[p] = min(1.0, num / -math.expm1(-float(n) * slot_s / tau_s))
+        out[i] = min(1.0, num / -math.expm1(-float(n) * slot_s / tau_s))

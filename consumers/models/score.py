@@ -1,7 +1,8 @@
 """The composite cascade score (docs/risk-models.md §7): a documented, configurable combination in [0, 1].
 
-Pure module (numpy only), vectorised over pairs; evaluated at read-out time and on the consumer's
-tick, never per event. Each component is mapped to [0, 1] first, then combined as a weighted mean:
+Pure module (numpy; rows checked by ``jit.pair_rows``), vectorised over pairs; evaluated at read-out
+time and on the consumer's tick, never per event. Each component is mapped to [0, 1] first, then
+combined as a weighted mean:
 
 ==================  ==========================================================================
 component           mapping to [0, 1]
@@ -31,9 +32,8 @@ from dataclasses import dataclass, fields
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
+from consumers.models.jit import F64, I64, pair_rows
 
 COMPONENTS: Final = (
     "branching", "feedback", "liq_zscore", "liq_share", "vpin", "volatility", "margin_stress",
@@ -108,33 +108,42 @@ class RankState:
             self.count = np.concatenate((self.count, np.zeros(n, np.int64)))
             self.t = np.concatenate((self.t, np.full(n, -np.inf)))
 
-    def update(self, now_s: float, x: F64) -> None:
-        """Fold the current values ``x[:n]`` in (NaN values and repeated times are skipped)."""
-        n = x.shape[0]
-        upd = np.isfinite(x) & (now_s > self.t[:n])
+    def update(self, now_s: float, x: F64, rows: I64 | None = None) -> None:
+        """Fold the current values in: ``x[i]`` is pair ``rows[i]``'s (None: pairs
+        ``0..len(x)-1``; ``jit.pair_rows``, no repeated id). NaN values and repeated times are
+        skipped; the other pairs' histories are untouched."""
+        rows = pair_rows(rows, x.shape[0] if rows is None else self.mean.shape[0], distinct=True)
+        if x.shape != rows.shape:
+            raise ValueError("x needs one value per pair of rows")
+        upd = np.isfinite(x) & (now_s > self.t[rows])
         if not upd.any():
             return
-        idx = np.flatnonzero(upd)
+        idx = rows[upd]
+        xu = x[upd]
         first = np.isnan(self.mean[idx])
         elapsed = np.where(first, np.inf, now_s - self.t[idx])
         w = self.weight[idx] * np.exp(-elapsed / self.tau_s) + 1.0
         a = 1.0 / w
-        mean = np.where(first, x[idx], self.mean[idx])
-        d = x[idx] - mean
+        mean = np.where(first, xu, self.mean[idx])
+        d = xu - mean
         self.mean[idx] = mean + a * d
         self.var[idx] = np.where(first, 0.0, (1.0 - a) * (self.var[idx] + a * d * d))
         self.weight[idx] = w
         self.count[idx] += 1
         self.t[idx] = now_s
 
-    def rank(self, x: F64) -> F64:
-        """``Phi((x - mean) / sd)``; NaN where x or the history is undefined, short or flat."""
-        n = x.shape[0]
-        sd = np.sqrt(self.var[:n])
+    def rank(self, x: F64, rows: I64 | None = None) -> F64:
+        """``Phi((x[i] - mean) / sd)`` against pair ``rows[i]``'s history (None: pairs
+        ``0..len(x)-1``; repeats allowed); NaN where x or the history is undefined, short or
+        flat."""
+        rows = pair_rows(rows, x.shape[0] if rows is None else self.mean.shape[0])
+        if x.shape != rows.shape:
+            raise ValueError("x needs one value per pair of rows")
+        sd = np.sqrt(self.var[rows])
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (x - self.mean[:n]) / sd
+            z = (x - self.mean[rows]) / sd
         out: F64 = 0.5 * _erfc(-z / math.sqrt(2.0))
-        out[~(sd > 0) | (self.count[:n] < self.min_samples)] = np.nan
+        out[~(sd > 0) | (self.count[rows] < self.min_samples)] = np.nan
         return out
 
 
@@ -166,8 +175,18 @@ def components(
 
 
 def score(p: ScoreParams, comps: F64) -> F64:
-    """The weighted mean of the components, undefined ones counting as 0; in [0, 1]."""
-    out: F64 = np.clip(np.nan_to_num(comps, nan=0.0) @ p.weights / p.total_weight, 0.0, 1.0)
+    """The weighted mean of the components, undefined ones counting as 0; in [0, 1].
+
+    Summed column by column in ``COMPONENTS`` order, so a pair's score does not depend on which
+    other pairs are scored with it (a BLAS matrix-vector product may sum rows differently
+    depending on their position in the block, a read of a subset of pairs would then differ in
+    the last bits from the full read)."""
+    filled = np.nan_to_num(comps, nan=0.0)
+    w = p.weights
+    acc = np.zeros(filled.shape[0])
+    for j in range(filled.shape[1]):
+        acc += filled[:, j] * w[j]
+    out: F64 = np.clip(acc / float(w.sum()), 0.0, 1.0)  # float(w.sum()) is p.total_weight
     return out  # (clipped: the weighted mean of ones can round to 1 + 2e-16)
 
 

@@ -70,22 +70,24 @@ def variance_at(
     interval: I64,
     s2: F64,
     n_intervals: I64,
-    n_pairs: int,
+    rows: I64,
     out: F64,
 ) -> None:
-    """EWMA variance per interval at ``now``, as the next trade at ``now`` would see it.
+    """EWMA variance per interval at ``now`` of pair ``rows[i]`` into ``out[i]``, as the next
+    trade at ``now`` would see it.
 
     Intervals that ended before ``now`` are closed (the open one with its return, later ones empty);
     NaN for pairs that have no closed interval yet.
     """
     k_now = np.int64(math.floor(now / dt))
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         cur = interval[p]
         if cur == NO_INTERVAL:
-            out[p] = np.nan
+            out[i] = np.nan
         elif k_now > cur:
-            out[p] = _closed_variance(s2[p], last_price[p], ref_price[p], lam, k_now - cur)
+            out[i] = _closed_variance(s2[p], last_price[p], ref_price[p], lam, k_now - cur)
         elif n_intervals[p] > 0:
-            out[p] = s2[p]
+            out[i] = s2[p]
         else:
-            out[p] = np.nan
+            out[i] = np.nan

@@ -101,24 +101,26 @@ def vpin_update(
 @njit
 def vpin_at(
     span_s: float, warmup_s: float, size_usd: F64, cur: F64, ring_imb: F64, ring_vol: F64,
-    n_closed: I64, rate: F64, t_rate: F64, t0: F64, n_pairs: int, out_vpin: F64, out_size: F64,
+    n_closed: I64, rate: F64, t_rate: F64, t0: F64, rows: I64, out_vpin: F64, out_size: F64,
 ) -> None:  # fmt: skip
-    """VPIN over the ring (NaN until it is full) and the open (or next) bucket's size in USD."""
+    """VPIN over the ring (NaN until it is full) and the open (or next) bucket's size in USD, of
+    pair ``rows[i]`` into index ``i`` of the outputs."""
     n = ring_imb.shape[1]
-    for p in range(n_pairs):
+    for i in range(rows.shape[0]):
+        p = rows[i]
         if cur[p] > 0.0:
-            out_size[p] = cur[p]
+            out_size[i] = cur[p]
         elif size_usd[p] > 0.0:
-            out_size[p] = max(size_usd[p], MIN_BUCKET_USD)
+            out_size[i] = max(size_usd[p], MIN_BUCKET_USD)
         else:
             s = _auto_bucket(rate[p], t_rate[p], t0[p], span_s, warmup_s, n)
-            out_size[p] = s if s > 0.0 else np.nan
+            out_size[i] = s if s > 0.0 else np.nan
         if n_closed[p] < n:
-            out_vpin[p] = np.nan
+            out_vpin[i] = np.nan
             continue
         num = 0.0
         den = 0.0
         for j in range(n):
             num += ring_imb[p, j]
             den += ring_vol[p, j]
-        out_vpin[p] = num / den
+        out_vpin[i] = num / den

@@ -84,7 +84,8 @@ def read_times(evs: list[Event], extra_s: float) -> list[float]:
 
 
 def readout(s: m.MicroState, now: float, n_pairs: int) -> m.MicroReadout:
-    return s.read(now, n_pairs, np.zeros((n_pairs, 3, len(s.params.horizons_s))))
+    rows = np.arange(n_pairs, dtype=np.int64)
+    return s.read(now, rows, np.zeros((n_pairs, 3, len(s.params.horizons_s))))
 
 
 @st.composite

@@ -108,7 +108,7 @@ def test_flow_update_matches_closed_form(
     t_max = max((e[2] for e in evs), default=BASE_MS) / 1000.0
     for now in (t_max, t_max + extra_ms / 1000.0, t_max - 5.0):
         out = np.full_like(rate, np.nan)
-        flow_rates_at(now, tau, rate, t_last, n_pairs, out)
+        flow_rates_at(now, tau, rate, t_last, np.arange(n_pairs), out)
         for p in range(n_pairs):
             for s in range(n_sides):
                 assert t_last[p, s] == ref.t_last(p, s)
@@ -135,9 +135,9 @@ def test_flow_update_hand_computed() -> None:
     assert t_last[0, 0] == 110.0 and cum[0, 0] == 80.0 and count[0, 0] == 3
     assert rate[0, 1, 0] == 0.0 and count[0, 1] == 0  # the other side untouched
     out = np.empty_like(rate)
-    flow_rates_at(130.0, tau, rate, t_last, 1, out)
+    flow_rates_at(130.0, tau, rate, t_last, np.arange(1), out)
     assert out[0, 0, 0] == rate[0, 0, 0] * math.exp(-20.0 / 10.0)
-    flow_rates_at(50.0, tau, rate, t_last, 1, out)  # before t_last: not grown back
+    flow_rates_at(50.0, tau, rate, t_last, np.arange(1), out)  # before t_last: not grown back
     assert out[0, 0, 0] == rate[0, 0, 0]
 
 
@@ -148,7 +148,7 @@ def test_kernels_accept_empty_input(n_pairs: int) -> None:
     e = np.empty(0)
     flow_update(np.empty(0, np.int32), np.empty(0, np.int8), e, e, tau, rate, t_last, cum, count)
     out = np.full_like(rate, np.nan)
-    flow_rates_at(0.0, tau, rate, t_last, n_pairs, out)
+    flow_rates_at(0.0, tau, rate, t_last, np.arange(n_pairs), out)
     assert not out.any() and not count.any()
 
 
@@ -179,8 +179,8 @@ def test_imbalance_and_share_hand_computed() -> None:
     liq[0, :, 1] = (1.0, 1.0, 0.0)
     trd = np.array([[90.0, 4.0], [7.0, 0.0], [0.0, 0.0]])
     imb, share = np.empty((3, 2)), np.empty((3, 2))
-    imbalance_at(liq, 3, imb)
-    liq_share_at(liq, trd, 3, share)
+    imbalance_at(liq, np.arange(3), imb)
+    liq_share_at(liq, trd, np.arange(3), share)
     assert imb[0].tolist() == [0.5, 0.0] and imb[1, 0] == -1.0
     assert np.isnan(imb[1, 1]) and np.isnan(imb[2]).all()  # no liquidations: undefined
     assert share[0].tolist() == [0.5, 0.5] and share[1, 0] == 1.0
@@ -200,8 +200,8 @@ def test_imbalance_and_share_match_formula(vals: list[tuple[float, float, float,
         liq[i, :, 0] = (lo, sh, un)
         trd[i, 0] = tr
     imb, share = np.empty((n, 1)), np.empty((n, 1))
-    imbalance_at(liq, n, imb)
-    liq_share_at(liq, trd, n, share)
+    imbalance_at(liq, np.arange(n), imb)
+    liq_share_at(liq, trd, np.arange(n), share)
     for i, (lo, sh, un, tr) in enumerate(vals):
         assert close(imb[i, 0], imbalance(lo, sh), rel=1e-15, abs_=0.0)
         assert close(share[i, 0], liq_share([lo, sh, un], tr), rel=1e-15, abs_=0.0)

@@ -120,8 +120,10 @@ def test_allocate_grow_and_wrapper_checks() -> None:
         state.refit(np.zeros(1, np.int64), 1.0)
     with pytest.raises(ValueError, match="now_s"):
         state.refit(PID0, math.nan)
-    with pytest.raises(ValueError, match="n_pairs"):
-        state.read(0.0, 6)
+    with pytest.raises(ValueError, match="rows"):
+        state.read(0.0, np.array([6]))
+    with pytest.raises(ValueError, match="rows"):
+        state.read(0.0, np.array([-1]))
     state.warm_up()
 
 
@@ -193,7 +195,7 @@ def test_update_matches_reference(
     for p, t, m in evs:
         ref.add(p, t, m)
     assert bad == ref.bad
-    r = state.read(BASE, n_pairs)
+    r = state.read(BASE)
     for p in range(n_pairs):
         pr = ref.pairs.get(p)
         accepted = len(pr.events) if pr else 0

@@ -177,7 +177,13 @@ def test_kernels_skip_bad_rows_when_called_directly() -> None:
 
 def test_read_rejects_bad_shapes() -> None:
     s = m.MicroState.allocate(2, m.MicroParams())
-    with pytest.raises(ValueError, match="n_pairs"):
-        s.read(0.0, 3, np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="rows"):
+        s.read(0.0, np.arange(3), np.zeros((3, 3, 3)))
+    with pytest.raises(TypeError, match="rows"):
+        s.read(0.0, np.arange(2, dtype=np.int32), np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match="liq_rate_at"):
-        s.read(0.0, 2, np.zeros((2, 3, 2)))
+        s.read(0.0, None, np.zeros((2, 3, 2)))
+    with pytest.raises(ValueError, match="liq_rate_at"):  # a full-size input with a subset
+        s.read(0.0, np.array([1]), np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match="trd_rate_at"):
+        s.read(0.0, np.array([1]), np.zeros((1, 3, 3)), np.zeros((2, 3)))

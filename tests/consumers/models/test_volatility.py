@@ -19,6 +19,8 @@ from tests.consumers.consumer_refs import VolRef
 
 Vol = tuple[F64, F64, I64, F64, I64]
 
+ONE = np.arange(1)  # the rows of a one-pair read-out
+
 
 def _new_vol(n: int) -> Vol:
     return (np.zeros(n), np.zeros(n), np.full(n, NO_INTERVAL, dtype=np.int64), np.zeros(n),
@@ -37,11 +39,11 @@ def test_volatility_hand_computed() -> None:
     out = np.empty(1)
     _trades([0], [10.2], [100.0], dt, lam, vol)  # first trade: initialises, no return
     assert (last[0], ref[0], interval[0], s2[0], n[0]) == (100.0, 100.0, 10, 0.0, 0)
-    variance_at(10.9, dt, lam, *vol, 1, out)
+    variance_at(10.9, dt, lam, *vol, ONE, out)
     assert math.isnan(out[0])  # nothing closed yet
     _trades([0], [10.7], [110.0], dt, lam, vol)  # same interval: only the price moves
     assert (last[0], ref[0], s2[0]) == (110.0, 100.0, 0.0)
-    variance_at(11.0, dt, lam, *vol, 1, out)  # read-out closes interval 10 as a trade would
+    variance_at(11.0, dt, lam, *vol, ONE, out)  # read-out closes interval 10 as a trade would
     r1 = math.log(110.0 / 100.0)
     v1 = 0.5 * 0.0 + 0.5 * r1 * r1
     assert out[0] == v1
@@ -53,12 +55,12 @@ def test_volatility_hand_computed() -> None:
     assert (s2[0], ref[0], last[0], interval[0], n[0]) == (v2, 121.0, 100.0, 14, 4)
     _trades([0], [12.5], [1.0], dt, lam, vol)  # an older interval: no effect
     assert (s2[0], ref[0], last[0], interval[0]) == (v2, 121.0, 100.0, 14)
-    variance_at(14.5, dt, lam, *vol, 1, out)
+    variance_at(14.5, dt, lam, *vol, ONE, out)
     assert out[0] == v2
-    variance_at(17.0, dt, lam, *vol, 1, out)  # closes 14 (ln(100/121)), then 15 and 16 empty
+    variance_at(17.0, dt, lam, *vol, ONE, out)  # closes 14 (ln(100/121)), then 15 and 16 empty
     r3 = math.log(100.0 / 121.0)
     assert out[0] == (0.5 * v2 + 0.5 * r3 * r3) * 0.5**2
-    variance_at(1e12, dt, lam, *vol, 1, out)  # a huge gap decays to 0, no overflow
+    variance_at(1e12, dt, lam, *vol, ONE, out)  # a huge gap decays to 0, no overflow
     assert out[0] == 0.0
 
 
@@ -112,7 +114,7 @@ def test_price_update_matches_interval_walk(
         assert (interval[p], last[p], n[p]) == (st_.interval, st_.last, st_.n)
         assert math.isclose(s2[p], st_.s2, rel_tol=1e-9, abs_tol=1e-300)
     for now in (t_max, t_max + extra_s):
-        variance_at(now, dt, lam, *vol, n_pairs, out)
+        variance_at(now, dt, lam, *vol, np.arange(n_pairs), out)
         for p in range(n_pairs):
             want = ref.variance_at(p, now)
             if math.isnan(want):
