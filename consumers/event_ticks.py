@@ -1,155 +1,187 @@
-"""When work is due on event time, per pair, from the pair's own events. Pure module.
+"""When each key's events are applied and its work is due, on event time. Pure module.
 
 Alert rules and model refits run on event time, so that what a consumer emits is a function of
-the events it applied, not of when Kafka happened to deliver them: the live consumer and a
-backtest of the same events emit the same alert transitions. The unit is a *tick* of
-``period_s`` of event time. A key (a pair) is due at the close of every tick in which it had
-events, at the close's time ``(k + 1) * period_s``, and nowhere else (plus the optional quiet
-ticks below). The close of a key's tick is taken:
+the events it received, not of how Kafka batched or interleaved them: the live consumer and a
+backtest of the same events emit the same alert transitions. This is a watermark scheme:
 
-* before the key's first event of a later tick is applied (``cut`` splits a record there), so the
-  state read at the close holds exactly the key's events up to it; or
-* once the consumer's event clock (the latest event time it has seen on that input) is
-  ``lateness_s`` past the close (``due``): a key with no later event (a quiet pair) is not
-  waited for forever. ``lateness_s`` bounds how far behind time order the key's events may
-  arrive relative to other keys' on the same input (Kafka keeps a key's events in order; the
-  producer interleaves keys by arrival); a larger value trades alert latency for that margin.
+* Event time is cut into *ticks* of ``period_s``. An event of a key goes to the tick of its time,
+  or to the key's first tick not yet closed if its own tick already closed (a late event is
+  never lost: it joins the next close).
+* A key's tick ``k`` *closes* once the input's event clock (the latest event time received on
+  it) is ``lateness_s`` past the tick's end ``(k + 1) * period_s``. The events of the tick are
+  held until then; at the close they are applied and the key's work runs at the close time.
+  A close therefore sees exactly the key's events of every tick up to ``k`` that arrived before
+  the clock passed ``(k + 1) * period_s + lateness_s``: whatever the record boundaries, the
+  interleaving of keys, or the interleaving of one key's streams (liquidations, trades, market
+  context), as long as they are less than ``lateness_s`` out of time order with each other.
+  ``lateness_s`` trades latency (a tick's work waits up to ``period_s + lateness_s``) for that
+  margin.
+* With ``quiet_s`` set, a key marked ``quiet(key, True)`` (an alert firing or pending on it) is
+  also due every ``quiet_s`` of event time after its last close, up to its next close: values
+  decay while a market is quiet, and a firing alert must resolve without a new event. A quiet
+  evaluation sees the events of the closed ticks only (later ones are still held), and closes
+  the key's ticks ending at or before it, so evaluation times of a key only increase.
 
-A key's events with a time in an already closed tick (late, within the state's late tolerance)
-fall in its next tick. With ``quiet_s`` set, a key marked ``quiet(key, True)`` (an alert firing
-or pending on it) is also due every ``quiet_s`` of event time after its last close, until
-unmarked: values decay while a market is quiet, and a firing alert must be able to resolve
-without a new event. Every due time is a multiple of ``period_s`` or of ``quiet_s`` counted from
-a close: the same on every path that applies the same events per key in the same order.
+Every due time is a tick end, or a multiple of ``quiet_s`` after one: the same on every path that
+receives the same events. ``due`` hands them out in time order, one due time at a time (ties
+by key), so that marking a key quiet after an evaluation takes effect from the next.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Generic, NamedTuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+_NEVER = -(2**62)  # "no tick closed yet"
+
+
+class Due(NamedTuple, Generic[K]):
+    """Work due for ``key`` at event time ``t``: the close of ``tick``, or (``tick`` None) a quiet
+    evaluation."""
+
+    t: float
+    key: K
+    tick: int | None
 
 
 @dataclass(slots=True)
 class _Key:
-    open_tick: int | None = None  # a tick with events not yet closed
-    last_closed: int = -(2**62)  # the latest tick closed
-    next_quiet: float = math.inf  # the next quiet evaluation, when marked quiet
+    pending: set[int] = field(default_factory=set)  # ticks holding events, not closed
+    last_closed: int = _NEVER  # every tick up to this one is closed
     quiet: bool = False
+    next_quiet: float = math.inf
 
 
 class EventTicks(Generic[K]):
-    """The due times of many keys (see the module docstring)."""
+    """The ticks and due times of many keys (see the module docstring)."""
 
     def __init__(self, period_s: float, lateness_s: float, quiet_s: float | None = None) -> None:
-        if not (period_s > 0 and lateness_s >= 0) or (quiet_s is not None and not quiet_s > 0):
-            raise ValueError("period_s and quiet_s must be > 0, lateness_s >= 0")
+        if not (period_s > 0 and math.isfinite(period_s)):
+            raise ValueError(f"period_s must be > 0 and finite, got {period_s}")
+        if not (lateness_s >= 0 and math.isfinite(lateness_s)):
+            raise ValueError(f"lateness_s must be >= 0 and finite, got {lateness_s}")
+        if quiet_s is not None and not (quiet_s > 0 and math.isfinite(quiet_s)):
+            raise ValueError(f"quiet_s must be > 0 and finite, got {quiet_s}")
         self.period_s = period_s
         self.lateness_s = lateness_s
         self.quiet_s = quiet_s
+        self.clock = -math.inf  # the latest event time received
         self._keys: dict[K, _Key] = {}
-        self._closes: list[tuple[float, int, K]] = []  # (close time, seq, key): open ticks
-        self._quiets: list[tuple[float, int, K]] = []  # (time, seq, key): quiet evaluations
-        self._seq = 0  # tie-break: keys in the order they first became due
+        self._heap: list[tuple[float, int, K, int | None]] = []  # (time, seq, key, tick | None)
+        self._seq = 0
 
     def tick_of(self, t: float) -> int:
         return math.floor(t / self.period_s)
 
-    def cut(self, key: K, times: Sequence[float]) -> list[tuple[int, list[float]]]:
-        """Split a key's events (their times, in the order they will be applied) where work is
-        due: ``[(i, [t1, t2, ...]), ...]`` means "run the work at t1, t2, ... before applying
-        events ``i:``". Also marks the key's ticks that the events open."""
+    def end_of(self, tick: int) -> float:
+        return (tick + 1) * self.period_s
+
+    def floor(self, key: K) -> int:
+        """The first tick of ``key`` not closed: an event of an earlier tick joins this one."""
+        st = self._keys.get(key)
+        return st.last_closed + 1 if st is not None else _NEVER + 1
+
+    def hold(self, key: K, tick: int) -> None:
+        """Events of ``key`` are held in ``tick`` (at least ``floor(key)``): it closes once the
+        clock is ``lateness_s`` past its end."""
         st = self._keys.get(key)
         if st is None:
             st = self._keys[key] = _Key()
-        out: list[tuple[int, list[float]]] = []
-        for i, t in enumerate(times):
-            k = max(self.tick_of(t), st.last_closed + 1)  # a late event joins the next tick
-            if st.open_tick is not None and k > st.open_tick:
-                due = [self._close(st, key)]
-                due += self._quiet_before(st, t)
-                out.append((i, due))
-            elif st.open_tick is None:
-                due = self._quiet_before(st, t)
-                if due:
-                    out.append((i, due))
-            if st.open_tick is None:
-                st.open_tick = k
-                heapq.heappush(self._closes, ((k + 1) * self.period_s, self._next_seq(), key))
+        if tick <= st.last_closed:
+            raise ValueError(f"tick {tick} of {key!r} is closed (floor {st.last_closed + 1})")
+        if tick not in st.pending:
+            st.pending.add(tick)
+            self._push(self.end_of(tick), key, tick)
+
+    def assign(self, key: K, t: float) -> int:
+        """Hold one event of ``key`` at ``t``: its tick (its own, or ``floor(key)`` if that
+        closed) is returned, and the clock moves to ``t`` if later."""
+        tick = max(self.tick_of(t), self.floor(key))
+        self.hold(key, tick)
+        self.advance(t)
+        return tick
+
+    def advance(self, clock: float) -> None:
+        """Move the clock without an event (an idle input whose time goes on)."""
+        self.clock = max(self.clock, clock)
+
+    def due(self, horizon: float | None = None) -> list[Due[K]]:
+        """The next work due: every close or quiet evaluation at the earliest due time, if that
+        time is at least ``lateness_s`` behind the clock (or at most ``horizon``); [] when
+        nothing is due. Take them one group at a time, and mark keys quiet or not before asking
+        for the next group: a mark applies from the next group on."""
+        if horizon is None:
+            horizon = self.clock - self.lateness_s
+        out: list[Due[K]] = []
+        heap = self._heap
+        while heap and heap[0][0] <= horizon and not (out and heap[0][0] != out[0].t):
+            t, _, key, tick = heapq.heappop(heap)
+            if tick is not None:
+                if self._take_close(key, tick):
+                    out.append(Due(t, key, tick))
+            elif self._take_quiet(key, t):
+                out.append(Due(t, key, None))
+        out.sort(key=lambda d: str(d.key))
         return out
 
-    def due(self, clock: float) -> list[tuple[float, K]]:
-        """The work due once the input's event clock is at ``clock``: closes and quiet times at
-        least ``lateness_s`` behind it, in time order (ties by key)."""
-        out: list[tuple[float, K]] = []
-        horizon = clock - self.lateness_s
-        while self._closes and self._closes[0][0] <= horizon:
-            t, _, key = heapq.heappop(self._closes)
-            st = self._keys[key]
-            if st.open_tick is not None and (st.open_tick + 1) * self.period_s == t:
-                out.append((self._close(st, key), key))
-        while self._quiets and self._quiets[0][0] <= horizon:
-            t, _, key = heapq.heappop(self._quiets)
-            st = self._keys[key]
-            if st.quiet and st.open_tick is None and st.next_quiet == t:
-                out.append((t, key))
-                self._schedule_quiet(st, key, t + self._quiet_step())
-        out.sort(key=lambda x: (x[0], str(x[1])))
-        return out
-
-    def flush(self) -> list[tuple[float, K]]:
-        """At the end of the input: every open tick's close, in time order (ties by key)."""
-        out = []
-        while self._closes:
-            t, _, key = heapq.heappop(self._closes)
-            st = self._keys[key]
-            if st.open_tick is not None and (st.open_tick + 1) * self.period_s == t:
-                out.append((self._close(st, key), key))
-        out.sort(key=lambda x: (x[0], str(x[1])))
-        return out
+    def last_close(self) -> float:
+        """The latest pending close (-inf if none): at the end of the input, ``due(horizon=...)``
+        up to it takes every close and the quiet evaluations before it (none after)."""
+        return max((t for t, _, _, tick in self._heap if tick is not None), default=-math.inf)
 
     def quiet(self, key: K, on: bool) -> None:
-        """Ask for (``on``) or stop quiet evaluations of ``key`` after its last close (no-op
-        without ``quiet_s``)."""
+        """Ask for (``on``) or stop the quiet evaluations of ``key`` (no-op without ``quiet_s``
+        or for a key never seen)."""
         st = self._keys.get(key)
         if self.quiet_s is None or st is None or st.quiet == on:
             return
         st.quiet = on
-        if not on:
-            st.next_quiet = math.inf
-        elif st.open_tick is None:  # closed: the first quiet time after the last close
-            self._schedule_quiet(st, key, (st.last_closed + 1) * self.period_s + self.quiet_s)
+        st.next_quiet = math.inf
+        if on:
+            self._schedule_quiet(st, key, self.end_of(st.last_closed) + self.quiet_s)
+
+    def forget(self, key: K) -> list[int]:
+        """Drop ``key`` (its partition moved to another consumer): returns its pending ticks,
+        whose events the caller still holds."""
+        st = self._keys.pop(key, None)
+        return sorted(st.pending) if st is not None else []
+
+    def pending(self, key: K) -> bool:
+        st = self._keys.get(key)
+        return bool(st and st.pending)
 
     # ---- internals ------------------------------------------------------------------------
 
-    def _quiet_step(self) -> float:
-        return self.quiet_s if self.quiet_s is not None else math.inf
+    def _take_quiet(self, key: K, t: float) -> bool:
+        st = self._keys.get(key)
+        if st is None or not st.quiet or st.next_quiet != t:
+            return False  # stale: unmarked, or rescheduled by a close
+        if st.pending and self.end_of(min(st.pending)) <= t:
+            return False  # events arrived before it: their close evaluates, and reschedules
+        # the quiet evaluation closes every tick ending at or before it
+        st.last_closed = max(st.last_closed, math.floor(t / self.period_s) - 1)
+        assert self.quiet_s is not None
+        self._schedule_quiet(st, key, t + self.quiet_s)
+        return True
 
-    def _close(self, st: _Key, key: K) -> float:
-        assert st.open_tick is not None
-        k, st.open_tick = st.open_tick, None
-        st.last_closed = k
-        t = (k + 1) * self.period_s
-        if st.quiet:
-            self._schedule_quiet(st, key, t + self._quiet_step())
-        return t
-
-    def _quiet_before(self, st: _Key, t: float) -> list[float]:
-        """The quiet evaluations of a marked key that fall before its next event at ``t``."""
-        out = []
-        while st.quiet and st.next_quiet < t:
-            out.append(st.next_quiet)
-            st.next_quiet += self._quiet_step()
-        return out
+    def _take_close(self, key: K, tick: int) -> bool:
+        st = self._keys.get(key)
+        if st is None or tick not in st.pending:
+            return False
+        st.pending.discard(tick)
+        st.last_closed = max(st.last_closed, tick)
+        if st.quiet and self.quiet_s is not None:
+            self._schedule_quiet(st, key, self.end_of(tick) + self.quiet_s)
+        return True
 
     def _schedule_quiet(self, st: _Key, key: K, t: float) -> None:
         st.next_quiet = t
-        heapq.heappush(self._quiets, (t, self._next_seq(), key))
+        self._push(t, key, None)
 
-    def _next_seq(self) -> int:
+    def _push(self, t: float, key: K, tick: int | None) -> None:
         self._seq += 1
-        return self._seq
+        heapq.heappush(self._heap, (t, self._seq, key, tick))

@@ -78,15 +78,22 @@ class RecordIngest:
             exchange, state, EventIdWindow(c.dedup_liquidation_window_s, c.dedup_trade_window_s)
         )
 
-    def apply(self, value: bytes | None, *, replay: bool = False) -> Ingested:
+    def decode(self, value: bytes | None) -> tuple[Batch | None, str | None, str]:
+        """Steps 1-2: ``(batch, None, "")``, or ``(None, reason, detail)``."""
         if not value:
-            return Ingested(error="empty", detail="empty record value")
+            return None, "empty", "empty record value"
         try:
             batch = decode_batch(value)
         except CodecError as exc:
-            return Ingested(error="invalid", detail=str(exc))
+            return None, "invalid", str(exc)
         if batch.exchange != self.exchange:
-            return Ingested(error="wrong_exchange", detail=batch.exchange)
+            return None, "wrong_exchange", batch.exchange
+        return batch, None, ""
+
+    def apply(self, value: bytes | None, *, replay: bool = False) -> Ingested:
+        batch, error, detail = self.decode(value)
+        if batch is None:
+            return Ingested(error=error, detail=detail)
         return self.apply_batch(batch, replay=replay)
 
     def apply_batch(self, batch: Batch, *, replay: bool = False) -> Ingested:

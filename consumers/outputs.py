@@ -3,22 +3,22 @@
 * Risk snapshots (``publish_risk``, every ``consumer.risk_publish_s``): one record per exported
   pair to ``<prefix>.risk``, keyed by asset, for the asset view across venues
   (``consumers.aggregator``).
-* Alerts (``evaluate_alerts``, every ``consumer.alert_eval_s`` once events arrived): the alert rules
-  (``monitor.alerting.rules``) run on the exported pairs' values at the event clock, and their
-  transitions go to ``<prefix>.alerts`` keyed by fingerprint, one acknowledged before the next (a
-  later transition of a fingerprint never overtakes an earlier one). A transition the broker does
-  not take stays in the unsent queue (``cascade_alerts_unsent``) and is sent again next time, and
-  once more when the service stops.
+* Alerts (``emit``): the transitions of the alert rules, which the event-time engine
+  (``consumers.engine``) evaluates at each pair's tick closes, go to ``<prefix>.alerts`` keyed by
+  fingerprint, one acknowledged before the next (a later transition of a fingerprint never
+  overtakes an earlier one). A transition the broker does not take stays in the unsent queue
+  (``cascade_alerts_unsent``) and is sent again next time, and once more when the service stops.
 
-Neither is sent while a partition replays its warm-up (``consumers.warmup``): a half-rebuilt state
-would mislead the asset view, or fire and resolve alerts on replayed history. The producer is the
-service's (``consumers.service`` starts and stops it); it is None when neither output is on.
+No risk snapshot is sent while a partition replays its warm-up (``consumers.warmup``): a
+half-rebuilt state would mislead the asset view; the engine does not emit transitions within
+replayed history. The producer is the service's (``consumers.service`` starts and stops it); it
+is None when neither output is on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -57,16 +57,11 @@ class Outputs:
         self.risk_published = 0  # risk snapshot records sent
         self.alerts_sent = 0  # alert transitions sent to the alerts topic
         self.unsent: list[AlertEvent] = []
-        self.eval_recv_ns: int | None = None  # earliest receipt among events since evaluation
+        self._sending = asyncio.Lock()
 
     @property
     def needs_producer(self) -> bool:
         return self.cfg.consumer.risk_publish_s > 0 or self.rules is not None
-
-    def received(self, first_recv_ns: int) -> None:
-        """Events received at ``first_recv_ns`` (the earliest of a record) were applied."""
-        if self.eval_recv_ns is None or first_recv_ns < self.eval_recv_ns:
-            self.eval_recv_ns = first_recv_ns
 
     async def publish_risk(self) -> int:
         """Send one risk snapshot per exported pair to the risk topic (not while warming up: a
@@ -87,25 +82,8 @@ class Outputs:
         self.risk_published += len(rows)
         return len(rows)
 
-    async def evaluate_alerts(self) -> list[AlertEvent]:
-        """Run the alert rules on the exported pairs' values at the event clock and send the
-        transitions to the alerts topic, keyed by fingerprint. Nothing is evaluated while a
-        partition is warming up (a half-rebuilt state would fire or resolve on replayed history).
-        Each transition carries the earliest receive time among the events applied since the
-        previous evaluation: the trigger is one of them, so latency measured from it is an upper
-        bound. A transition the broker does not take is kept and sent again next time."""
-        if self.rules is None:
-            return []
-        recv_ns, self.eval_recv_ns = self.eval_recv_ns, None
-        if self._warming():
-            return []
-        t = self.state.now_s()
-        received_ts = recv_ns * 1e-9 if recv_ns is not None else math.nan
-        events: list[AlertEvent] = []
-        for row in self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols):
-            events += self.rules.observe(
-                t, row.exchange, row.symbol, row.values, row.drivers, received_ts
-            )
+    async def emit(self, events: list[AlertEvent]) -> None:
+        """Count and log the engine's transitions, then send them (with any still unsent)."""
         for ev in events:
             self.metrics.alert_transitions.labels(
                 self.exchange, ev.rule, ev.status, ev.severity
@@ -114,24 +92,25 @@ class Outputs:
         self.unsent += events
         if self.unsent:
             await self.send_alerts()
-        return events
 
     async def send_alerts(self) -> None:
         """Send the unsent transitions in order, each acknowledged before the next (a later
         transition of a fingerprint never overtakes an earlier one); stop at the first failure."""
-        producer = self.producer
-        while self.unsent and producer is not None:
-            ev = self.unsent[0]
-            try:
-                await producer.send_and_wait(
-                    self.cfg.alerts_topic, ev.encode(), key=ev.fingerprint.encode()
-                )
-            except KafkaError as exc:
-                log.warning("%s: alerts topic unavailable (%s), will resend", self.exchange, exc)
-                break
-            del self.unsent[0]
-            self.alerts_sent += 1
-        self.metrics.alerts_unsent.labels(self.exchange).set(len(self.unsent))
+        async with self._sending:  # one sender at a time: the loop, a flush, the stop
+            producer = self.producer
+            while self.unsent and producer is not None:
+                ev = self.unsent[0]
+                try:
+                    await producer.send_and_wait(
+                        self.cfg.alerts_topic, ev.encode(), key=ev.fingerprint.encode()
+                    )
+                except KafkaError as exc:
+                    log.warning("%s: alerts topic unavailable (%s), will resend", self.exchange,
+                                exc)  # fmt: skip
+                    break
+                del self.unsent[0]
+                self.alerts_sent += 1
+            self.metrics.alerts_unsent.labels(self.exchange).set(len(self.unsent))
 
     async def flush_alerts(self) -> None:
         """On stop: one last attempt at the unsent transitions; what remains is logged."""

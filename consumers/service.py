@@ -1,22 +1,28 @@
 """The consumer service of one exchange: Kafka group member -> RiskState -> Prometheus.
 
-Loop: ``getmany`` -> per record: ``RecordIngest`` (``consumers.ingest``: decode, drop repeats,
-apply; a ``CodecError`` is counted in ``decode_errors{reason}``, logged, and the record skipped) ->
-event-to-metric latency (``now - recv_ns`` per event) -> commit every ``commit_interval_s`` -> lag
-per partition every ``lag_refresh_s``; on their own intervals, the models' periodic work
-(``maintain``), the alert rules and the risk snapshots (``consumers.outputs``). A partition newly
-assigned first replays its warm-up window (``consumers.warmup``).
+Loop: ``getmany`` -> per record: decode (``consumers.ingest``; a ``CodecError`` is counted in
+``decode_errors{reason}``, logged, and the record skipped) -> ``EventEngine.offer``
+(``consumers.engine``: held per pair and tick of event time) -> ``EventEngine.step``: the ticks the
+event clock closed are applied (repeats dropped, events counted, event-to-metric latency
+``now - recv_ns`` per event), each closed pair's models maintained and its alert rules evaluated,
+the transitions sent (``consumers.outputs``) -> commit every ``commit_interval_s`` -> lag per
+partition every ``lag_refresh_s``; risk snapshots every ``risk_publish_s``. When no record moves
+the event clock, it moves on with the wall time since it last moved (``_idle``), so the last ticks
+close and quiet pairs with a firing alert are still evaluated. A partition newly assigned first replays its
+warm-up window (``consumers.warmup``).
 
 Offsets and exactly-once counting (the ledger is ``monitor.core.offsets.OffsetLedger``):
 
-* The ledger's commit point of ``tp`` is the offset after the last record *processed* on ``tp``;
-  it moves after each record is applied, and only these offsets are ever committed (auto-commit is
-  off). Processing a fetched batch has no ``await`` in it, so a rebalance, a cancellation or
-  ``stop()`` never sees half a batch.
+* A record is *begun* when offered and *done* once the engine applied every part of it (a
+  record is held until its ticks close). The ledger's commit point of ``tp`` is the offset after
+  the done prefix, and only these offsets are ever committed (auto-commit is off): a held record
+  is re-read by the next owner, never lost. Offering a fetched batch has no ``await`` in it, so a
+  rebalance, a cancellation or ``stop()`` never sees half a batch.
 * Records below the commit point are dropped before processing. The ledger lives as long as the
   service (revoked partitions are not forgotten), so a partition that comes back after a failed
   commit, or a retried fetch, can never be counted twice within one process.
-* On revoke, the revoked partitions' processed offsets are committed before the group rebalances;
+* On revoke, the records held for the revoked partitions' pairs are dropped (the next owner reads
+  them) and the processed offsets are committed before the group rebalances;
   ``stop()`` cancels the loop (which can only be waiting), commits, then leaves the group. A second
   instance of the same group therefore starts exactly where this one stopped. A commit that fails
   (the group already moved on) is logged; the next owner then re-reads from the previous commit
@@ -34,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -43,14 +50,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from consumers.engine import EventEngine, Step
 from consumers.exporter import RiskCollector
-from consumers.ingest import RecordIngest
+from consumers.ingest import Ingested, RecordIngest
 from consumers.outputs import Outputs
 from consumers.readout import PairSnapshot
 from consumers.warmup import WarmUp
 from monitor.alerting.rules import RuleEngine
-from monitor.core.alertrecord import AlertEvent
 from monitor.core.config import Config
+from monitor.core.errors import CodecError
 from monitor.core.kafka import BatchSender, Record, RiskConsumer, TopicPartition
 from monitor.core.lifecycle import AsyncService, RebalanceListener
 from monitor.core.metrics import ConsumerMetrics, for_registry
@@ -92,6 +100,13 @@ class ConsumerService(AsyncService):
         self.replayed_events = 0
         self.warmup = WarmUp(exchange, c.warmup_s, self.metrics.warming.labels(exchange))
         self.outputs = Outputs(cfg, exchange, self.state, self.metrics, self.warmup.warming)
+        self.engine: EventEngine[tuple[TopicPartition, int]] = EventEngine(
+            self.ingest, self.outputs.rules, period_s=c.alert_eval_s,
+            lateness_s=c.alert_lateness_s, quiet_s=c.alert_quiet_s,
+            refit_interval_s=cfg.risk.refit_interval_s,
+        )  # fmt: skip
+        self._symbol_tp: dict[str, TopicPartition] = {}  # the partition each pair came from
+        self._clock_wall = time.monotonic()  # when the engine's clock last moved with an event
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._error_counts: dict[str, int] = {}
         m, x = self.metrics, exchange
@@ -160,6 +175,9 @@ class ConsumerService(AsyncService):
         consumer = self._consumer
         if consumer is not None:
             try:
+                # a record split across ticks is applied whole before the last commit: the
+                # next owner re-reads only records this process applied nothing of
+                await self._after(self.engine.release_partial())
                 await self._commit()
             finally:
                 await consumer.stop()
@@ -237,15 +255,16 @@ class ConsumerService(AsyncService):
         assert consumer is not None  # started before this task
         c = self.cfg.consumer
         poll_ms = int(1000 * min(c.commit_interval_s, c.lag_refresh_s))
+        tick_ms = max(1, int(1000 * c.alert_eval_s))
         next_lag = time.monotonic()
         next_commit = next_lag + c.commit_interval_s
         next_risk = next_lag + c.risk_publish_s
-        next_refit = next_lag + self.cfg.risk.refit_interval_s
-        next_eval = next_lag
         while True:
             try:
+                # while ticks are held, an idle input must still move the event clock on
+                timeout = tick_ms if self.engine.held else poll_ms
                 batches = await consumer.getmany(
-                    timeout_ms=poll_ms, max_records=c.fetch_max_records
+                    timeout_ms=timeout, max_records=c.fetch_max_records
                 )
             except KafkaError as exc:
                 if not exc.retriable:
@@ -255,6 +274,9 @@ class ConsumerService(AsyncService):
                 continue
             if batches:
                 self._process(batches)
+            self._idle()
+            await self._after(self.engine.step())
+            if batches:
                 # getmany returns buffered records without suspending: yield once per batch so
                 # a consumer catching up never starves the other tasks of its event loop
                 await asyncio.sleep(0)
@@ -265,69 +287,94 @@ class ConsumerService(AsyncService):
             if now >= next_lag:
                 next_lag = now + c.lag_refresh_s
                 await self._refresh_lag()
-            if now >= next_refit:
-                next_refit = now + self.cfg.risk.refit_interval_s
-                self.maintain()
-            if out.rules is not None and out.eval_recv_ns is not None and now >= next_eval:
-                next_eval = now + c.alert_eval_s
-                await out.evaluate_alerts()
             if out.producer is not None and c.risk_publish_s > 0 and now >= next_risk:
                 next_risk = now + c.risk_publish_s
                 await out.publish_risk()
 
-    def maintain(self) -> int:
-        """The models' periodic work (Hawkes refits, rank histories) at the event clock."""
-        t0 = time.perf_counter()
-        n = self.state.maintain(self.state.now_s())
-        self.metrics.refit_seconds.labels(self.exchange).observe(time.perf_counter() - t0)
-        self._m_state_bytes.set(self.state.bytes_per_pair)
-        return n
+    def _idle(self) -> None:
+        """The event clock moves on with the wall time elapsed since it last moved with an
+        event: an input that goes quiet (or brings only records no newer than the clock) still
+        closes its held ticks and evaluates quiet pairs with a firing alert. A consumer catching
+        up on a backlog moves its clock with events at every poll, so this adds no more than the
+        milliseconds between two polls."""
+        clock = self.engine.event_clock
+        if clock > -math.inf:
+            self.engine.advance(clock + (time.monotonic() - self._clock_wall))
 
     async def publish_risk(self) -> int:
         """Send the exported pairs' risk snapshots now (``consumers.outputs``)."""
         return await self.outputs.publish_risk()
 
-    async def evaluate_alerts(self) -> list[AlertEvent]:
-        """Run the alert rules now and send their transitions (``consumers.outputs``)."""
-        return await self.outputs.evaluate_alerts()
+    async def send_alerts(self) -> None:
+        """Send the transitions not sent yet (``consumers.outputs``); the loop sends each step's
+        transitions itself, this waits for a send in progress."""
+        await self.outputs.send_alerts()
 
     def _process(self, batches: Mapping[TopicPartition, Sequence[Record]]) -> None:
-        """Apply fetched records (synchronous: nothing else runs in the middle of a batch)."""
-        latencies: list[npt.NDArray[np.float64]] = []
-        offsets = self._offsets
+        """Offer fetched records to the engine (synchronous: nothing else runs in the middle of
+        a batch). Their events are applied when their ticks close (``_after``)."""
+        offsets, engine = self._offsets, self.engine
+        clock = engine.event_clock
         for tp, records in batches.items():
             until = self.warmup.replay_until(tp)
             for rec in records:
-                if offsets.is_done(tp, rec.offset):
+                if offsets.is_done(tp, rec.offset) or offsets.is_begun(tp, rec.offset):
                     continue  # processed already by this process
                 replay = rec.offset < until
-                recv_ns = self._handle(rec.value, tp, rec.offset, replay=replay)
-                if not replay and recv_ns is not None and recv_ns.size:
-                    lag_s = (time.time_ns() - recv_ns) * 1e-9
-                    latencies.append(np.asarray(lag_s, dtype=np.float64))
-                    self.outputs.received(int(recv_ns.min()))
-                offsets.done(tp, rec.offset)
-            if until >= 0:
-                self.warmup.passed(tp, offsets.position(tp))
+                if not replay:
+                    self.processed_records += 1
+                    self._m_records.inc()
+                batch, error, detail = self.ingest.decode(rec.value)
+                if batch is None:
+                    assert error is not None
+                    self._decode_error(replay, error, tp, rec.offset, detail)
+                    offsets.done(tp, rec.offset)
+                    continue
+                self._symbol_tp[batch.symbol] = tp
+                offsets.begin(tp, rec.offset)
+                try:
+                    parts = engine.offer(batch, (tp, rec.offset), replay=replay)
+                except CodecError as exc:
+                    parts = 0
+                    self._decode_error(replay, "bad_column", tp, rec.offset, str(exc))
+                if not parts:
+                    offsets.complete(tp, rec.offset)  # no events: nothing to hold
+        if engine.event_clock > clock:
+            self._clock_wall = time.monotonic()
+
+    async def _after(self, step: Step[tuple[TopicPartition, int]]) -> None:
+        """Account for what the engine applied and evaluated, then send its transitions."""
+        latencies: list[npt.NDArray[np.float64]] = []
+        for done, replay in step.ingested:
+            self._count(done, replay)
+            if not replay and done.recv_ns.size:
+                lag_s = (time.time_ns() - done.recv_ns) * 1e-9
+                latencies.append(np.asarray(lag_s, dtype=np.float64))
         if latencies:
             self.metrics.latency.observe_many((self.exchange,), np.concatenate(latencies))
+        moved: set[TopicPartition] = set()
+        for tp, offset in step.done:
+            self._offsets.complete(tp, offset)
+            moved.add(tp)
+        for tp in moved:
+            if self.warmup.replay_until(tp) >= 0:
+                self.warmup.passed(tp, self._offsets.position(tp))
+        if step.maintained:
+            self.metrics.refit_seconds.labels(self.exchange).observe(step.maintain_s)
+            self._m_state_bytes.set(self.state.bytes_per_pair)
         self._m_pairs.set(self.state.n_pairs)
         self._wake_waiters()
+        if step.transitions or self.outputs.unsent:
+            await self.outputs.emit(step.transitions)
 
-    def _handle(
-        self, value: bytes | None, tp: TopicPartition, offset: int, *, replay: bool = False
-    ) -> npt.NDArray[np.int64] | None:
-        if not replay:
-            self.processed_records += 1
-            self._m_records.inc()
-        done = self.ingest.apply(value, replay=replay)
-        if done.error is not None:
-            self._decode_error(replay, done.error, tp, offset, done.detail)
-            return None
+    def _count(self, done: Ingested, replay: bool) -> None:
+        if done.error is not None:  # columns the state could not convert (rare)
+            self._decode_error(replay, done.error, None, -1, done.detail)
+            return
         if replay:
             self.replayed_events += done.events
             self._m_replayed.inc(done.events)
-            return done.recv_ns
+            return
         if done.duplicates:
             self.duplicates += done.duplicates
             self._m_duplicates.inc(done.duplicates)
@@ -338,10 +385,9 @@ class ConsumerService(AsyncService):
         if done.contexts:
             self._m_ctx.inc(done.contexts)
         self.processed_events += done.events
-        return done.recv_ns
 
     def _decode_error(
-        self, replay: bool, reason: str, tp: TopicPartition, offset: int, detail: str
+        self, replay: bool, reason: str, tp: TopicPartition | None, offset: int, detail: str
     ) -> None:
         if replay:  # counted and logged by the process that first read it
             return
@@ -349,10 +395,9 @@ class ConsumerService(AsyncService):
         n = self._error_counts.get(reason, 0) + 1
         self._error_counts[reason] = n
         if n == 1 or n % 1000 == 0:  # bounded logging under a flood of bad records
-            log.warning(
-                "%s: skipped record %s[%d]@%d (%s, %d so far): %s",
-                self.exchange, tp.topic, tp.partition, offset, reason, n, detail[:200],
-            )  # fmt: skip
+            where = f"{tp.topic}[{tp.partition}]@{offset}" if tp is not None else "(merged tick)"
+            log.warning("%s: skipped record %s (%s, %d so far): %s",
+                        self.exchange, where, reason, n, detail[:200])  # fmt: skip
 
     def _on_skip(self, reason: str, n: int) -> None:
         self.metrics.events_skipped.labels(self.exchange, reason).inc(n)
@@ -389,6 +434,12 @@ class ConsumerService(AsyncService):
             self.metrics.lag.labels(self.exchange, str(tp.partition)).set(max(0, high - pos))
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        keys = [k for k, tp in self._symbol_tp.items() if tp in revoked]
+        await self._after(self.engine.release_partial(keys))  # records split across ticks
+        for tp, offset in self.engine.drop(keys):  # held records: the next owner reads them
+            self._offsets.abandon(tp, offset)
+        for k in keys:
+            del self._symbol_tp[k]
         if self._consumer is not None and revoked:
             await self._commit(revoked)
         for tp in revoked:

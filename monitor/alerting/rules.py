@@ -9,6 +9,7 @@ severity, a ``for`` duration, a resolve level and a cooldown::
     metric = "score"
     exchange = "*"            # glob
     symbol = "BTC-*"          # glob; or asset = "BTC"
+    scope = "pair"            # pair (default), venue (the venue-wide row, symbol "*") or any
     op = ">="                 # or "<="
     warning = 0.6
     critical = 0.8
@@ -19,9 +20,10 @@ severity, a ``for`` duration, a resolve level and a cooldown::
 
 Semantics, per (rule, exchange, symbol), on the values observed at event time ``t``:
 
-* a severity's condition (``value >= level`` for ``>=``) must hold at every observation for
-  ``for_s`` before the alert fires at that severity (a missing value, NaN, neither breaks nor
-  extends the run: data gaps do not fire or resolve anything);
+* a severity's condition (``value >= level`` for ``>=``, and every ``require`` minimum met: e.g.
+  ``require = { liq_rate_60s = 2000 }``) must hold at every observation for ``for_s`` before the
+  alert fires at that severity (a missing value, NaN, neither breaks nor extends the run: data
+  gaps do not fire or resolve anything; a requirement not met breaks it);
 * a firing alert escalates to critical the same way, and never de-escalates: it stays at its
   severity until the value crosses back past ``resolve`` (hysteresis: a value oscillating around
   the warning level, above ``resolve``, keeps one firing alert instead of a flood);
@@ -56,6 +58,7 @@ class RuleEngine:
         self._received_ts = math.nan
         self._drivers_src: Drivers = ()
         self._drivers: tuple[tuple[str, float], ...] | None = None
+        self._values: Mapping[str, float] = {}
 
     def observe(
         self, t: float, exchange: str, symbol: str, values: Mapping[str, float],
@@ -68,6 +71,7 @@ class RuleEngine:
         out: list[AlertEvent] = []
         self._drivers_src, self._drivers = drivers, None
         self._received_ts = received_ts
+        self._values = values
         for rule in self.rules:
             if not rule.matches(exchange, symbol):
                 continue
@@ -87,9 +91,10 @@ class RuleEngine:
         self, rule: Rule, st: _State, t: float, exchange: str, symbol: str, v: float,
     ) -> AlertEvent | None:  # fmt: skip
         levels = {"warning": rule.warning, "critical": rule.critical}
+        ok = rule.required(self._values)
         for sev in SEVERITIES:
             lvl = levels[sev]
-            if lvl is not None and rule.beyond(v, lvl):
+            if ok and lvl is not None and rule.beyond(v, lvl):
                 st.since.setdefault(sev, t)
             else:
                 st.since.pop(sev, None)
@@ -124,6 +129,15 @@ class RuleEngine:
             started_t=st.started_t, summary=render(rule, sev, exchange, symbol, v, drv),
             labels=dict(rule.labels), drivers=drv, received_ts=self._received_ts,
         )  # fmt: skip
+
+    def active(self, exchange: str, symbol: str) -> bool:
+        """Whether an alert of this pair is firing or pending (a condition holding, not yet
+        for ``for_s``): the pair must then be evaluated even while it has no events."""
+        for rule in self.rules:
+            st = self._state.get((rule.name, exchange, symbol))
+            if st is not None and (st.firing is not None or st.since):
+                return True
+        return False
 
     def firing(self) -> dict[str, str]:
         """fingerprint -> severity of every firing alert."""

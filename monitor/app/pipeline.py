@@ -61,10 +61,11 @@ class Pipeline(AsyncService):
         return published
 
     async def flush_alerts(self, timeout_s: float = 30.0) -> int:
-        """After ``drain``: evaluate the rules on the last events, then wait until the dispatcher
-        has handled every transition the consumers sent. Returns the transitions sent."""
+        """After ``drain`` (every event applied, so every tick with events closed and evaluated):
+        send what the consumers have not sent yet, then wait until the dispatcher has handled
+        every transition sent. Returns the transitions sent."""
         for c in self.consumers:
-            await c.evaluate_alerts()
+            await c.send_alerts()
         sent = sum(c.alerts_sent for c in self.consumers)
         if self.dispatcher is not None:
             await self.dispatcher.wait_handled(sent, timeout_s)

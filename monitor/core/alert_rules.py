@@ -20,7 +20,10 @@ from monitor.core.riskrecord import FIELDS, asset_of
 SEVERITIES: Final = ("warning", "critical")
 OPS: Final = (">=", "<=")
 _KEYS: Final = frozenset({"name", "metric", "exchange", "symbol", "asset", "op", "warning",
-                          "critical", "resolve", "for_s", "cooldown_s", "summary", "labels"})  # fmt: skip
+                          "critical", "resolve", "for_s", "cooldown_s", "summary", "labels",
+                          "require", "scope"})  # fmt: skip
+SCOPES: Final = ("pair", "venue", "any")
+VENUE_SYMBOL: Final = "*"  # the symbol of a venue-wide (pooled) row
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,15 @@ class Rule:
     cooldown_s: float = 0.0
     summary: str = "{severity}: {metric} {value:.3g} on {exchange} {symbol} ({rule})"
     labels: Mapping[str, str] = field(default_factory=dict)
+    # other values that must be at least these for the condition to hold (a missing or NaN one
+    # does not hold): a minimum flow, a minimum score coverage
+    require: Mapping[str, float] = field(default_factory=dict)
+    scope: str = "pair"  # pair: the venues' pairs; venue: venue-wide rows (symbol "*"); any
 
     def matches(self, exchange: str, symbol: str) -> bool:
+        pooled = symbol == VENUE_SYMBOL
+        if (self.scope == "pair" and pooled) or (self.scope == "venue" and not pooled):
+            return False
         if self.asset is not None and asset_of(symbol) != self.asset:
             return False
         return fnmatch.fnmatchcase(exchange, self.exchange) and fnmatch.fnmatchcase(
@@ -48,6 +58,10 @@ class Rule:
 
     def beyond(self, value: float, level: float) -> bool:
         return value >= level if self.op == ">=" else value <= level
+
+    def required(self, values: Mapping[str, float]) -> bool:
+        """Whether every ``require`` minimum holds (NaN or missing: not)."""
+        return all(values.get(k, math.nan) >= v for k, v in self.require.items())
 
     def severity(self, value: float) -> str | None:
         """The highest severity whose level ``value`` reaches, or None."""
@@ -107,11 +121,22 @@ def rule_from_dict(d: Mapping[str, Any], where: str) -> Rule:
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
     ):
         raise ConfigError(f"{where}.labels: a table of strings is required")
+    require = d.get("require", {})
+    if not isinstance(require, Mapping):
+        raise ConfigError(f"{where}.require: a table of metric = minimum is required")
+    for k, v in require.items():
+        if k not in FIELDS:
+            raise ConfigError(f"{where}.require.{k}: one of {list(FIELDS)}")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"{where}.require.{k} {v!r}: a finite number is required")
+    scope = d.get("scope", "pair")
+    if scope not in SCOPES:
+        raise ConfigError(f"{where}.scope {scope!r}: one of {list(SCOPES)}")
     rule = Rule(
         name=name, metric=metric, warning=warning, critical=critical, resolve=resolve, op=op,
         exchange=strs["exchange"] or "*", symbol=strs["symbol"] or "*", asset=strs["asset"],
         for_s=for_s, cooldown_s=cooldown_s, summary=strs["summary"] or Rule.summary,
-        labels=dict(labels),
+        labels=dict(labels), require={k: float(v) for k, v in require.items()}, scope=scope,
     )  # fmt: skip
     try:  # the template must render with the documented names
         render(rule, "warning", "x", "X-USDT-PERP", 1.0, ())
@@ -124,6 +149,7 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
     """The ``[[alerts.rules]]`` table of ``rule`` (``rule_from_dict``'s inverse)."""
     d = {f.name: getattr(rule, f.name) for f in fields(rule)}
     d["labels"] = dict(rule.labels)
+    d["require"] = dict(rule.require)
     return {k: v for k, v in d.items() if v is not None}
 
 

@@ -157,16 +157,27 @@ class ConsumerConfig:
     dedup_trade_window_s: float = 60.0
     # per-pair risk snapshots to <prefix>.risk every this many seconds (0: off), for the asset view
     risk_publish_s: float = 5.0
-    # alert rules ([alerts]) are evaluated on the exported pairs' values at most this often, at
-    # the event clock, after events were applied (the evaluation reads every model: ~2 ms/200 pairs)
-    alert_eval_s: float = 0.1
+    # event-time ticks (consumers.event_ticks): a pair's events are held per tick of alert_eval_s
+    # and applied at the tick's close, once the exchange's event clock is alert_lateness_s past
+    # it; the pair's alert rules run at every close of a tick with events, and every
+    # alert_quiet_s of event time while an alert of the pair is firing or pending. Events less
+    # than alert_lateness_s out of time order with each other give the same transitions
+    # whatever their interleaving (live or backtest); a tick's work waits up to
+    # alert_eval_s + alert_lateness_s
+    alert_eval_s: float = 1.0
+    alert_lateness_s: float = 1.0
+    alert_quiet_s: float = 1.0
 
     def validate(self) -> None:
         _positive("consumer.max_pairs", self.max_pairs)
-        for name in ("warmup_s", "late_tolerance_s", "risk_publish_s", "alert_eval_s"):
+        for name in ("warmup_s", "late_tolerance_s", "risk_publish_s", "alert_lateness_s"):
             v = getattr(self, name)
             if not 0.0 <= v < math.inf:
                 raise ConfigError(f"consumer.{name} {v}: must be >= 0 and finite")
+        for name in ("alert_eval_s", "alert_quiet_s"):
+            v = getattr(self, name)
+            if not 0.0 < v < math.inf:
+                raise ConfigError(f"consumer.{name} {v}: must be > 0 and finite")
         _positive("consumer.max_exported_symbols", self.max_exported_symbols)
         _positive("consumer.vol_interval_s", self.vol_interval_s)
         if not 0.0 < self.vol_lambda < 1.0:

@@ -106,6 +106,22 @@ class OffsetLedger(Generic[K]):
         below = part.position is not None and offset < part.position
         return below or offset in part.finished
 
+    def abandon(self, tp: K, offset: int) -> bool:
+        """Un-take a begun ``offset`` that will not be done here (it may be taken again): the
+        commit point stays before it. False when it was not begun."""
+        part = self._parts.get(tp)
+        if part is None or offset not in part.pending:
+            return False
+        part.pending.remove(offset)
+        part.begun.remove(offset)
+        self._advance(part)
+        return True
+
+    def is_begun(self, tp: K, offset: int) -> bool:
+        """Whether ``offset`` was begun and is not done yet."""
+        part = self._parts.get(tp)
+        return part is not None and offset in part.pending
+
     def position(self, tp: K) -> int | None:
         """The commit point of ``tp`` (the next offset to process); None before any is done."""
         part = self._parts.get(tp)

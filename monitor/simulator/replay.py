@@ -4,7 +4,9 @@ One websocket server on 127.0.0.1 answers the recorded connections' paths (the p
 pointed at ``url`` with the same exchange configuration as the recording, so it asks for the same
 paths) and the recorded REST paths (instrument metadata). Each recorded connection is played once:
 after the client has sent as many messages as the recording's subscribe frames, its frames follow
-with their recorded spacing divided by ``speed``; client messages are read and ignored. Several
+on one clock shared by every connection (recorded receive times, relative to the recording's
+first frame, divided by ``speed``, from when the first connection began to play), so frames of
+different connections keep their recorded order; client messages are read and ignored. Several
 recorded connections can share a path (Bybit's configured symbols and its other listed symbols'
 liquidations): a client gets the one whose first subscribe frame equals its first message, else
 the first not yet played. A connection that finds every recording of its path played gets nothing
@@ -45,6 +47,12 @@ class ReplayServer(AsyncService):
             self._done.set()
         self._server: Server | None = None
         self.port = 0
+        # one clock for every connection: a frame is due at its recorded receive time's offset
+        # from the recording's first frame (divided by speed) after the first connection played,
+        # so frames of different connections keep their recorded order and spacing
+        firsts = [f[0][0] for f in self.recording.frames.values() if f]
+        self._t0 = min(firsts) if firsts else 0
+        self._epoch: float | None = None
 
     async def start(self) -> None:
         self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._route)
@@ -110,8 +118,9 @@ class ReplayServer(AsyncService):
         if not frames:
             return
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        t0 = frames[0][0]
+        if self._epoch is None:  # the first connection to play fixes the common clock
+            self._epoch = loop.time()
+        start, t0 = self._epoch, self._t0
         for recv_ns, data in frames:
             due = start + (recv_ns - t0) / 1e9 / self.speed
             delay = due - loop.time()

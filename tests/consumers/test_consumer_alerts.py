@@ -1,11 +1,13 @@
 """Alert rules inside the consumer, against the real broker: a rule fires on event time after its
-``for`` duration, resolves with hysteresis, is suppressed while warming up, and every transition
-lands on the alerts topic keyed by its fingerprint, in order."""
+``for`` duration, at tick closes (``consumers.engine``), resolves with hysteresis while the pair
+is quiet, and every transition lands on the alerts topic keyed by its fingerprint, in order."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from consumers.service import ConsumerService
@@ -29,8 +31,8 @@ RULE = {
 def _cfg(bootstrap: str, unique: str) -> Config:
     return load(environ={}).with_overrides(
         kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"t{unique}", "partitions": 1},
-        consumer={"group_prefix": f"g{unique}", "risk_publish_s": 0.0, "alert_eval_s": 0.0,
-                  "warmup_s": 0.0},
+        consumer={"group_prefix": f"g{unique}", "risk_publish_s": 0.0, "alert_eval_s": 0.1,
+                  "alert_lateness_s": 0.2, "alert_quiet_s": 1.0, "warmup_s": 0.0},
         alerts={"rules": [RULE]},
     )  # fmt: skip
 
@@ -62,10 +64,6 @@ async def test_rule_fires_after_for_duration_resolves_and_is_keyed_by_fingerprin
             # $600k of longs on BTC (60 s rate ~ $10k/s, past critical); ETH is out of scope
             await send(svc, [liq("BTC-USDT-PERP", "long", 600_000.0, T0_MS)])
             await send(svc, [liq("ETH-USDT-PERP", "long", 900_000.0, T0_MS)])
-            # warming: nothing is evaluated, and the pending receive time is dropped
-            svc._replay_until[TopicPartition(cfg.topic(X), 0)] = 1 << 60
-            assert await svc.evaluate_alerts() == []
-            del svc._replay_until[TopicPartition(cfg.topic(X), 0)]
             for k in range(1, 7):  # event time moves on with trades, 1 s apart
                 await send(svc, [trade("BTC-USDT-PERP", "sell", 100.0, 10.0, T0_MS + 1000 * k)])
             fired = await alerts.getone()
@@ -82,17 +80,18 @@ async def test_rule_fires_after_for_duration_resolves_and_is_keyed_by_fingerprin
     assert (f.status, f.severity, f.rule, f.symbol, f.fingerprint) == (
         "firing", "critical", "long-liquidations", "BTC-USDT-PERP", fp,
     )  # fmt: skip
-    # held for 2 s of event time: fired at the first evaluation 2 s or more after the first one
-    # that saw it (at t0 or, when the warming window swallowed that one, at t0 + 1 s)
-    assert 2.0 <= f.t - T0_MS / 1000 <= 3.01 and f.started_t == f.t
+    # first seen at the close of its tick (t0 + 0.1 s), held for 2 s of event time: fired at the
+    # close of the trade tick that ends at t0 + 2.1 s (event time, whatever the wall clock did)
+    t0 = T0_MS / 1000
+    assert f.t == pytest.approx(t0 + 2.1) and f.started_t == f.t
     assert f.value > 5_000.0 and dict(f.labels) == {"team": "risk"}
-    # the receive time of the events applied since the previous evaluation: a trade's (its
-    # default receive time is its event time); the event clock then ran on with wall time for as
-    # long as the evaluation took to come (well under a second on a loaded machine)
-    assert f.received_ts in {T0_MS / 1000 + k for k in range(1, 7)}
-    assert 0.0 <= f.t - f.received_ts < 0.5
+    # the earliest receive time of the events applied at that close: the trade at t0 + 2 s (its
+    # default receive time is its event time)
+    assert f.received_ts == pytest.approx(t0 + 2.0)
+    # the 60 s rate of $600k falls below 500 USD/s 60 ln(20) = 179.7 s after t0; the pair is
+    # evaluated every 1 s of event time from its last close (t0 + 6.1 s) while the alert fires
     assert (r.status, r.severity, r.started_t) == ("resolved", "critical", f.t)
-    assert 0.0 <= r.t - (T0_MS / 1000 + 300) < 0.5
+    assert r.t == pytest.approx(t0 + 6.1 + math.ceil(60 * math.log(20) - 6.1))
     assert r.value < 500.0
     assert svc.alerts_sent == 2
     samples = scrape(registry)

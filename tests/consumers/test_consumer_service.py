@@ -329,6 +329,8 @@ async def test_revoke_commits_exactly_the_processed_offsets_of_revoked_partition
         tps[1]: [Rec(4, b"junk")],
     }  # fmt: skip
     svc._process(recs)
+    assert svc.processed_events == 0  # held until their tick closes (consumers.engine) ...
+    await svc._after(svc.engine.step(final=True))  # ... as at the end of the input
     await svc._refresh_lag()
     lag = "cascade_consumer_lag_records"
     s = scrape(registry)
@@ -343,11 +345,40 @@ async def test_revoke_commits_exactly_the_processed_offsets_of_revoked_partition
     svc._process(
         {tps[0]: recs[tps[0]] + [Rec(2, encode_batch([liq("BTC-USDT-PERP", "long", 1.0, 1000)]))]}
     )
+    await svc._after(svc.engine.step(final=True))
     assert svc.processed_events == 3 and svc.processed_records == 4
     assert value(scrape(registry), "cascade_liquidation_notional_usd_total", exchange=X,
                  symbol="BTC-USDT-PERP", side="long") == 13.0  # fmt: skip
     await svc.commit()
     assert fake.commits[-1] == {tps[0]: 3, tps[1]: 5}
+
+
+async def test_records_held_for_their_tick_are_not_committed_and_a_revoke_hands_them_over(
+    unique: str,
+) -> None:
+    """A record is committed only once the engine applied it: one still held when its
+    partition is revoked is dropped here and read again by whoever owns it next."""
+    cfg = _cfg("127.0.0.1:1", unique).with_overrides(consumer={"alert_lateness_s": 100.0})
+    registry = CollectorRegistry()
+    svc = ConsumerService(cfg, X, registry)
+    tp = TopicPartition(cfg.topic(X), 0)
+    fake = FakeConsumer({tp})
+    svc._consumer = fake
+    recs = [Rec(0, encode_batch([liq("BTC-USDT-PERP", "long", 5.0, 1000)])),
+            Rec(1, encode_batch([liq("ETH-USDT-PERP", "long", 7.0, 2000)]))]  # fmt: skip
+    svc._process({tp: recs})
+    await svc._after(svc.engine.step())  # the clock is not 100 s past any tick: all held
+    assert svc.engine.held == 2 and svc.processed_events == 0
+    await svc.commit()
+    assert fake.commits == []  # nothing applied, nothing committed
+    await svc._on_revoked({tp})
+    assert svc.engine.held == 0 and fake.commits == []
+    # the partition comes back with the same records: applied once, then committed
+    svc._process({tp: recs})
+    await svc._after(svc.engine.step(final=True))
+    assert svc.processed_events == 2
+    await svc.commit()
+    assert fake.commits == [{tp: 2}]
 
 
 @dataclass
@@ -369,3 +400,20 @@ async def test_lifecycle_errors_and_idempotent_stop(kafka_bootstrap: str, unique
     await svc.stop()
     with pytest.raises(RuntimeError):
         await svc.start()
+
+
+def test_an_idle_input_moves_the_event_clock_by_the_wall_time_since_its_last_event(
+    unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _cfg("127.0.0.1:1", unique)
+    svc = ConsumerService(cfg, X, CollectorRegistry())
+    tp = TopicPartition(cfg.topic(X), 0)
+    svc._consumer = FakeConsumer({tp})
+    wall = [100.0]
+    monkeypatch.setattr("consumers.service.time.monotonic", lambda: wall[0])
+    svc._process({tp: [Rec(0, encode_batch([liq("BTC-USDT-PERP", "long", 5.0, 1_000_000)]))]})
+    assert svc.engine.clock == 1_000.0
+    for _ in range(3):  # three idle polls, 0.5 s apart: 1.5 s in all, not 0.5 + 1 + 1.5
+        wall[0] += 0.5
+        svc._idle()
+    assert svc.engine.clock == pytest.approx(1_001.5)

@@ -1,124 +1,179 @@
-"""EventTicks: work due at tick closes of each key's own events, the same whatever the batching."""
+"""EventTicks: a key's events are held per tick and applied at the tick's close, once the clock is
+``lateness_s`` past it; what each close sees is the same whatever the interleaving."""
 
 from __future__ import annotations
 
-import random
+import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.event_ticks import EventTicks
+from consumers.event_ticks import Due, EventTicks
 
-Log = list[tuple[str, float, int]]  # (key, due time, events of the key applied before it)
+Event = tuple[str, float, int]  # (key, event time, id)
+Log = list[tuple[str, float, bool, frozenset[int]]]  # (key, due time, quiet?, ids applied)
 
 
-def run(
-    ticks: EventTicks[str], records: list[tuple[str, list[float]]], *, flush: bool = True
-) -> Log:
-    """Apply records (key, event times) in order, as a consumer does: cut, apply, then what the
-    clock makes due. Returns every due (key, time) with the key's applied count at that moment."""
-    applied: dict[str, int] = {}
+def due_all(ticks: EventTicks[str], horizon: float | None = None) -> list[Due[str]]:
+    """Every group due now, in order."""
+    out: list[Due[str]] = []
+    while dues := ticks.due(horizon):
+        out += dues
+    return out
+
+
+def run(ticks: EventTicks[str], arrivals: list[Event], quiet_rule: bool = False) -> Log:
+    """Feed events in arrival order as a consumer does (assign, then take what is due, then at
+    the end flush). Every due time is logged with the ids applied to its key by then.
+    ``quiet_rule``: after each evaluation a key is marked quiet while it has an odd number of
+    events applied (a stand-in for "an alert is firing", a function of what was applied)."""
+    held: dict[tuple[str, int], list[int]] = {}
+    applied: dict[str, set[int]] = {}
     log: Log = []
-    clock = float("-inf")
-    for key, times in records:
-        cuts = dict(ticks.cut(key, times))
-        for i in range(len(times)):
-            for due in cuts.get(i, []):
-                log.append((key, due, applied.get(key, 0)))
-            applied[key] = applied.get(key, 0) + 1
-        clock = max(clock, *times)
-        log += [(k, t, applied.get(k, 0)) for t, k in ticks.due(clock)]
-    if flush:
-        log += [(k, t, applied.get(k, 0)) for t, k in ticks.flush()]
+
+    def take(horizon: float | None = None) -> None:
+        while dues := ticks.due(horizon):
+            for d in dues:
+                if d.tick is not None:
+                    applied.setdefault(d.key, set()).update(held.pop((d.key, d.tick), []))
+                ids = frozenset(applied.get(d.key, set()))
+                log.append((d.key, d.t, d.tick is None, ids))
+                if quiet_rule:
+                    ticks.quiet(d.key, len(ids) % 2 == 1)
+
+    for key, t, i in arrivals:
+        held.setdefault((key, ticks.assign(key, t)), []).append(i)
+        take()
+    take(ticks.last_close())
+    assert not held, "every held event is applied by a close"
     return log
 
 
-def test_a_tick_closes_before_the_next_ticks_first_event_or_when_the_clock_passes_it() -> None:
+def test_a_tick_closes_once_the_clock_is_lateness_past_its_end() -> None:
     ticks: EventTicks[str] = EventTicks(period_s=1.0, lateness_s=0.5)
-    assert ticks.cut("a", [0.1, 0.4, 1.2, 1.3, 3.5]) == [(2, [1.0]), (4, [2.0])]
-    assert ticks.due(3.9) == []  # a's tick 3 closes at 4.0
-    assert ticks.due(4.4) == []  # ... and is due once the clock is 0.5 past it
-    assert ticks.due(4.5) == [(4.0, "a")]
-    assert ticks.cut("a", [4.2]) == []  # its tick was closed: a new one opens
-    assert ticks.flush() == [(5.0, "a")]
+    assert [ticks.assign("a", t) for t in (0.1, 0.4, 1.2)] == [0, 0, 1]
+    assert due_all(ticks) == []  # clock 1.2: tick 0 ends at 1.0, due at 1.5
+    ticks.assign("b", 1.5)
+    assert due_all(ticks) == [Due(1.0, "a", 0)]
+    ticks.advance(2.6)  # an idle input whose time goes on
+    assert due_all(ticks) == [Due(2.0, "a", 1), Due(2.0, "b", 1)]
+    assert due_all(ticks, ticks.last_close()) == []
 
 
-def test_a_late_event_joins_the_next_tick() -> None:
+def test_a_late_event_joins_the_first_tick_not_closed() -> None:
     ticks: EventTicks[str] = EventTicks(period_s=1.0, lateness_s=0.0)
-    ticks.cut("a", [2.5])
-    assert ticks.due(3.0) == [(3.0, "a")]
-    assert ticks.cut("a", [2.9, 3.1]) == []  # 2.9 is in the closed tick 2: it opens tick 3
-    assert ticks.flush() == [(4.0, "a")]
+    ticks.assign("a", 2.5)
+    ticks.advance(3.0)
+    assert due_all(ticks) == [Due(3.0, "a", 2)]
+    assert ticks.assign("a", 2.9) == 3  # its own tick 2 closed
+    assert ticks.assign("a", 3.1) == 3
+    assert due_all(ticks, ticks.last_close()) == [Due(4.0, "a", 3)]
 
 
-def test_quiet_evaluations_follow_a_marked_keys_last_close_until_unmarked() -> None:
+def test_quiet_evaluations_follow_a_marked_keys_closes_until_unmarked() -> None:
     ticks: EventTicks[str] = EventTicks(period_s=1.0, lateness_s=0.0, quiet_s=5.0)
-    ticks.cut("a", [0.5])
-    assert ticks.due(1.0) == [(1.0, "a")]
+    ticks.assign("a", 0.5)
+    ticks.advance(1.0)
+    assert due_all(ticks) == [Due(1.0, "a", 0)]
     ticks.quiet("a", True)
-    assert ticks.due(10.9) == [(6.0, "a")]
-    assert ticks.due(11.0) == [(11.0, "a")]
-    # the next event: the quiet time before it is due first
-    assert ticks.cut("a", [17.0]) == [(0, [16.0])]
-    assert ticks.due(18.0) == [(18.0, "a")]
+    ticks.advance(10.9)
+    assert due_all(ticks) == [Due(6.0, "a", None)]
+    ticks.assign("a", 12.2)  # tick 12 ends at 13: the quiet evaluation at 11 comes first
+    assert due_all(ticks) == [Due(11.0, "a", None)]
+    ticks.advance(13.0)
+    assert due_all(ticks) == [Due(13.0, "a", 12)]
     ticks.quiet("a", False)
-    assert ticks.due(100.0) == []
+    ticks.advance(100.0)
+    assert due_all(ticks) == []
 
 
-def test_bad_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="period_s"):
-        EventTicks(period_s=0.0, lateness_s=1.0)
+def test_a_quiet_evaluation_after_held_events_waits_for_their_close() -> None:
+    ticks: EventTicks[str] = EventTicks(period_s=1.0, lateness_s=2.0, quiet_s=3.0)
+    ticks.assign("a", 0.5)
+    ticks.advance(3.0)
+    assert due_all(ticks) == [Due(1.0, "a", 0)]
+    ticks.quiet("a", True)  # quiet at 4.0
+    ticks.assign("a", 2.5)  # tick 2 ends at 3.0 < 4.0: its close evaluates, quiet moves to 6.0
+    ticks.advance(8.0)
+    assert due_all(ticks) == [Due(3.0, "a", 2), Due(6.0, "a", None)]
 
 
-def records_of(
-    events: dict[str, list[float]], rng: random.Random, max_batch: int
-) -> list[tuple[str, list[float]]]:
-    """The keys' events in their own order, cut into batches of random sizes spanning at most
-    0.2 s (as a producer batches what arrives within its linger), the batches of different keys
-    interleaved at random up to 0.4 s out of time order: within the 1 s lateness below."""
-    chunks: dict[str, list[list[float]]] = {}
-    for key, times in events.items():
-        i = 0
-        while i < len(times):
-            n, limit = 1, rng.randint(1, max_batch)
-            while n < limit and i + n < len(times):
-                if times[i + n] - times[i] > 0.2:
-                    break
-                n += 1
-            chunks.setdefault(key, []).append(times[i : i + n])
-            i += n
-    slots = [(c[-1] + rng.uniform(0.0, 0.4), key) for key, cs in chunks.items() for c in cs]
-    slots.sort()
-    # each key's chunks keep their own order (Kafka keeps a key's records in order)
-    return [(key, chunks[key].pop(0)) for _, key in slots]
+def test_a_forgotten_key_is_never_due() -> None:
+    ticks: EventTicks[str] = EventTicks(period_s=1.0, lateness_s=0.0)
+    ticks.assign("a", 0.5)
+    ticks.assign("a", 1.5)
+    assert ticks.forget("a") == [0, 1]
+    ticks.advance(5.0)
+    assert due_all(ticks) == [] and due_all(ticks, ticks.last_close()) == []
+
+
+@pytest.mark.parametrize(
+    ("period", "lateness", "quiet"),
+    [(0.0, 1.0, None), (1.0, -1.0, None), (1.0, 1.0, 0.0), (math.inf, 0.0, None)],
+)
+def test_bad_parameters_are_refused(period: float, lateness: float, quiet: float | None) -> None:
+    with pytest.raises(ValueError):
+        EventTicks(period_s=period, lateness_s=lateness, quiet_s=quiet)
+
+
+# Several keys, each with two streams (say liquidations and trades) of events in time order.
+# Each event arrives ``delay`` after its time, with delay < lateness, so no event is late; the
+# interleaving of keys and streams, and so the arrival order, depends on the delays.
+_streams = st.lists(
+    st.lists(st.floats(0.0, 30.0, allow_nan=False), min_size=1, max_size=15),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _arrivals(streams: list[list[float]], delays: list[float]) -> list[Event]:
+    events: list[tuple[float, int, Event]] = []
+    i = 0
+    for s, times in enumerate(streams):
+        key = f"k{s // 2}"  # two streams per key
+        for t in sorted(times):
+            d = delays[i % len(delays)]
+            events.append((t + d, i, (key, t, i)))
+            i += 1
+    return [ev for _, _, ev in sorted(events)]
 
 
 @given(
-    gaps=st.dictionaries(
-        st.sampled_from(["a", "b", "c"]),
-        st.lists(st.floats(0.0, 3.0), min_size=1, max_size=30),
-        min_size=1,
-    ),
-    seeds=st.tuples(st.integers(0, 2**16), st.integers(0, 2**16)),
+    streams=_streams,
+    delays_a=st.lists(st.floats(0.0, 0.999), min_size=1, max_size=20),
+    delays_b=st.lists(st.floats(0.0, 0.999), min_size=1, max_size=20),
+    period=st.sampled_from([0.1, 0.5, 1.0, 2.5]),
+    quiet=st.sampled_from([None, 0.7, 3.0]),
 )
-def test_the_due_work_does_not_depend_on_batching_or_interleaving(
-    gaps: dict[str, list[float]], seeds: tuple[int, int]
+def test_every_close_sees_the_same_events_whatever_the_interleaving(
+    streams: list[list[float]],
+    delays_a: list[float],
+    delays_b: list[float],
+    period: float,
+    quiet: float | None,
 ) -> None:
-    events = {}
-    for key, g in gaps.items():
-        t, times = 0.0, []
-        for x in g:
-            t += x
-            times.append(round(t, 6))
-        events[key] = times
     logs = []
-    for seed in seeds:
-        ticks: EventTicks[str] = EventTicks(period_s=0.5, lateness_s=1.0)
-        logs.append(sorted(run(ticks, records_of(events, random.Random(seed), 4))))
-    assert logs[0] == logs[1]
-    # every key is due once per tick it had events in, after exactly its events up to the close
-    for key, times in events.items():
-        closes = [(k, t, n) for k, t, n in logs[0] if k == key]
-        assert [t for _, t, _ in closes] == sorted({(int(x // 0.5) + 1) * 0.5 for x in times})
-        assert all(n == sum(1 for x in times if x < t) for _, t, n in closes)
+    for delays in (delays_a, delays_b):
+        ticks: EventTicks[str] = EventTicks(period_s=period, lateness_s=1.0, quiet_s=quiet)
+        logs.append(run(ticks, _arrivals(streams, delays), quiet_rule=quiet is not None))
+    a, b = (sorted(log, key=lambda x: (x[0], x[1], x[2])) for log in logs)
+    assert a == b
+    for log in logs:  # per key, evaluation times only increase, and each is a tick end or quiet
+        last: dict[str, float] = {}
+        for key, t, is_quiet, _ in log:
+            assert t > last.get(key, -math.inf)
+            last[key] = t
+            if not is_quiet:
+                assert math.isclose(t / period, round(t / period), abs_tol=1e-9)
+
+
+def test_without_lateness_a_late_event_changes_only_which_close_sees_it() -> None:
+    """An event later than ``lateness_s`` is not lost: it is applied at the next close."""
+    ticks: EventTicks[str] = EventTicks(period_s=1.0, lateness_s=0.0)
+    log = run(ticks, [("a", 0.2, 1), ("b", 3.0, 2), ("a", 0.4, 3)])
+    assert log == [
+        ("a", 1.0, False, frozenset({1})),
+        ("a", 2.0, False, frozenset({1, 3})),  # joined a's first tick not closed (1)
+        ("b", 4.0, False, frozenset({2})),
+    ]

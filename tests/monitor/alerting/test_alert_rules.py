@@ -178,3 +178,36 @@ def test_drivers_given_as_a_callable_are_computed_only_for_a_transition() -> Non
     evs = e.observe(30.0, "bybit", "BTC-USDT-PERP", {"score": 0.9}, drivers)
     assert [x.rule for x in evs] == ["r", "r2"] and calls == [1]  # once for both
     assert all(x.drivers == (("vpin", 0.3),) for x in evs)
+
+
+def test_requirements_must_hold_with_the_level_and_break_the_run_when_not() -> None:
+    rule = Rule("flow", "liq_surge", warning=5.0, critical=None, resolve=2.0, for_s=10.0,
+                require={"liq_rate_60s": 2_000.0})  # fmt: skip
+    e = RuleEngine([rule])
+
+    def obs(t: float, surge: float, rate: float) -> list[str]:
+        vals = {"liq_surge": surge, "liq_rate_60s": rate}
+        return [ev.status for ev in e.observe(t, "binance", "BTC-USDT-PERP", vals)]
+
+    assert obs(0, 9.0, 500.0) == []  # surge, but too little notional: the run does not start
+    assert obs(10, 9.0, 3_000.0) == []  # the run starts here
+    assert obs(15, 9.0, math.nan) == []  # a requirement not known breaks the run
+    assert obs(20, 9.0, 3_000.0) == []
+    assert obs(30, 9.0, 3_000.0) == ["firing"]  # held 10 s since 20
+    assert obs(40, 3.0, 100.0) == []  # firing until the value crosses resolve
+    assert obs(50, 1.0, 100.0) == ["resolved"]
+
+
+def test_scope_separates_pairs_from_venue_wide_rows() -> None:
+    pair = Rule("p", "score", warning=0.5, critical=None, resolve=0.4)
+    venue = Rule("v", "score", warning=0.5, critical=None, resolve=0.4, scope="venue")
+    both = Rule("a", "score", warning=0.5, critical=None, resolve=0.4, scope="any")
+    assert pair.matches("binance", "BTC-USDT-PERP") and not pair.matches("binance", "*")
+    assert venue.matches("binance", "*") and not venue.matches("binance", "BTC-USDT-PERP")
+    assert both.matches("binance", "*") and both.matches("binance", "BTC-USDT-PERP")
+    with pytest.raises(ConfigError, match="scope"):
+        rule_from_dict({"name": "x", "metric": "score", "warning": 1, "resolve": 0, "scope": "asset"},
+                       "r")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"require\.nope"):
+        rule_from_dict({"name": "x", "metric": "score", "warning": 1, "resolve": 0,
+                        "require": {"nope": 1}}, "r")  # fmt: skip
