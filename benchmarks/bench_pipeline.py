@@ -1,38 +1,42 @@
 """Throughput of one producer and one consumer against the embedded broker (noida-db), one run.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--events N]
+    .venv/bin/python benchmarks/bench_pipeline.py [--events N] [--cpu K]
 
-Prints, side by side:
-  producer, in process   frames -> adapter.parse -> dedup -> Publisher -> Kafka acks (no socket)
-  producer, websocket    a full ProducerService reading a local websocket server (in another
-                         process) that sends Bybit publicTrade frames as fast as it can
+Prints, side by side, against the targets:
+  producer, in process   frames -> adapter.parse into the publisher's columns (duplicate filter)
+                         -> records -> Kafka acks (no socket)
+  producer, websocket    a full ProducerService (websocket session, adapter, publisher, aiokafka)
+                         reading a local source that sends pre-framed Bybit publicTrade frames
+                         (10 trades each) or Binance aggTrade frames as fast as TCP takes them
+                         (``benchmarks/_wsproducer.py``); timed from the go to the last Kafka ack.
+                         Target (issue 16): >= 250,000 trade events/s on one core
   consumer               a ConsumerService draining a pre-filled topic (50-event records, 5x the
                          producer's event count so the first fetch is a small part of it); timed
                          from its first applied record to its last (group join excluded)
-Everything runs on this machine's 2 cores: the broker, the load generator and the measured process
-share them, so the figures are what one process achieves here, not a ceiling.
+The producers are pinned to one CPU (``--cpu``, default the last), the broker and the frame source
+to the others (the consumer runs unpinned, as before). Then where the websocket producer's time goes: a sampling profile of a
+second run (``benchmarks/_sampler.py``), by part of the path.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
 import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
-from websockets.sync.server import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._broker import embedded_broker, free_port
+from benchmarks._broker import embedded_broker
+from benchmarks._wsproducer import other_cpus, pinned, websocket_producer
 from consumers.service import ConsumerService
 from monitor.core.codec import encode_batch
 from monitor.core.config import Config, load
@@ -41,11 +45,11 @@ from monitor.core.schema import Event
 from monitor.core.topics import ensure_exchange_topics
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
-from producers.service import ProducerService
-from producers.session import Deduplicator
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT")
 TRADES_PER_FRAME = 10
+WS_TARGET = 250_000  # trade events/s, websocket -> Kafka acked, one core (issue 16)
+CONSUMER_TARGET = 200_000  # events/s (issue 2)
 
 
 def bybit_trade_frames(n_frames: int, start: int = 0) -> list[bytes]:
@@ -103,68 +107,20 @@ async def producer_in_process(cfg: Config, exchange: str, frames: list[bytes]) -
     await ensure_exchange_topics(cfg, [exchange])
     metrics = ProducerMetrics(CollectorRegistry())
     adapter = ADAPTERS[exchange](cfg.exchanges[exchange])
-    dedup = Deduplicator()
     pub = Publisher(cfg, exchange, metrics)
     await pub.start()
+    store = pub.columns  # as a session does: the frame's rows go straight into the publisher's
     n = 0
     t0 = time.perf_counter()
     for i, frame in enumerate(frames):
-        events, _, _ = dedup.fresh(adapter.parse(frame, time.time_ns()).events)
-        n += pub.add(events)
+        _, trades, _, _, refused = adapter.parse(frame, time.time_ns(), store).counts()
+        n += trades - refused
         if i % 200 == 199:
             await asyncio.sleep(0)  # let the sender run, as the websocket reader would
     await pub.flush()
     dt = time.perf_counter() - t0
     await pub.stop()
     return dt, n
-
-
-def _blaster(port: int, frames_path: str, ready: mp.synchronize.Event) -> None:  # subprocess
-
-    frames = orjson.loads(Path(frames_path).read_bytes())
-
-    def handler(ws):  # type: ignore[no-untyped-def]
-        for msg in ws:
-            req = orjson.loads(msg)
-            if req.get("op") == "subscribe":
-                ws.send(orjson.dumps({"success": True, "ret_msg": "", "conn_id": "bench",
-                                      "req_id": req.get("req_id", ""), "op": "subscribe"}).decode())  # fmt: skip
-                if req["args"][0].startswith("publicTrade."):  # after the first subscribe
-                    for f in frames:
-                        ws.send(f)
-            elif req.get("op") == "ping":
-                ws.send(orjson.dumps({"success": True, "ret_msg": "pong", "op": "ping"}).decode())
-
-    with serve(handler, "127.0.0.1", port) as server:
-        ready.set()
-        server.serve_forever()
-
-
-async def producer_websocket(cfg: Config, frames: list[bytes]) -> tuple[float, int]:
-    port = free_port()
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        f.write(orjson.dumps([fr.decode() for fr in frames]))
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    proc = ctx.Process(target=_blaster, args=(port, f.name, ready), daemon=True)
-    proc.start()
-    try:
-        ready.wait(30)
-        cfg = cfg.with_overrides(
-            exchanges={"bybit": {"ws_url": f"ws://127.0.0.1:{port}/v5/public/linear"}}
-        )
-        expected = len(frames) * TRADES_PER_FRAME
-        service = ProducerService(cfg, "bybit", CollectorRegistry())
-        t0 = time.perf_counter()
-        await service.start()
-        await service.wait_published(expected, timeout_s=600)
-        dt = time.perf_counter() - t0
-        await service.stop()
-        return dt, service.published_events
-    finally:
-        proc.terminate()
-        proc.join(10)
-        os.unlink(f.name)
 
 
 async def consumer(cfg: Config, n_records: int) -> tuple[float, int]:
@@ -206,29 +162,77 @@ async def consumer(cfg: Config, n_records: int) -> tuple[float, int]:
     return dt, total - start_n
 
 
-async def main(n_events: int) -> None:
-    async with embedded_broker() as bootstrap:
-        n_frames = n_events // TRADES_PER_FRAME
-        rows = []
+async def main(n_events: int, cpu: int | None) -> None:
+    broker = embedded_broker()
+    with pinned(other_cpus(cpu)):  # the broker on the other CPUs
+        bootstrap = await broker.__aenter__()
+    try:
+        rows = await _runs(bootstrap, n_events, cpu)
+    finally:
+        await broker.__aexit__(None, None, None)
+    print(f"\nthe measured process pinned to CPU {cpu}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs; events/CPU-s: events per second of the producer process's "
+          f"own CPU time (what the core gives when no other process takes it)\n")  # fmt: skip
+    head = (f"{'path':<52} {'events':>8} {'seconds':>7} {'events/s':>9} {'ev/CPU-s':>9}  "
+            f"{'target':>9}")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for name, n, dt, cpu_s, target in rows:
+        if not n or dt <= 0:
+            print(f"{name:<52} nothing timed (every event was applied before the timer started)")
+            continue
+        verdict = "" if target is None else (
+            f"{target:>9,}  {'MET' if n / dt >= target else 'NOT MET'}")  # fmt: skip
+        per_cpu = f"{n / cpu_s:>9,.0f}" if cpu_s else f"{'':>9}"
+        print(f"{name:<52} {n:>8} {dt:>7.2f} {n / dt:>9,.0f} {per_cpu}  {verdict}")
+
+
+async def _runs(bootstrap: str, n_events: int, cpu: int | None) -> list[Any]:
+    n_frames = n_events // TRADES_PER_FRAME
+    rows: list[Any] = []
+    with pinned(None if cpu is None else {cpu}):
+        c0 = time.process_time()
         dt, n = await producer_in_process(
             config(bootstrap, uuid.uuid4().hex[:8]), "bybit", bybit_trade_frames(n_frames)
         )
-        rows.append(("producer in-process, Bybit publicTrade x10", n, dt, n_frames / dt))
+        rows.append(("producer in process, Bybit publicTrade x10", n, dt,
+                     time.process_time() - c0, None))  # fmt: skip
+        c0 = time.process_time()
         dt, n = await producer_in_process(
             config(bootstrap, uuid.uuid4().hex[:8]),
             "binance",
             binance_aggtrade_frames(n_events // 4),
         )
-        rows.append(("producer in-process, Binance aggTrade", n, dt, n / dt))
-        dt, n = await producer_websocket(
-            config(bootstrap, uuid.uuid4().hex[:8]), bybit_trade_frames(n_frames)
+        rows.append(
+            ("producer in process, Binance aggTrade", n, dt, time.process_time() - c0, None)
         )
-        rows.append(("producer websocket->Kafka, Bybit x10", n, dt, n_frames / dt))
-        dt, n = await consumer(config(bootstrap, uuid.uuid4().hex[:8]), 5 * n_events // 50)
-        rows.append(("consumer Kafka->state, 50-event records", n, dt, n / 50 / dt))
-    print(f"\n{'path':<44} {'events':>9} {'seconds':>8} {'events/s':>10} {'frames|records/s':>17}")
-    for name, n, dt, per_s in rows:
-        print(f"{name:<44} {n:>9} {dt:>8.2f} {n / dt:>10,.0f} {per_s:>17,.0f}")
+    runs = (("bybit", bybit_trade_frames(n_frames), n_frames * TRADES_PER_FRAME, "Bybit publicTrade x10"),
+            ("binance", binance_aggtrade_frames(n_events // 4), n_events // 4, "Binance aggTrade x1"))  # fmt: skip
+    for venue, frames, events, label in runs:
+        run = await websocket_producer(config(bootstrap, uuid.uuid4().hex[:8]), venue, frames,
+                                       events, cpu=cpu)  # fmt: skip
+        rows.append((f"producer websocket -> Kafka acked, {label}", run.events, run.seconds,
+                     run.cpu_s, WS_TARGET))  # fmt: skip
+    dt, n = await consumer(config(bootstrap, uuid.uuid4().hex[:8]), 5 * n_events // 50)
+    rows.append(("consumer Kafka -> state, 50-event records", n, dt, 0.0, CONSUMER_TARGET))
+    frames = bybit_trade_frames(n_frames, start=10**8)
+    run = await websocket_producer(config(bootstrap, uuid.uuid4().hex[:8]), "bybit", frames,
+                                   n_frames * TRADES_PER_FRAME, cpu=cpu, sample=True)  # fmt: skip
+    assert run.sampler is not None
+    print(f"\nwhere the websocket producer's CPU goes (Bybit publicTrade x10, a second run under a "
+          f"sampling profiler: {run.events / run.seconds:,.0f} events/s, "
+          f"{run.events / run.cpu_s:,.0f} events/CPU-s, {run.sampler.samples} samples of 1 ms of "
+          f"CPU; us/event = share x CPU time / events):")  # fmt: skip
+    for label, share in run.sampler.shares():
+        print(f"  {share:6.1%} {share * run.cpu_s / run.events * 1e6:6.2f} us/event  {label}")
+    return rows
+
+
+def default_cpu() -> int | None:
+    """The last CPU this process may use, when there are at least two."""
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    return max(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":
@@ -236,4 +240,6 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--events", type=int, default=200_000)
-    asyncio.run(main(ap.parse_args().events))
+    ap.add_argument("--cpu", type=int, default=None, help="CPU of the measured process")
+    args = ap.parse_args()
+    asyncio.run(main(args.events, args.cpu if args.cpu is not None else default_cpu()))

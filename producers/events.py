@@ -1,12 +1,14 @@
-"""Building normalized events fast, and validating the venue values they are built from. Pure module.
+"""Validating the venue values the parsers read, and building normalized events fast. Pure module.
 
-The parsers create one ``Liquidation`` or ``Trade`` per venue item, on the hot path. The schema's
-classes are frozen slotted dataclasses, whose generated ``__init__`` sets every field through
-``object.__setattr__``: about 2 us per event on CPython 3.11, more than decoding the frame. The
-constructors here fill a mutable *twin* class with exactly the same ``__slots__`` (plain slot
-stores, specialised by the interpreter) and then re-class the instance to the frozen type, which
-CPython allows for classes of identical layout (data model, ``__class__`` assignment). The result is
-a genuine, frozen, equal-comparing ``Liquidation``/``Trade``, built about 5x faster.
+The checks below (``positive``, ``qty_price``, ``timestamp_ms``, ...) are what every parser uses
+on the hot path; the parsers then append rows to record columns (``producers.columns``) and build
+no event objects. Events are still built for tests and tools: the schema's classes are frozen
+slotted dataclasses, whose generated ``__init__`` sets every field through
+``object.__setattr__`` (about 2 us per event on CPython 3.11). The constructors here fill a
+mutable *twin* class with exactly the same ``__slots__`` (plain slot stores, specialised by the
+interpreter) and then re-class the instance to the frozen type, which CPython allows for classes
+of identical layout (data model, ``__class__`` assignment). The result is a genuine, frozen,
+equal-comparing ``Liquidation``/``Trade``, built about 5x faster.
 
 Guard rails: the field lists are checked against the schema at import (a schema change fails loudly
 here, never builds half-filled objects), the schema classes must not define ``__post_init__``, and
@@ -24,14 +26,12 @@ import orjson
 from monitor.core.errors import ParseError
 from monitor.core.schema import (
     Coverage,
-    Event,
     Liquidation,
     OrderSide,
     PriceKind,
     QtyUnit,
     Side,
     Trade,
-    ranked_id,
 )
 
 _INF: Final = float("inf")
@@ -145,26 +145,6 @@ def new_trade(
     o.trade_id = trade_id
     o.__class__ = Trade
     return o  # type: ignore[no-any-return]
-
-
-def distinct_ids(events: list[Event]) -> None:
-    """Give identical liquidations of one frame distinct ids, in place (``monitor.core.schema``
-    ``liquidation_id``: the k-th repeat of an id in the frame becomes ``ranked_id(id, k)``).
-
-    For the venues whose items carry no id of their own; called once per liquidation frame. A
-    frame without repeats (nearly all) costs one set of its ids."""
-    if len(events) < 2:
-        return
-    ids = [e.event_id for e in events if type(e) is Liquidation]
-    if len(ids) == len(set(ids)):
-        return
-    seen: dict[str, int] = {}
-    for i, e in enumerate(events):
-        if type(e) is Liquidation:
-            k = seen.get(e.event_id, 0)
-            seen[e.event_id] = k + 1
-            if k:
-                events[i] = dataclasses.replace(e, event_id=ranked_id(e.event_id, k))
 
 
 # ---- venue value checks (shared by the parsers) ---------------------------------------------

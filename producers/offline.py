@@ -1,14 +1,16 @@
-"""A producer without sockets: recorded frames through the venue's adapter and the producer's
-duplicate filter, as the live sessions would parse them, for ``cascade-monitor backtest``.
+"""A producer without sockets: recorded frames through the venue's adapter into the producer's
+record columns, as the live sessions parse them, for ``cascade-monitor backtest``. Pure module.
 
 ``OfflineProducer(cfg, exchange)`` holds what ``ProducerService`` holds for one exchange: the
-adapter (built from the exchange's configuration), one ``Deduplicator`` shared by every
-connection, and the counts the sessions export as metrics (frames, events by kind, parse errors
-by reason, duplicates by reason). ``rest(path, body)`` installs recorded instrument metadata
-(contract sizes) as the producer's loader would at start-up; ``frame(data, received_ns)`` returns
-the events a live session would hand to the publisher, in order, for the frame received at
-``received_ns``. A frame the adapter refuses is counted by reason and skipped, never fatal.
-REST polls (open interest) are not recorded, so they are not replayed.
+adapter (built from the exchange's configuration) and the publisher's column store
+(``producers.columns.ColumnStore``: per-symbol Kafka record columns, the producer's duplicate
+filter), plus the counts the sessions export as metrics (frames, events by kind, parse errors by
+reason, duplicates by reason). ``rest(path, body)`` installs recorded instrument metadata (contract
+sizes) as the producer's loader would at start-up; ``frame(data, received_ns)`` parses one frame
+into the store, as a session does; ``records()`` seals and encodes every record the store holds,
+as the publisher does (``Columns.encode``), and returns the record values in order. A frame the
+adapter refuses is counted by reason and skipped, never fatal. REST polls (open interest) are not
+recorded, so they are not replayed.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from dataclasses import dataclass, field
 
 from monitor.core.config import Config
 from monitor.core.errors import ParseError
-from monitor.core.schema import Event, Liquidation, MarketContext
 from producers.base import InstrumentSource
+from producers.columns import ColumnStore
 from producers.registry import ADAPTERS
-from producers.session import Deduplicator
 
 
 @dataclass
@@ -34,7 +35,7 @@ class OfflineCounts:
 
 
 class OfflineProducer:
-    """One exchange's parsing as a producer does it, fed recorded frames."""
+    """One exchange's parsing and record building as a producer does it, fed recorded frames."""
 
     def __init__(self, cfg: Config, exchange: str) -> None:
         if exchange not in ADAPTERS:
@@ -42,7 +43,7 @@ class OfflineProducer:
         self.exchange = exchange
         self.adapter = ADAPTERS[exchange](cfg.exchanges[exchange])
         self.rest_base = cfg.rest_url(exchange)
-        self.dedup = Deduplicator()
+        self.store = ColumnStore(exchange, max_batch=cfg.kafka.max_batch_events)
         self.counts = OfflineCounts()
 
     def rest(self, path: str, body: bytes) -> None:
@@ -54,31 +55,43 @@ class OfflineProducer:
         except ParseError as exc:
             self.counts.parse_errors[f"instruments_{exc.reason}"] += 1
 
-    def frame(self, data: str | bytes, received_ns: int) -> list[Event]:
-        self.counts.frames += 1
-        try:
-            parsed = self.adapter.parse(data, received_ns)
-        except ParseError as exc:
-            self.counts.parse_errors[exc.reason] += 1
-            return []
+    def frame(self, data: str | bytes, received_ns: int) -> int:
+        """Parse one frame into the store; returns the rows it added."""
         c = self.counts
+        c.frames += 1
+        store = self.store
+        store.begin()
+        try:
+            parsed = self.adapter.parse(data, received_ns, store)
+        except ParseError as exc:
+            c.parse_errors[exc.reason] += 1
+            return 0
         for reason in parsed.errors:
             c.parse_errors[reason] += 1
         for reason in parsed.replayed:
             c.duplicates[reason] += 1
-        events = parsed.events  # built once (a columnar parse builds them on each access)
-        if not events:
-            return []
-        for e in events:
-            kind = (
-                "liquidation"
-                if type(e) is Liquidation
-                else "context"
-                if type(e) is MarketContext
-                else "trade"
-            )
-            c.events[kind] += 1
-        fresh, dup_liq, dup_trd = self.dedup.fresh(events)
-        if dup_liq or dup_trd:
-            c.duplicates["producer_memory"] += dup_liq + dup_trd
-        return fresh
+        liq, trd, ctx, dup, refused = store.counts()
+        if liq:
+            c.events["liquidation"] += liq
+        if trd:
+            c.events["trade"] += trd
+        if ctx:
+            c.events["context"] += ctx
+        if dup:
+            c.duplicates["producer_memory"] += dup
+        if refused:  # the store has no bound offline (records are taken after every frame)
+            c.parse_errors["buffer_full"] += refused
+        return liq + trd + ctx - dup - refused
+
+    def records(self) -> list[bytes]:
+        """Every record the store holds, sealed and encoded in order, the store emptied."""
+        out: list[bytes] = []
+        store = self.store
+        for symbol in list(store.records):
+            head = store.seal(symbol)
+            while head is not None:
+                out.append(head.encode())
+                head = store.done(symbol)
+                if head is not None:
+                    head = store.seal(symbol)
+        return out

@@ -20,7 +20,7 @@ from monitor.core.errors import ParseError
 from monitor.core.metrics import ProducerMetrics
 from monitor.core.schema import Event, MarketContext
 from producers.metadata import MetadataError, http_get
-from producers.session import RateLimitedLog
+from producers.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,19 @@
-"""Publishing normalized events to Kafka: per-symbol batches, in order, never dropped silently.
+"""Publishing normalized events to Kafka: per-symbol records, in order, never dropped silently.
 
-``add(events)`` is synchronous and never blocks the websocket reader: it appends each event to its
-canonical symbol's queue (or refuses it when ``max_buffered_events`` are already buffered: counted
-as ``events_dropped{reason="buffer_full"}`` and logged; refused events were never accepted). A
-sender task turns the head of each queue into one record, ``encode_batch`` of at most
-``max_batch_events`` events, keyed by the canonical symbol (so a symbol's records share a
-partition) and sent with an idempotent ``acks="all"`` aiokafka producer.
+The publisher owns the exchange's ``ColumnStore`` (``producers.columns``): the sessions' adapters
+append each frame's rows straight into it, into the columns of the canonical symbol's next record
+(at most ``max_batch_events`` rows), and ``add(events)`` appends event objects the same way (REST
+polls, tools). Neither blocks the websocket reader. Rows beyond ``max_buffered_events`` are refused
+(counted as ``events_dropped{reason="buffer_full"}`` and logged; refused rows were never accepted).
+A sender task seals the oldest record of each symbol, encodes it (``Columns.encode``: the columns
+as they are, liquidation ids hashed here) and sends it keyed by the canonical symbol (so a
+symbol's records share a partition) with an idempotent ``acks="all"`` aiokafka producer.
 
-Ordering: at most one batch per symbol is in flight. The batch stays at the head of its queue until
-Kafka acknowledges it; meanwhile the symbol's next events accumulate behind it. A failed delivery is
-counted (``kafka_send_errors``), backed off (exponential, full jitter) and the same events sent
-again, so a retry can never overtake or lose anything. ``flush()`` returns once every accepted event
-is acknowledged.
+Ordering: at most one record per symbol is in flight. It stays first in its symbol's queue until
+Kafka acknowledges it; meanwhile the symbol's next rows fill the records behind it. A failed
+delivery is counted (``kafka_send_errors``), backed off (exponential, full jitter) and the same
+record sent again (split in two if it was too large), so a retry can never overtake or lose
+anything. ``flush()`` returns once every accepted row is acknowledged.
 """
 
 from __future__ import annotations
@@ -20,20 +22,20 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from functools import partial
-from itertools import islice
 from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
-from monitor.core.codec import encode_batch
+from monitor.core.codec import Columns
 from monitor.core.config import Config
 from monitor.core.metrics import ProducerMetrics
 from monitor.core.schema import Event
-from producers.session import RateLimitedLog
+from producers.columns import ColumnStore
+from producers.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,9 @@ MAX_REQUEST_BYTES: Final = 4 * 2**20
 
 
 class Publisher:
-    """Buffers events per symbol and publishes them to ``cfg.topic(exchange)``."""
+    """Buffers rows per symbol (``columns``, also the exchange's duplicate filter for the rows
+    the sessions append) and publishes them to ``cfg.topic(exchange)``; a
+    ``producers.session.RowSink``."""
 
     def __init__(
         self,
@@ -62,14 +66,14 @@ class Publisher:
         self._max_buffered = cfg.kafka.max_buffered_events
         self._producer: Any = producer
         self._rng = rng if rng is not None else random.Random()
-        self._queues: dict[str, deque[Event]] = {}
+        self.columns = ColumnStore(exchange, max_batch=self._max_batch,
+                                   max_buffered=self._max_buffered, on_record=self._on_record)  # fmt: skip
         self._keys: dict[str, bytes] = {}
-        self._ready: dict[str, None] = {}  # symbols with unsent events and nothing in flight
-        self._inflight: dict[str, int] = {}  # symbol -> events of its head batch (sending/backoff)
-        self._limit: dict[str, int] = {}  # symbol -> smaller batch size after a too-large record
+        self._ready: dict[str, None] = {}  # symbols with unsent rows and nothing in flight
+        self._inflight: dict[str, int] = {}  # symbol -> rows of its head record (sending/backoff)
+        self._limit: dict[str, int] = {}  # symbol -> smaller record size after a too-large record
         self._failures: dict[str, int] = {}  # symbol -> consecutive delivery failures
         self._retries: dict[str, asyncio.TimerHandle] = {}
-        self._buffered = 0
         self.published_events = 0
         self.published_records = 0
         self._wake = asyncio.Event()
@@ -88,6 +92,9 @@ class Publisher:
         self._m_records = metrics.records_published.labels(x)
         self._m_buffered = metrics.buffered.labels(x)
         self._m_abandoned = metrics.events_abandoned.labels(x)
+        # called with each acknowledged record and the time of its acknowledgement (ns since the
+        # epoch, the clock of ``received_ns``): latency measurements (benchmarks/bench_crash_load)
+        self.on_acked: Callable[[Columns, int], object] | None = None
 
     @property
     def running(self) -> bool:
@@ -96,8 +103,8 @@ class Publisher:
 
     @property
     def buffered(self) -> int:
-        """Events accepted and not yet acknowledged."""
-        return self._buffered
+        """Rows accepted and not yet acknowledged."""
+        return self.columns.held
 
     @property
     def kafka_producer(self) -> Any:
@@ -149,14 +156,15 @@ class Publisher:
         if self._closed:
             return
         self._closed = True
+        self.columns.close()  # refuse new rows from here on (counted as stopped)
         try:
             if self._started:
                 try:
                     await self.flush(flush_timeout_s)
                 except TimeoutError:
-                    self._m_abandoned.inc(self._buffered)
+                    self._m_abandoned.inc(self.buffered)
                     log.error("%s: Kafka did not acknowledge %d events in %.1f s; abandoned",
-                              self.exchange, self._buffered, flush_timeout_s)  # fmt: skip
+                              self.exchange, self.buffered, flush_timeout_s)  # fmt: skip
         finally:
             for h in self._retries.values():
                 h.cancel()
@@ -172,40 +180,32 @@ class Publisher:
     # ---- accepting ---------------------------------------------------------------------------
 
     def add(self, events: Iterable[Event]) -> int:
-        """Accept events (in order) while there is room; return how many were accepted."""
-        if self._closed:
-            n = sum(1 for _ in events)
-            if n:
-                self._m_dropped_stopped.inc(n)
-                self._rlog(logging.WARNING, "stopped", "%s: publisher stopped, %d events refused",
-                           self.exchange, n)  # fmt: skip
-            return 0
-        room = self._max_buffered - self._buffered
-        queues, ready, inflight = self._queues, self._ready, self._inflight
-        accepted = refused = 0
-        for e in events:
-            if accepted >= room:
-                refused += 1
-                continue
-            sym = e.symbol
-            q = queues.get(sym)
-            if q is None:
-                q = queues[sym] = deque()
-            q.append(e)
-            accepted += 1
-            if sym not in inflight:
-                ready[sym] = None
+        """Accept event objects (in order) while there is room; return how many were accepted.
+        (The sessions' rows arrive through ``columns`` instead.)"""
+        accepted, refused = self.columns.add_events(events)
         if accepted:
-            self._buffered += accepted
-            self._m_buffered.set(self._buffered)
-            self._drained.clear()
-            self._wake.set()
+            self._m_buffered.set(self.buffered)
         if refused:
-            self._m_dropped.inc(refused)
-            self._rlog(logging.WARNING, "buffer_full",
-                       "%s: buffer full (%d events), %d events refused",
-                       self.exchange, self._buffered, refused)  # fmt: skip
+            self.refused(refused)
         return accepted
+
+    def refused(self, n: int) -> None:
+        """Count ``n`` rows the store refused (buffer full, or the publisher stopped)."""
+        if self.columns.closed:
+            self._m_dropped_stopped.inc(n)
+            self._rlog(logging.WARNING, "stopped", "%s: publisher stopped, %d events refused",
+                       self.exchange, n)  # fmt: skip
+            return
+        self._m_dropped.inc(n)
+        self._rlog(logging.WARNING, "buffer_full", "%s: buffer full (%d events), %d events refused",
+                   self.exchange, self.buffered, n)  # fmt: skip
+
+    def _on_record(self, symbol: str) -> None:
+        """The store started a record for ``symbol``: send it when nothing of it is in flight."""
+        if symbol not in self._inflight:
+            self._ready[symbol] = None
+        self._drained.clear()
+        self._wake.set()
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -213,20 +213,28 @@ class Publisher:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._m_buffered.set(self.buffered)
             while self._ready:
                 sym = next(iter(self._ready))
                 del self._ready[sym]
                 await self._send_head(sym)
 
     async def _send_head(self, sym: str) -> None:
-        q = self._queues[sym]
-        n = min(len(q), self._max_batch, self._limit.get(sym, self._max_batch))
+        store = self.columns
+        head = store.seal(sym)
+        if head is None:
+            return
+        limit = self._limit.get(sym)
+        if limit is not None and head.n > limit:
+            store.resize_head(sym, limit)
+            head = store.records[sym][0]
+        n = head.n
         self._inflight[sym] = n
         key = self._keys.get(sym)
         if key is None:
             key = self._keys[sym] = sym.encode()
         try:
-            value = encode_batch(list(islice(q, n)))
+            value = head.encode()
             fut = await self._producer.send(self.topic, value, key=key)
         except asyncio.CancelledError:
             raise
@@ -243,28 +251,26 @@ class Publisher:
         if exc is not None:
             self._failed(sym, n, exc)
             return
-        q = self._queues[sym]
-        for _ in range(n):
-            q.popleft()
+        if self.on_acked is not None:
+            self.on_acked(self.columns.records[sym][0], time.time_ns())
+        following = self.columns.done(sym)
         del self._inflight[sym]
         self._failures.pop(sym, None)
-        self._buffered -= n
         self.published_events += n
         self.published_records += 1
         self._m_events.inc(n)
         self._m_records.inc()
-        self._m_buffered.set(self._buffered)
+        self._m_buffered.set(self.buffered)
         self._acked.set()
-        if q:
+        if following is not None:
             self._ready[sym] = None
             self._wake.set()
-        else:
-            del self._queues[sym]
-        if self._buffered == 0:
+        elif not self.columns.records:
+            self._m_buffered.set(0)
             self._drained.set()
 
     def _failed(self, sym: str, n: int, exc: BaseException) -> None:
-        """Count, back off, then send the same head batch again (smaller if it was too large)."""
+        """Count, back off, then send the same head record again (smaller if it was too large)."""
         self._m_send_errors.inc()
         k = self._failures[sym] = self._failures.get(sym, 0) + 1
         if isinstance(exc, MessageSizeTooLargeError) and n > 1:

@@ -1,5 +1,8 @@
 """One exchange's producer: websocket sessions -> de-duplication -> Kafka publisher.
 
+The sessions' adapters append rows straight into the publisher's column store, whose duplicate
+filter (one for the exchange) drops what another connection already delivered.
+
 ``ProducerService(cfg, "binance", registry)`` builds everything without I/O; ``start()`` makes sure
 the exchange's topic exists (partitions and retention from the config), starts the Kafka producer
 and opens one session per ``ConnectionPlan`` of the venue's adapter; ``stop()`` closes the sessions
@@ -25,7 +28,7 @@ from producers.metadata import InstrumentLoader
 from producers.poller import Poller, PollSource
 from producers.publisher import Publisher
 from producers.registry import ADAPTERS
-from producers.session import Deduplicator, Session
+from producers.session import Deduplicator, Session, Tap
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class ProducerService(AsyncService):
         registry: CollectorRegistry,
         *,
         metrics: ProducerMetrics | None = None,
+        tap: Tap | None = None,
     ) -> None:
         factory = ADAPTERS.get(exchange)
         if factory is None:
@@ -48,11 +52,12 @@ class ProducerService(AsyncService):
             raise ConfigError(f"exchange {exchange!r} is not in the configuration")
         self.cfg = cfg
         self.exchange = exchange
+        self._tap = tap  # sees every raw frame with its receive time (measurements)
         self.metrics = metrics if metrics is not None else for_registry(ProducerMetrics, registry)
         ex_cfg = cfg.exchanges[exchange]
         self.adapter = factory(ex_cfg)
         self.publisher = Publisher(cfg, exchange, self.metrics)
-        self.dedup = Deduplicator()
+        self.dedup = Deduplicator()  # for adapters that hand over event objects
         self.dead_letters = (
             DeadLetters(cfg.dead_letter_topic(exchange), exchange, self.metrics)
             if cfg.kafka.dead_letter
@@ -80,8 +85,8 @@ class ProducerService(AsyncService):
         ex_cfg = self.cfg.exchanges[self.exchange]
         self.plans = self.adapter.connections(ex_cfg, self.cfg.ws_url(self.exchange))
         self.sessions = [
-            Session(self.exchange, p, self.adapter, ex_cfg, self.publisher.add, self.metrics,
-                    self.dedup, on_reject=self.dead_letters)
+            Session(self.exchange, p, self.adapter, ex_cfg, self.publisher, self.metrics,
+                    self.dedup, tap=self._tap, on_reject=self.dead_letters)
             for p in self.plans
         ]  # fmt: skip
 

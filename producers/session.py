@@ -4,6 +4,11 @@ Per connection: open the socket, send the plan's subscribe frames (spaced ``SEND
 under Binance's 10 incoming messages/s), then read frames -> ``adapter.parse`` -> drop duplicates ->
 ``sink``; send the adapter's replies and, every ``ping_interval_s``, its client heartbeat.
 
+The sink is the publisher (a ``RowSink``): the adapter appends each frame's rows straight into its
+``ColumnStore``, whose duplicate filter drops repeats, and no event object is built. Any other
+callable gets lists of event objects instead (``cascade-monitor record``, tests): the frame is
+parsed on its own and its events filtered by the session's ``Deduplicator``.
+
 Around it:
 
 * reconnect with exponential backoff and full jitter: the n-th consecutive failure waits
@@ -32,9 +37,8 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol, runtime_checkable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -43,7 +47,11 @@ from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
 from monitor.core.metrics import ProducerMetrics
 from monitor.core.schema import Event, Liquidation, MarketContext
-from producers.base import ConnectionPlan, VenueAdapter
+from producers.base import ConnectionPlan, Parsed, VenueAdapter
+from producers.columns import DEDUP_CAPACITY, ColumnStore, Deduplicator
+from producers.ratelog import RateLimitedLog
+
+__all__ = ["DEDUP_CAPACITY", "Deduplicator", "RateLimitedLog", "RowSink", "Session", "Sink", "Tap"]
 
 log = logging.getLogger(__name__)
 
@@ -51,83 +59,27 @@ SEND_INTERVAL_S: Final = 0.12  # between subscribe frames: ~8 messages/s, under 
 OPEN_TIMEOUT_S: Final = 10.0
 CLOSE_TIMEOUT_S: Final = 2.0
 MAX_FRAME_BYTES: Final = 8 * 2**20
-DEDUP_CAPACITY: Final = 50_000  # event ids remembered per exchange
-LOG_EVERY_S: Final = 10.0
 # The ParseError reason adapters raise for a refused subscription: logged every time, not sampled.
 SUBSCRIBE_FAILED: Final = "subscribe_failed"
 # The ParseError reason of a venue's "this server goes down soon" notice (OKX 64008): the session
 # switches to a new socket before the old one is cut.
 UPGRADE_NOTICE: Final = "upgrade_notice"
 PLANNED: Final = frozenset({"rotate", "upgrade"})  # reconnects that need no backoff
+_NO_REPLIES: Final[list[str]] = []  # never appended to
 
 Sink = Callable[[list[Event]], object]
 Tap = Callable[[str, str | bytes, int], object]  # (connection name, raw frame, received_ns)
 Reject = Callable[[str, str, str | bytes, int], object]  # (connection, reason, frame, received_ns)
 
 
-class Deduplicator:
-    """Bounded LRU set of event keys, shared by the sessions of one exchange.
+@runtime_checkable
+class RowSink(Protocol):
+    """Where a session's adapter appends rows (the publisher): its store, and the count of rows
+    the store refused in a frame (buffer full, or stopped)."""
 
-    Key: a liquidation's ``event_id``; a trade's ``venue_symbol#trade_id`` (Binance aggregate ids
-    are per symbol). ``fresh`` returns the events not seen before plus the duplicate counts."""
+    columns: ColumnStore
 
-    def __init__(self, capacity: int = DEDUP_CAPACITY) -> None:
-        if capacity <= 0:
-            raise ValueError("capacity must be > 0")
-        self.capacity = capacity
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def fresh(self, events: Sequence[Event]) -> tuple[list[Event], int, int]:
-        """(new events, duplicate liquidations, duplicate trades)."""
-        seen = self._seen
-        out: list[Event] = []
-        dup_liq = dup_trd = 0
-        for e in events:
-            if type(e) is Liquidation:
-                key = e.event_id
-                if key in seen:
-                    seen.move_to_end(key)
-                    dup_liq += 1
-                    continue
-            elif type(e) is MarketContext:  # a state, not an occurrence: a repeat is harmless
-                out.append(e)
-                continue
-            else:
-                key = f"{e.venue_symbol}#{e.trade_id}"  # type: ignore[union-attr]
-                if key in seen:
-                    seen.move_to_end(key)
-                    dup_trd += 1
-                    continue
-            seen[key] = None
-            out.append(e)
-        excess = len(seen) - self.capacity
-        for _ in range(excess):
-            seen.popitem(last=False)
-        return out, dup_liq, dup_trd
-
-
-class RateLimitedLog:
-    """Log a message per key at most once per ``every_s``, with the number suppressed meanwhile."""
-
-    def __init__(self, logger: logging.Logger, every_s: float = LOG_EVERY_S) -> None:
-        self._log = logger
-        self._every_s = every_s
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def __call__(self, level: int, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        last, suppressed = self._last.get(key, (-1e18, 0))
-        if now - last < self._every_s:
-            self._last[key] = (last, suppressed + 1)
-            return
-        self._last[key] = (now, 0)
-        if suppressed:
-            msg += " (%d similar suppressed)"
-            args = (*args, suppressed)
-        self._log.log(level, msg, *args)
+    def refused(self, n: int) -> None: ...
 
 
 class Session:
@@ -139,7 +91,7 @@ class Session:
         plan: ConnectionPlan,
         adapter: VenueAdapter,
         cfg: ExchangeConfig,
-        sink: Sink,
+        sink: Sink | RowSink,
         metrics: ProducerMetrics,
         dedup: Deduplicator | None = None,
         *,
@@ -155,6 +107,8 @@ class Session:
         self._adapter = adapter
         self._cfg = cfg
         self._sink = sink
+        self._rows: RowSink | None = sink if isinstance(sink, RowSink) else None
+        self._store = None if self._rows is None else self._rows.columns
         self._dedup = dedup if dedup is not None else Deduplicator()
         self._rng = rng if rng is not None else random.Random()
         self._send_interval_s = send_interval_s
@@ -333,9 +287,13 @@ class Session:
             helpers.append(asyncio.create_task(self._heartbeat(ws)))
         try:
             with contextlib.suppress(ConnectionClosed):
+                handle = self._frame
                 async for frame in ws:
                     self._last_frame = time.monotonic()
-                    await self._handle(ws, frame)
+                    replies = handle(ws, frame)  # synchronous: no coroutine per frame
+                    if replies:
+                        for reply in replies:
+                            await ws.send(reply)
         finally:
             self._serving = None
             for t in helpers:
@@ -382,12 +340,22 @@ class Session:
                     await ws.send(frame)
 
     async def _handle(self, ws: ClientConnection, frame: str | bytes) -> None:
+        """One frame, its replies sent."""
+        for reply in self._frame(ws, frame):
+            await ws.send(reply)
+
+    def _frame(self, ws: ClientConnection, frame: str | bytes) -> list[str]:
+        """Parse and count one frame; the frames to send back."""
         self._m_frames.inc()
         received_ns = time.time_ns()
         if self._tap is not None:
             self._tap(self.plan.name, frame, received_ns)
         try:
-            parsed = self._adapter.parse(frame, received_ns)
+            store = self._store
+            if store is None:  # events as objects (a callable sink)
+                parsed = self._adapter.parse(frame, received_ns)
+            else:
+                parsed = self._adapter.parse(frame, received_ns, store)
         except ParseError as exc:
             self._m_parse_errors.labels(self.exchange, exc.reason).inc()
             if self._on_reject is not None:
@@ -402,14 +370,18 @@ class Session:
             else:
                 self._rlog(logging.INFO, exc.reason, "%s %s: frame skipped: %s",
                            self.exchange, self.plan.name, exc)  # fmt: skip
-            return
+            return _NO_REPLIES
         except Exception:  # an adapter bug: count it, keep the session alive
             self._m_parse_errors.labels(self.exchange, "internal").inc()
             log.exception("%s %s: adapter failed on a frame", self.exchange, self.plan.name)
-            return
-        for reason in parsed.errors:
-            self._m_parse_errors.labels(self.exchange, reason).inc()
+            return _NO_REPLIES
+        if parsed.rows is self._store and self._rows is not None:
+            self._rows_added(parsed, self._rows)
+        else:  # events as objects: a standalone parse, or an adapter that builds them
+            self._events_added(parsed.events)
         if parsed.errors:
+            for reason in parsed.errors:
+                self._m_parse_errors.labels(self.exchange, reason).inc()
             if self._on_reject is not None:
                 self._on_reject(self.plan.name, parsed.errors[0], frame, received_ns)
             self._rlog(logging.INFO, "items", "%s %s: skipped items: %s",
@@ -420,9 +392,24 @@ class Session:
             self._m_gaps.inc(parsed.gaps)
             self._rlog(logging.WARNING, "gap", "%s %s: %d message(s) missing in the sequence",
                        self.exchange, self.plan.name, parsed.gaps)  # fmt: skip
-        for reply in parsed.replies:
-            await ws.send(reply)
-        events = parsed.events
+        return parsed.replies
+
+    def _rows_added(self, parsed: Parsed, sink: RowSink) -> None:
+        """Count what the frame appended to the publisher's store (read before the next frame)."""
+        n_liq, n_trd, n_ctx, n_dup, n_refused = parsed.counts()
+        if n_trd:
+            self._m_trd.inc(n_trd)
+        if n_liq:
+            self._m_liq.inc(n_liq)
+        if n_ctx:
+            self._m_ctx.inc(n_ctx)
+        if n_dup:
+            self._m_dup.inc(n_dup)
+        if n_refused:
+            sink.refused(n_refused)
+
+    def _events_added(self, events: list[Event]) -> None:
+        """Count event objects, drop the repeats, hand the rest to the sink."""
         if not events:
             return
         n_liq = n_ctx = 0
@@ -440,5 +427,11 @@ class Session:
         fresh, dup_liq, dup_trd = self._dedup.fresh(events)
         if dup_liq or dup_trd:
             self._m_dup.inc(dup_liq + dup_trd)
-        if fresh:
-            self._sink(fresh)
+        if not fresh:
+            return
+        if self._rows is not None:
+            refused = self._rows.columns.add_events(fresh)[1]
+            if refused:
+                self._rows.refused(refused)
+        else:
+            self._sink(fresh)  # type: ignore[operator]

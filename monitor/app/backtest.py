@@ -6,10 +6,11 @@ renderings, the shared real ones). The files are read as streams and merged by r
 several files of one venue share that venue's producer, as one producer's connections do. Per
 frame, as live:
 
-1. the venue's adapter and the producer's duplicate filter (``producers.offline``);
-2. the events of each symbol, over frames received within 100 ms (at most
-   ``kafka.max_batch_events``), encoded as one Kafka record value (``monitor.core.codec``) and
-   decoded again, as the consumer receives it;
+1. the venue's adapter parses it into the producer's record columns, through the producer's
+   duplicate filter (``producers.offline``: the publisher's ``ColumnStore``);
+2. the records, each a symbol's rows of the frames received within 100 ms (at most
+   ``kafka.max_batch_events``), encoded as the publisher encodes them (``monitor.core.codec``)
+   and decoded again, as the consumer receives them;
 3. the exchange's ``EventEngine`` (``consumers.engine``: the consumer's state, models, tick
    scheduling, alert rules and default rules from ``--config``), after which the work the event
    clock made due runs.
@@ -40,11 +41,9 @@ from consumers.ingest import RecordIngest
 from consumers.readout import RiskRow
 from monitor.alerting.rules import RuleEngine
 from monitor.core.alertrecord import AlertEvent
-from monitor.core.codec import encode_batch
 from monitor.core.config import Config
 from monitor.core.errors import RecordingError
 from monitor.core.recording import Frame, Rest, scan_recording
-from monitor.core.schema import Event
 from producers.offline import OfflineCounts, OfflineProducer
 from producers.registry import ADAPTERS
 
@@ -137,8 +136,7 @@ class _Venue:
         self.producer = OfflineProducer(cfg, exchange)
         self.summary.producer = self.producer.counts
         self.pairs: dict[str, PairSummary] = {}
-        self._pending: dict[str, list[Event]] = {}  # symbol -> events of its next record
-        self._pending_since = 0
+        self._pending_since = 0  # receive time of the oldest row not sent
         self._n_pending = 0
         self.max_batch = cfg.kafka.max_batch_events
         ingest = RecordIngest.from_config(cfg, exchange, on_skip=self._skip, wall_clock=lambda: 0.0)
@@ -167,32 +165,29 @@ class _Venue:
                 got[1][f].append(row.values.get(f, math.nan))
 
     def frame(self, data: str | bytes, recv_ns: int, out: list[AlertEvent]) -> None:
-        """One frame: its events join the symbols' pending records, which are sent (encoded,
-        decoded, offered) once the oldest is ``LINGER_NS`` of receive time old or they hold
-        ``kafka.max_batch_events``, as a publisher would; then the work due runs."""
-        if self._pending and recv_ns - self._pending_since >= LINGER_NS:
+        """One frame into the producer's record columns; the records are sent (encoded, decoded,
+        offered) once the oldest row is ``LINGER_NS`` of receive time old or they hold
+        ``kafka.max_batch_events`` rows, as a publisher would; then the work due runs."""
+        if self._n_pending and recv_ns - self._pending_since >= LINGER_NS:
             self.flush(out)
-        events = self.producer.frame(data, recv_ns)
-        if not events:
+        rows = self.producer.frame(data, recv_ns)
+        if not rows:
             return
-        if not self._pending:
+        if not self._n_pending:
             self._pending_since = recv_ns
-        for ev in events:
-            self._pending.setdefault(ev.symbol, []).append(ev)
-        self._n_pending += len(events)
+        self._n_pending += rows
         if self._n_pending >= self.max_batch:
             self.flush(out)
 
     def flush(self, out: list[AlertEvent], *, final: bool = False) -> None:
         ingest = self.engine.ingest
-        for events in self._pending.values():
-            batch, error, _ = ingest.decode(encode_batch(events))
+        for value in self.producer.records():
+            batch, error, _ = ingest.decode(value)
             if batch is None:
                 assert error is not None
                 self.summary.decode_errors[error] += 1
                 continue
             self.engine.offer(batch)
-        self._pending.clear()
         self._n_pending = 0
         self.step(out, final=final)
 

@@ -1,4 +1,8 @@
-"""The venue's frames -> normalized events. Sans-I/O: bytes in, ``Parsed`` out.
+"""The venue's frames -> normalized rows. Sans-I/O: bytes in, ``Parsed`` out.
+
+Each accepted item becomes one row of the store ``parse`` is given (``producers.columns``): the
+columns of its symbol's next Kafka record. Without a store, ``Parsed.events`` lists the frame's
+events as objects (tests, tools).
 
 Frames (name the documentation page of each), dispatched on the exact ``channel``:
 
@@ -18,25 +22,22 @@ from typing import Any, Final
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side, liquidation_id
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import SymbolTable
 from producers._template.endpoints import EXCHANGE, LIQUIDATIONS, TRADES
 from producers._template.subscriptions import plan_connections
 from producers.base import ConnectionPlan, Parsed
-from producers.events import (
-    ITEM_ERRORS,
-    distinct_ids,
-    item_error,
-    json_object,
-    new_liquidation,
-    new_trade,
-    qty_price,
-    timestamp_ms,
-)
+from producers.columns import ColumnStore
+from producers.events import ITEM_ERRORS, item_error, json_object, qty_price, timestamp_ms
+from producers.framestore import Store
 
+# Row values are the schema's strings ("long", "sell", "base", ...).
+_BUY: Final = OrderSide.BUY.value
+_SELL: Final = OrderSide.SELL.value
 # forced order side -> (liquidated position, order side)
-_LIQUIDATED: Final = {"sell": (Side.LONG, OrderSide.SELL), "buy": (Side.SHORT, OrderSide.BUY)}
-_TAKER: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
+_LIQUIDATED: Final = {"sell": (Side.LONG.value, _SELL), "buy": (Side.SHORT.value, _BUY)}
+_TAKER: Final = {"buy": _BUY, "sell": _SELL}
+_BASE: Final = QtyUnit.BASE.value
 
 
 class TemplateAdapter:
@@ -54,7 +55,9 @@ class TemplateAdapter:
     def heartbeat(self) -> str | None:
         return None  # the server pings (websocket protocol pings)
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(frame)
         channel = doc.get("channel")
         if channel is None:
@@ -67,17 +70,15 @@ class TemplateAdapter:
         data = doc.get("data")
         if type(data) is not list:
             raise ParseError("bad_shape", "data")
-        out = Parsed()
+        out, rows = Parsed.start(EXCHANGE, into)  # each item becomes one row of ``rows``
         for item in data:
             try:
-                out.events.append(handler(item, received_ns))
+                handler(item, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
-        if channel == LIQUIDATIONS:
-            distinct_ids(out.events)  # items carry no id of their own
         return out
 
-    def _liquidation(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _liquidation(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         sides = _LIQUIDATED.get(item["side"])
         if sides is None:
             raise ParseError("bad_side", str(item["side"])[:20])
@@ -85,14 +86,16 @@ class TemplateAdapter:
         ts = timestamp_ms(item["ts"])
         inst = self._symbols.resolve(item["symbol"])
         qty_base, usd = inst.convert(qty, price)
-        return new_liquidation(
-            EXCHANGE, inst.symbol, inst.venue_symbol, sides[0], sides[1], price,
-            PriceKind.AVG_FILL, qty, QtyUnit.BASE, inst.contract_multiplier, qty_base, usd,
-            Coverage.COMPLETE, ts, received_ns,
-            liquidation_id(EXCHANGE, inst.venue_symbol, ts, sides[0].value, qty, price),
+        # validate everything first, then add the row; the id parts (monitor.core.schema
+        # liquidation_id) are ranked: the items carry no id of their own
+        vs = inst.venue_symbol
+        rows.liquidation(
+            inst.symbol, vs, sides[0], sides[1], price, PriceKind.AVG_FILL.value, qty, _BASE,
+            inst.contract_multiplier, qty_base, usd, Coverage.COMPLETE.value, ts, received_ns,
+            (vs, ts, sides[0], qty, price), True,
         )  # fmt: skip
 
-    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _trade(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         taker = _TAKER.get(item["side"])
         if taker is None:
             raise ParseError("bad_side", str(item["side"])[:20])
@@ -103,7 +106,7 @@ class TemplateAdapter:
             raise ParseError("bad_type", "id")
         inst = self._symbols.resolve(item["symbol"])
         qty_base, usd = inst.convert(qty, price)
-        return new_trade(
-            EXCHANGE, inst.symbol, inst.venue_symbol, taker, price, qty, QtyUnit.BASE,
-            inst.contract_multiplier, qty_base, usd, None, ts, received_ns, trade_id,
+        rows.trade(
+            inst.symbol, inst.venue_symbol, trade_id, taker, price, qty, _BASE,
+            inst.contract_multiplier, qty_base, usd, None, ts, received_ns,
         )  # fmt: skip

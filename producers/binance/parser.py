@@ -28,46 +28,38 @@ import orjson
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.binance.endpoints import EXCHANGE
 from producers.binance.open_interest import open_interest_urls, parse_open_interest
 from producers.binance.subscriptions import plan_connections
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
     item_error,
-    new_liquidation,
-    new_trade,
     non_negative,
     positive,
     qty_price,
     signed,
     timestamp_ms,
 )
+from producers.framestore import Store
 
 _loads = orjson.loads
+_INF: Final = float("inf")
 _JSONDecodeError = orjson.JSONDecodeError
 
-# Forced-order side -> (liquidated position, order side, id text).
+# Forced-order side -> (liquidated position, order side); the position is also the id's side text.
 _LIQ_SIDES: Final = {
-    "SELL": (Side.LONG, OrderSide.SELL, Side.LONG.value),
-    "BUY": (Side.SHORT, OrderSide.BUY, Side.SHORT.value),
+    "SELL": (Side.LONG.value, OrderSide.SELL.value),
+    "BUY": (Side.SHORT.value, OrderSide.BUY.value),
 }
-_SELL: Final = OrderSide.SELL
-_BUY: Final = OrderSide.BUY
-_BASE: Final = QtyUnit.BASE
-_AVG_FILL: Final = PriceKind.AVG_FILL
-_SAMPLED: Final = Coverage.SAMPLED_LATEST_1S
+_SELL: Final = OrderSide.SELL.value
+_BUY: Final = OrderSide.BUY.value
+_BASE: Final = QtyUnit.BASE.value
+_AVG_FILL: Final = PriceKind.AVG_FILL.value
+_SAMPLED: Final = Coverage.SAMPLED_LATEST_1S.value
 
 
 class BinanceAdapter:
@@ -79,6 +71,11 @@ class BinanceAdapter:
         self._symbols = symbols if symbols is not None else SymbolTable(cfg.max_symbols)
         self._instruments: dict[str, tuple[str, float]] = {}  # venue -> (canonical, multiplier)
         self._poll_symbols = cfg.symbols
+        self._handlers: dict[str, Any] = {
+            "aggTrade": self._agg_trade,
+            "forceOrder": self._force_order,
+            "markPriceUpdate": self._mark_price,
+        }
 
     # ---- plan --------------------------------------------------------------------------------
 
@@ -98,7 +95,9 @@ class BinanceAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         try:
             doc = _loads(frame)
         except _JSONDecodeError:
@@ -108,40 +107,37 @@ class BinanceAdapter:
                 if "stream" in doc:  # combined-stream wrapper
                     doc = doc["data"]
                     if type(doc) is list:
-                        return self._many(doc, received_ns)
+                        return self._many(doc, received_ns, into)
                     if type(doc) is not dict:
                         raise ParseError("bad_shape", "data")
                 e = doc.get("e")
-                if e == "aggTrade":
-                    return Parsed([self._agg_trade(doc, received_ns)])
-                if e == "forceOrder":
-                    return Parsed([self._force_order(doc, received_ns)])
-                if e == "markPriceUpdate":
-                    return Parsed([self._mark_price(doc, received_ns)])
-                return self._other(doc)
+                handler = self._handlers.get(e) if type(e) is str else None
+                if handler is None:
+                    return self._other(doc)
+                out, rows = Parsed.start(EXCHANGE, into)
+                handler(doc, received_ns, rows)
+                return out
             if type(doc) is list:
-                return self._many(doc, received_ns)
+                return self._many(doc, received_ns, into)
             raise ParseError("bad_shape", type(doc).__name__)
         except KeyError as exc:
             raise ParseError("missing_field", str(exc)) from None
         except (TypeError, AttributeError, ValueError) as exc:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
-    def _many(self, items: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
+    def _many(self, items: list[Any], received_ns: int, into: ColumnStore | None) -> Parsed:
+        out, rows = Parsed.start(EXCHANGE, into)
+        handlers = self._handlers
         for item in items:
             try:
                 if type(item) is not dict:
                     raise ParseError("bad_shape", "item")
                 e = item.get("e")
-                if e == "forceOrder":
-                    out.events.append(self._force_order(item, received_ns))
-                elif e == "aggTrade":
-                    out.events.append(self._agg_trade(item, received_ns))
-                elif e == "markPriceUpdate":  # the ``!markPrice@arr`` all-market stream
-                    out.events.append(self._mark_price(item, received_ns))
-                else:
+                # ``!markPrice@arr`` (all-market) arrays carry markPriceUpdate items
+                handler = handlers.get(e) if type(e) is str else None
+                if handler is None:
                     raise ParseError("unknown_event")
+                handler(item, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
@@ -167,26 +163,46 @@ class BinanceAdapter:
         self._instruments[venue_symbol] = entry
         return entry
 
-    def _force_order(self, doc: dict[str, Any], received_ns: int) -> Event:
+    def _force_order(self, doc: dict[str, Any], received_ns: int, rows: Store) -> None:
         o = doc["o"]
         venue_symbol = o["s"]
         side = _LIQ_SIDES.get(o["S"])
         if side is None:
             raise ParseError("bad_side", str(o["S"])[:20])
-        qty_raw = non_negative(o["z"])
-        if qty_raw == 0.0:
-            raise ParseError("no_fill")
-        price = positive(o["ap"])
-        ts = timestamp_ms(o["T"])
+        z = o["z"]
+        ap = o["ap"]
+        if type(z) is str and type(ap) is str:  # decimal strings: the checks inlined
+            try:
+                qty_raw = float(z)
+            except ValueError:
+                raise ParseError("bad_number", repr(z)[:40]) from None
+            if not 0.0 <= qty_raw < _INF:
+                raise ParseError("bad_number", repr(z)[:40])
+            if qty_raw == 0.0:
+                raise ParseError("no_fill")
+            try:
+                price = float(ap)
+            except ValueError:
+                raise ParseError("bad_number", repr(ap)[:40]) from None
+            if not 0.0 < price < _INF:
+                raise ParseError("bad_number", repr(ap)[:40])
+        else:
+            qty_raw = non_negative(z)
+            if qty_raw == 0.0:
+                raise ParseError("no_fill")
+            price = positive(ap)
+        ts = o["T"]
+        if type(ts) is not int or ts <= 0:  # timestamp_ms inlined
+            raise ParseError("bad_ts", repr(ts)[:40])
         symbol, mult = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
         qty_base = qty_raw * mult
-        return new_liquidation(
-            EXCHANGE, symbol, venue_symbol, side[0], side[1], price, _AVG_FILL,
-            qty_raw, _BASE, mult, qty_base, qty_base * price, _SAMPLED, ts, received_ns,
-            liquidation_id(EXCHANGE, venue_symbol, ts, side[2], qty_raw, price),
+        rows.liquidation(
+            symbol, venue_symbol, side[0], side[1], price, _AVG_FILL, qty_raw, _BASE, mult,
+            qty_base, qty_base * price, _SAMPLED, ts, received_ns,
+            (venue_symbol, ts, side[0], qty_raw, price), False,
         )  # fmt: skip
 
-    def _agg_trade(self, doc: dict[str, Any], received_ns: int) -> Event:
+    def _agg_trade(self, doc: dict[str, Any], received_ns: int, rows: Store) -> None:
         # The hot path: checks inlined (same rules as producers.events.positive/timestamp_ms).
         venue_symbol = doc["s"]
         q = doc["q"]
@@ -195,7 +211,16 @@ class BinanceAdapter:
         agg_id = doc["a"]
         maker = doc["m"]
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
-        qty_raw, price = qty_price(q, p, "q/p")
+        if type(q) is str and type(p) is str:  # decimal strings: qty_price inlined
+            try:
+                qty_raw = float(q)
+                price = float(p)
+            except ValueError:
+                raise ParseError("bad_number", "q/p") from None
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
+                raise ParseError("bad_number", "q/p")
+        else:
+            qty_raw, price = qty_price(q, p, "q/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(agg_id) is not int or agg_id < 0:
@@ -208,12 +233,12 @@ class BinanceAdapter:
             raise ParseError("bad_type", "m")
         mult = inst[1]
         qty_base = qty_raw * mult
-        return new_trade(
-            EXCHANGE, inst[0], venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base,
-            qty_base * price, None, ts, received_ns, str(agg_id),
+        rows.trade(
+            inst[0], venue_symbol, str(agg_id), taker, price, qty_raw, _BASE, mult, qty_base,
+            qty_base * price, None, ts, received_ns,
         )  # fmt: skip
 
-    def _mark_price(self, doc: dict[str, Any], received_ns: int) -> Event:
+    def _mark_price(self, doc: dict[str, Any], received_ns: int, rows: Store) -> None:
         venue_symbol = doc["s"]
         mark = positive(doc["p"])
         index = positive(doc["i"])
@@ -223,16 +248,6 @@ class BinanceAdapter:
         next_funding = None if t == 0 and type(t) is int else timestamp_ms(t)
         ts = timestamp_ms(doc["E"])
         symbol = (self._instruments.get(venue_symbol) or self._instrument(venue_symbol))[0]
-        return MarketContext(
-            exchange=EXCHANGE,
-            symbol=symbol,
-            venue_symbol=venue_symbol,
-            mark_price=mark,
-            index_price=index,
-            funding_rate=funding,
-            next_funding_ms=next_funding,
-            open_interest_base=None,  # not on this stream
-            open_interest_usd=None,
-            ts_ms=ts,
-            received_ns=received_ns,
-        )
+        # open interest is not on this stream: polled over REST
+        rows.context(symbol, venue_symbol, mark, index, funding, next_funding, None, None, ts,
+                     received_ns)  # fmt: skip

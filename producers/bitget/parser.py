@@ -42,16 +42,7 @@ from typing import Any, Final, TypeVar
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bitget.endpoints import (
@@ -65,38 +56,35 @@ from producers.bitget.endpoints import (
     TICKER,
 )
 from producers.bitget.subscriptions import plan_connections
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
     MAX_MS,
-    distinct_ids,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     optional,
     positive,
     qty_price,
     signed,
 )
+from producers.framestore import Store
 
 _T = TypeVar("_T")
 _INF: Final = float("inf")
 _PONG_BYTES: Final = PONG_FRAME.encode()
 _MAX_TS_DIGITS: Final = 16
-_TAKER_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
-_BASE: Final = QtyUnit.BASE
-_SAMPLED: Final = Coverage.LARGEST_PER_SIDE_1S
-_UNKNOWN_PRICE: Final = PriceKind.UNKNOWN
+_TAKER_SIDES: Final = {"buy": OrderSide.BUY.value, "sell": OrderSide.SELL.value}
+_BASE: Final = QtyUnit.BASE.value
+_QUOTE: Final = QtyUnit.QUOTE.value
+_SAMPLED: Final = Coverage.LARGEST_PER_SIDE_1S.value
+_UNKNOWN_PRICE: Final = PriceKind.UNKNOWN.value
 _CONTROL_EVENTS: Final = ("subscribe", "unsubscribe")
 _SUBSCRIBE_OPS: Final = ("subscribe", "unsubscribe")
 
 
-# Venue ``side`` (the liquidated position) -> (liquidated side, forced order side: not given).
-_LIQ_SIDES: Final[dict[str, tuple[Side, OrderSide | None]]] = {
-    "buy": (Side.LONG, None),
-    "sell": (Side.SHORT, None),
-}
+# Venue ``side`` (the liquidated position) -> liquidated side (the forced order side: not given).
+_LIQ_SIDES: Final = {"buy": Side.LONG.value, "sell": Side.SHORT.value}
 _REPLAY_ACTION: Final = "snapshot"
 _AMOUNT_IS_QUOTE: Final = LIQUIDATION_AMOUNT_UNIT is QtyUnit.QUOTE
 
@@ -141,7 +129,9 @@ class BitgetAdapter:
     def heartbeat(self) -> str | None:
         return PING_FRAME
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         if (frame == _PONG_BYTES) if type(frame) is bytes else (frame == PONG_FRAME):
             return Parsed(control=True)
         doc = json_object(frame)
@@ -158,14 +148,10 @@ class BitgetAdapter:
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
                 if topic == TICKER:
-                    return handler(doc, arg, data, received_ns)  # type: ignore[no-any-return]
-                if topic == LIQUIDATION:
-                    if doc.get("action") == _REPLAY_ACTION:  # the full data again: not new
-                        return Parsed(replayed=["venue_snapshot"] * len(data))
-                    out = self._items(handler, arg, data, received_ns)
-                    distinct_ids(out.events)  # items carry no id
-                    return out
-                return self._items(handler, arg, data, received_ns)
+                    return handler(doc, arg, data, received_ns, into)  # type: ignore[no-any-return]
+                if topic == LIQUIDATION and doc.get("action") == _REPLAY_ACTION:
+                    return Parsed(replayed=["venue_snapshot"] * len(data))  # the data again
+                return self._items(handler, arg, data, received_ns, into)
             event = doc.get("event")
             if event is not None:
                 return self._event(doc, event)
@@ -176,12 +162,14 @@ class BitgetAdapter:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
     @staticmethod
-    def _items(handler: Any, arg: dict[str, Any], data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
-        events = out.events
+    def _items(
+        handler: Any, arg: dict[str, Any], data: list[Any], received_ns: int,
+        into: ColumnStore | None,
+    ) -> Parsed:  # fmt: skip
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                events.append(handler(item, arg, received_ns))
+                handler(item, arg, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
@@ -203,7 +191,7 @@ class BitgetAdapter:
         inst = self._symbols.resolve(venue_symbol)
         return inst.symbol, inst.contract_multiplier
 
-    def _liquidation(self, item: Any, arg: dict[str, Any], received_ns: int) -> Event:
+    def _liquidation(self, item: Any, arg: dict[str, Any], received_ns: int, rows: Store) -> None:
         venue_symbol = item["symbol"]
         side = _LIQ_SIDES.get(item["side"])
         if side is None:
@@ -213,19 +201,19 @@ class BitgetAdapter:
         ts = timestamp_text(item["ts"])
         symbol, mult = self._resolve(venue_symbol)
         if _AMOUNT_IS_QUOTE:
-            usd, qty_base, unit = amount, amount / price, QtyUnit.QUOTE
+            usd, qty_base, unit = amount, amount / price, _QUOTE
         else:
             qty_base = amount * mult
             usd, unit = qty_base * price, _BASE
         if not (0.0 < qty_base < _INF and 0.0 < usd < _INF):
             raise ParseError("bad_number", "conversion")
-        return new_liquidation(
-            EXCHANGE, symbol, venue_symbol, side[0], side[1], price, _UNKNOWN_PRICE, amount,
-            unit, mult, qty_base, usd, _SAMPLED, ts, received_ns,
-            liquidation_id(EXCHANGE, venue_symbol, ts, side[0].value, amount, price),
+        # items carry no id: identical items of one push are ranked
+        rows.liquidation(
+            symbol, venue_symbol, side, None, price, _UNKNOWN_PRICE, amount, unit, mult, qty_base,
+            usd, _SAMPLED, ts, received_ns, (venue_symbol, ts, side, amount, price), True,
         )  # fmt: skip
 
-    def _trade(self, item: Any, arg: dict[str, Any], received_ns: int) -> Event:
+    def _trade(self, item: Any, arg: dict[str, Any], received_ns: int, rows: Store) -> None:
         venue_symbol = arg["symbol"]
         taker = _TAKER_SIDES.get(item["S"])
         if taker is None:
@@ -240,33 +228,29 @@ class BitgetAdapter:
         usd = qty_base * price
         if not usd < _INF:
             raise ParseError("bad_number", "conversion")
-        return new_trade(
-            EXCHANGE, symbol, venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base, usd,
-            None, ts, received_ns, trade_id,
-        )  # fmt: skip
+        rows.trade(symbol, venue_symbol, trade_id, taker, price, qty_raw, _BASE, mult, qty_base,
+                   usd, None, ts, received_ns)  # fmt: skip
 
     # ---- market context: ticker ---------------------------------------------------------------
 
     def _tickers(
-        self, doc: dict[str, Any], arg: dict[str, Any], data: list[Any], received_ns: int
-    ) -> Parsed:
+        self, doc: dict[str, Any], arg: dict[str, Any], data: list[Any], received_ns: int,
+        into: ColumnStore | None,
+    ) -> Parsed:  # fmt: skip
         if arg.get("instType") != INST_TYPE:  # coin-/usdc-futures: other units, not subscribed
             raise ParseError("unknown_inst_type", str(arg.get("instType"))[:40])
         push_ts = doc.get("ts")
-        out = Parsed()
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                ctx = self._ticker(item, arg, received_ns, push_ts)
+                self._ticker(item, arg, received_ns, push_ts, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
-                continue
-            if ctx is not None:
-                out.events.append(ctx)
         return out
 
     def _ticker(
-        self, item: Any, arg: dict[str, Any], received_ns: int, push_ts: object
-    ) -> MarketContext | None:
+        self, item: Any, arg: dict[str, Any], received_ns: int, push_ts: object, rows: Store
+    ) -> None:
         venue_symbol = arg["symbol"]
         get = item.get
         own = get("symbol")
@@ -279,26 +263,16 @@ class BitgetAdapter:
         oi = optional(get("openInterest"), non_negative, blank=True)
         if (mark is None and index is None and funding is None and next_funding is None
                 and oi is None):  # fmt: skip
-            return None
+            return
         item_ts = get("ts")
         ts = timestamp_any(push_ts if item_ts is None else item_ts)
         symbol, mult = self._resolve(venue_symbol)
         oi_base = None if oi is None else oi * mult
         if oi_base is not None and not oi_base < _INF:
             raise ParseError("bad_number", "conversion")
-        return MarketContext(
-            exchange=EXCHANGE,
-            symbol=symbol,
-            venue_symbol=venue_symbol,
-            mark_price=mark,
-            index_price=index,
-            funding_rate=funding,
-            next_funding_ms=next_funding,
-            open_interest_base=oi_base,
-            open_interest_usd=None,  # base x mark, derived by the consumer
-            ts_ms=ts,
-            received_ns=received_ns,
-        )
+        # open interest in USD: base x mark, derived by the consumer
+        rows.context(symbol, venue_symbol, mark, index, funding, next_funding, oi_base, None, ts,
+                     received_ns)  # fmt: skip
 
 
 def _funding_time(value: object) -> int | None:

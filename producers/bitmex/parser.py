@@ -53,16 +53,7 @@ from typing import Any, Final, TypeVar
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bitmex.endpoints import (
@@ -77,29 +68,31 @@ from producers.bitmex.endpoints import (
 )
 from producers.bitmex.instruments import parse_instruments
 from producers.bitmex.subscriptions import plan_connections
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
     contract_open_interest,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     optional,
     positive,
     qty_price,
     signed,
 )
+from producers.framestore import Store
 
 _T = TypeVar("_T")
 MAX_OPEN_ORDERS: Final = 10_000
 _ORDER_SIDES: Final = {  # forced-order side -> (liquidated position, order side)
-    "Sell": (Side.LONG, OrderSide.SELL),
-    "Buy": (Side.SHORT, OrderSide.BUY),
+    "Sell": (Side.LONG.value, OrderSide.SELL.value),
+    "Buy": (Side.SHORT.value, OrderSide.BUY.value),
 }
-_TAKER: Final = {"Buy": OrderSide.BUY, "Sell": OrderSide.SELL}
+_TAKER: Final = {"Buy": OrderSide.BUY.value, "Sell": OrderSide.SELL.value}
 _PONGS: Final = frozenset({PONG_FRAME, PONG_FRAME.encode()})
-_CONTRACTS: Final = QtyUnit.CONTRACTS
+_CONTRACTS: Final = QtyUnit.CONTRACTS.value
+_ORDER_LIMIT: Final = PriceKind.ORDER_LIMIT.value
+_LIFECYCLE: Final = Coverage.ORDER_LIFECYCLE.value
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
 _ROW_ACTIONS: Final = ("partial", "update", "insert")
@@ -157,7 +150,9 @@ class BitmexAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         if frame in _PONGS:
             return Parsed(control=True)
         doc = json_object(frame)
@@ -170,18 +165,18 @@ class BitmexAdapter:
                     raise ParseError("bad_shape", "data")
                 if table == TRADE:
                     if action == "insert":
-                        return self._items(self._trade, data, received_ns)
+                        return self._items(self._trade, data, received_ns, into)
                     if action == "partial":
                         return Parsed(control=True)  # recent history, not new trades
                     raise ParseError("unknown_action", str(action)[:20])
                 if table == LIQUIDATION:
-                    return self._liquidations(action, data, received_ns)
+                    return self._liquidations(action, data, received_ns, into)
                 if table == INSTRUMENT:
                     if action == "delete":  # an instrument removed: no market data
                         return Parsed(control=True)
                     if action not in _ROW_ACTIONS:
                         raise ParseError("unknown_action", str(action)[:20])
-                    return self._contexts(data, received_ns)
+                    return self._contexts(data, received_ns, into)
                 raise ParseError("unknown_table", str(table)[:40])
             if "subscribe" in doc and "success" in doc:
                 if doc["success"] is True:
@@ -198,16 +193,16 @@ class BitmexAdapter:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
     @staticmethod
-    def _items(handler: Any, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
+    def _items(handler: Any, data: list[Any], received_ns: int, into: ColumnStore | None) -> Parsed:
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                out.events.append(handler(item, received_ns))
+                handler(item, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
 
-    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _trade(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         venue_symbol = item["symbol"]
         taker = _TAKER.get(item["side"])
         if taker is None:
@@ -220,9 +215,9 @@ class BitmexAdapter:
         if type(trade_id) is not str or not trade_id:
             raise ParseError("bad_type", "trdMatchID")
         inst = self._resolve(venue_symbol)
-        return new_trade(
-            EXCHANGE, inst.symbol, venue_symbol, taker, price, qty_raw, _CONTRACTS,
-            inst.contract_multiplier, qty_base, notional, None, ts, received_ns, trade_id,
+        rows.trade(
+            inst.symbol, venue_symbol, trade_id, taker, price, qty_raw, _CONTRACTS,
+            inst.contract_multiplier, qty_base, notional, None, ts, received_ns,
         )  # fmt: skip
 
     def _resolve(self, venue_symbol: object) -> Instrument:
@@ -232,19 +227,16 @@ class BitmexAdapter:
 
     # ---- market context: the instrument table ----------------------------------------------------
 
-    def _contexts(self, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
+    def _contexts(self, data: list[Any], received_ns: int, into: ColumnStore | None) -> Parsed:
+        out, rows = Parsed.start(EXCHANGE, into)
         for row in data:
             try:
-                ctx = self._context(row, received_ns)
+                self._context(row, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
-                continue
-            if ctx is not None:
-                out.events.append(ctx)
         return out
 
-    def _context(self, row: Any, received_ns: int) -> MarketContext | None:
+    def _context(self, row: Any, received_ns: int, rows: Store) -> None:
         venue_symbol = row["symbol"]
         get = row.get
         mark = optional(get("markPrice"), positive)
@@ -254,7 +246,7 @@ class BitmexAdapter:
         contracts = optional(get("openInterest"), non_negative)
         if (mark is None and index is None and funding is None and next_funding is None
                 and contracts is None):  # fmt: skip
-            return None
+            return
         stamp = get("timestamp")
         ts = received_ns // 1_000_000 if stamp is None else iso_ms(stamp)
         if ts <= 0:
@@ -266,25 +258,16 @@ class BitmexAdapter:
             if contracts is None
             else contract_open_interest(contracts, inst.contract_multiplier, inst.inverse, None)
         )
-        return MarketContext(
-            exchange=EXCHANGE,
-            symbol=inst.symbol,
-            venue_symbol=venue_symbol,
-            mark_price=mark,
-            index_price=index,
-            funding_rate=funding,
-            next_funding_ms=next_funding,
-            open_interest_base=oi_base,
-            open_interest_usd=oi_usd,
-            ts_ms=ts,
-            received_ns=received_ns,
-        )
+        rows.context(inst.symbol, venue_symbol, mark, index, funding, next_funding, oi_base, oi_usd,
+                     ts, received_ns)  # fmt: skip
 
     # ---- the liquidation lifecycle -------------------------------------------------------------
 
-    def _liquidations(self, action: object, data: list[Any], received_ns: int) -> Parsed:
+    def _liquidations(
+        self, action: object, data: list[Any], received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
         if action == "insert":
-            return self._items(self._insert, data, received_ns)
+            return self._items(self._insert, data, received_ns, into)
         if action == "partial":  # the table's image on subscribing: the book, not new orders
             self._open = OrderedDict()
             out = Parsed(control=True)
@@ -309,7 +292,7 @@ class BitmexAdapter:
                 self._open[oid] = _qty(item.get("leavesQty"), self._open[oid])
         return out
 
-    def _insert(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _insert(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         oid = item["orderID"]
         venue_symbol = item["symbol"]
         side = _ORDER_SIDES.get(item["side"])
@@ -329,11 +312,11 @@ class BitmexAdapter:
         inst = self._resolve(venue_symbol)
         qty_base, notional = inst.convert(qty_raw, price)
         self._remember(oid, qty_raw)
-        return new_liquidation(
-            EXCHANGE, inst.symbol, venue_symbol, side[0], side[1], price, PriceKind.ORDER_LIMIT,
-            qty_raw, _CONTRACTS, inst.contract_multiplier, qty_base, notional,
-            Coverage.ORDER_LIFECYCLE, ts, received_ns,
-            liquidation_id(EXCHANGE, venue_symbol, 0, f"order|{oid}", 0.0, 0.0),
+        # the id: venue, symbol and orderID only (the same order re-emitted keeps its id)
+        rows.liquidation(
+            inst.symbol, venue_symbol, side[0], side[1], price, _ORDER_LIMIT, qty_raw, _CONTRACTS,
+            inst.contract_multiplier, qty_base, notional, _LIFECYCLE, ts, received_ns,
+            (venue_symbol, 0, f"order|{oid}", 0.0, 0.0), False,
         )  # fmt: skip
 
     def _remember(self, oid: str, qty: float) -> None:

@@ -35,17 +35,7 @@ from typing import Any, Final, TypeVar
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    Liquidation,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
 from producers.bybit.endpoints import ALL_LIQUIDATION, EXCHANGE, PING_FRAME, PUBLIC_TRADE, TICKERS
@@ -59,14 +49,12 @@ from producers.bybit.instruments import (
 from producers.bybit.instruments import PATH as INSTRUMENTS_PATH
 from producers.bybit.instruments import query as instruments_query
 from producers.bybit.subscriptions import plan_connections
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
     MAX_MS,
-    distinct_ids,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     optional,
     positive,
@@ -74,19 +62,18 @@ from producers.events import (
     signed,
     timestamp_ms,
 )
+from producers.framestore import Store
 
 _T = TypeVar("_T")
+_INF: Final = float("inf")
 
-# Position side -> (liquidated side, id text). "Buy" = a LONG was liquidated.
-_POSITION_SIDES: Final = {
-    "Buy": (Side.LONG, Side.LONG.value),
-    "Sell": (Side.SHORT, Side.SHORT.value),
-}
-_TAKER_SIDES: Final = {"Buy": OrderSide.BUY, "Sell": OrderSide.SELL}
-_BASE: Final = QtyUnit.BASE
-_CONTRACTS: Final = QtyUnit.CONTRACTS
-_BANKRUPTCY: Final = PriceKind.BANKRUPTCY
-_AGGREGATED: Final = Coverage.AGGREGATED
+# Position side -> liquidated side (also the id's side text). "Buy" = a LONG was liquidated.
+_POSITION_SIDES: Final = {"Buy": Side.LONG.value, "Sell": Side.SHORT.value}
+_TAKER_SIDES: Final = {"Buy": OrderSide.BUY.value, "Sell": OrderSide.SELL.value}
+_BASE: Final = QtyUnit.BASE.value
+_CONTRACTS: Final = QtyUnit.CONTRACTS.value
+_BANKRUPTCY: Final = PriceKind.BANKRUPTCY.value
+_AGGREGATED: Final = Coverage.AGGREGATED.value
 _CONTROL_OPS: Final = frozenset({"ping", "pong"})
 _SUBSCRIBE_OPS: Final = frozenset({"subscribe", "unsubscribe"})
 _TOPIC_CACHE_MAX: Final = 8192
@@ -160,7 +147,9 @@ class BybitAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(frame)
         try:
             topic = doc.get("topic")
@@ -171,12 +160,16 @@ class BybitAdapter:
                 handler, per_item = entry
                 data = doc["data"]
                 if not per_item:
-                    return handler(doc, data, received_ns)  # type: ignore[no-any-return]
+                    return handler(doc, data, received_ns, into)  # type: ignore[no-any-return]
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
-                out = self._items(handler, data, received_ns)
-                if len(out.events) > 1 and type(out.events[0]) is Liquidation:
-                    distinct_ids(out.events)  # allLiquidation items carry no id
+                out, rows = Parsed.start(EXCHANGE, into)
+                errors = out.errors
+                for item in data:  # items are independent: a bad one is skipped and counted
+                    try:
+                        handler(item, received_ns, rows)
+                    except ITEM_ERRORS as exc:
+                        errors.append(item_error(exc))
                 return out
             if "op" in doc:
                 return self._op(doc)
@@ -198,17 +191,6 @@ class BybitAdapter:
         return entry
 
     @staticmethod
-    def _items(handler: Any, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
-        events = out.events
-        for item in data:
-            try:
-                events.append(handler(item, received_ns))
-            except ITEM_ERRORS as exc:
-                out.errors.append(item_error(exc))
-        return out
-
-    @staticmethod
     def _op(doc: dict[str, Any]) -> Parsed:
         op = doc["op"]
         if op in _SUBSCRIBE_OPS:
@@ -228,14 +210,27 @@ class BybitAdapter:
         self._instruments[venue_symbol] = entry
         return entry
 
-    def _liquidation(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _liquidation(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         venue_symbol = item["s"]
         side = _POSITION_SIDES.get(item["S"])
         if side is None:
             raise ParseError("bad_side", str(item["S"])[:20])
-        qty_raw = positive(item["v"])
-        price = positive(item["p"])
-        ts = timestamp_ms(item["T"])
+        v = item["v"]
+        p = item["p"]
+        if type(v) is str and type(p) is str:  # decimal strings: positive() inlined
+            try:
+                qty_raw = float(v)
+                price = float(p)
+            except ValueError:
+                raise ParseError("bad_number", "v/p") from None
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
+                raise ParseError("bad_number", "v/p")
+        else:
+            qty_raw = positive(v)
+            price = positive(p)
+        ts = item["T"]
+        if type(ts) is not int or ts <= 0:  # timestamp_ms inlined
+            raise ParseError("bad_ts", repr(ts)[:40])
         symbol, mult, inverse = self._instruments.get(venue_symbol) or self._instrument(
             venue_symbol
         )
@@ -245,13 +240,13 @@ class BybitAdapter:
         else:
             qty_base, unit = qty_raw * mult, _BASE
             usd = qty_base * price
-        return new_liquidation(
-            EXCHANGE, symbol, venue_symbol, side[0], None, price, _BANKRUPTCY, qty_raw,
-            unit, mult, qty_base, usd, _AGGREGATED, ts, received_ns,
-            liquidation_id(EXCHANGE, venue_symbol, ts, side[1], qty_raw, price),
+        # allLiquidation items carry no id: identical items of one push are ranked
+        rows.liquidation(
+            symbol, venue_symbol, side, None, price, _BANKRUPTCY, qty_raw, unit, mult, qty_base,
+            usd, _AGGREGATED, ts, received_ns, (venue_symbol, ts, side, qty_raw, price), True,
         )  # fmt: skip
 
-    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _trade(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         # The hot path: checks inlined (same rules as producers.events.positive/timestamp_ms).
         venue_symbol = item["s"]
         v = item["v"]
@@ -262,20 +257,31 @@ class BybitAdapter:
         inst = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
         if taker is None:
             raise ParseError("bad_side", str(item["S"])[:20])
-        qty_raw, price = qty_price(v, p, "v/p")
+        if type(v) is str and type(p) is str:  # decimal strings: qty_price inlined
+            try:
+                qty_raw = float(v)
+                price = float(p)
+            except ValueError:
+                raise ParseError("bad_number", "v/p") from None
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
+                raise ParseError("bad_number", "v/p")
+        else:
+            qty_raw, price = qty_price(v, p, "v/p")
         if type(ts) is not int or ts <= 0:
             raise ParseError("bad_ts", "T")
         if type(trade_id) is not str or not trade_id:
             raise ParseError("bad_type", "i")
         mult = inst[1]  # linear only: configured symbols (trades, tickers) are linear
         qty_base = qty_raw * mult
-        return new_trade(
-            EXCHANGE, inst[0], venue_symbol, taker, price, qty_raw, _BASE, mult, qty_base,
-            qty_base * price, None, ts, received_ns, trade_id,
+        rows.trade(
+            inst[0], venue_symbol, trade_id, taker, price, qty_raw, _BASE, mult, qty_base,
+            qty_base * price, None, ts, received_ns,
         )  # fmt: skip
 
-    def _ticker(self, doc: dict[str, Any], data: object, received_ns: int) -> Parsed:
-        """One ``tickers.<SYM>`` message (snapshot or delta) -> at most one MarketContext."""
+    def _ticker(
+        self, doc: dict[str, Any], data: object, received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
+        """One ``tickers.<SYM>`` message (snapshot or delta) -> at most one context row."""
         if type(data) is not dict:
             raise ParseError("bad_shape", "data")
         if doc["type"] not in _TICKER_TYPES:
@@ -295,23 +301,10 @@ class BybitAdapter:
                 and oi is None and oi_value is None):  # fmt: skip
             return Parsed()
         symbol, mult, _ = self._instruments.get(venue_symbol) or self._instrument(venue_symbol)
-        return Parsed(
-            events=[
-                MarketContext(
-                    exchange=EXCHANGE,
-                    symbol=symbol,
-                    venue_symbol=venue_symbol,
-                    mark_price=mark,
-                    index_price=index,
-                    funding_rate=funding,
-                    next_funding_ms=next_funding,
-                    open_interest_base=None if oi is None else oi * mult,
-                    open_interest_usd=oi_value,
-                    ts_ms=ts,
-                    received_ns=received_ns,
-                )
-            ]
-        )
+        out, rows = Parsed.start(EXCHANGE, into)
+        rows.context(symbol, venue_symbol, mark, index, funding, next_funding,
+                     None if oi is None else oi * mult, oi_value, ts, received_ns)  # fmt: skip
+        return out
 
 
 def _funding_time(value: object) -> int | None:

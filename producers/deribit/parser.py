@@ -49,19 +49,10 @@ from typing import Any, Final, TypeVar
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    Liquidation,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import Instrument
 from producers.base import ConnectionPlan, Parsed
+from producers.columns import ColumnStore, ContextRow
 from producers.deribit.endpoints import EXCHANGE, FIRST_TEST_REPLY_ID, INTERVALS, TICKER, TRADES
 from producers.deribit.instruments import instrument_for
 from producers.deribit.subscriptions import CLIENT_PING_FRAME, plan_connections, test_frame
@@ -70,8 +61,6 @@ from producers.events import (
     contract_open_interest,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     optional,
     positive,
@@ -79,17 +68,20 @@ from producers.events import (
     signed,
     timestamp_integral,
 )
+from producers.framestore import Store
 
 _T = TypeVar("_T")
 
-_DIRECTIONS: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
-_OPPOSITE: Final = {OrderSide.BUY: OrderSide.SELL, OrderSide.SELL: OrderSide.BUY}
+_BUY: Final = OrderSide.BUY.value
+_SELL: Final = OrderSide.SELL.value
+_DIRECTIONS: Final = {"buy": _BUY, "sell": _SELL}
+_OPPOSITE: Final = {_BUY: _SELL, _SELL: _BUY}
 # Order side of the liquidated party -> the position that was liquidated.
-_LIQUIDATED: Final = {OrderSide.SELL: Side.LONG, OrderSide.BUY: Side.SHORT}
+_LIQUIDATED: Final = {_SELL: Side.LONG.value, _BUY: Side.SHORT.value}
 _FLAGS: Final = frozenset({"T", "M", "MT"})
 _KINDS: Final = frozenset({TRADES, TICKER})
-_TRADE: Final = PriceKind.TRADE
-_TRADE_FLAG: Final = Coverage.TRADE_FLAG
+_TRADE: Final = PriceKind.TRADE.value
+_TRADE_FLAG: Final = Coverage.TRADE_FLAG.value
 _CHANNEL_CACHE_MAX: Final = 8192
 
 
@@ -100,7 +92,7 @@ class DeribitAdapter:
 
     def __init__(self, cfg: ExchangeConfig) -> None:
         self._max_instruments = cfg.max_symbols
-        self._instruments: dict[str, tuple[Instrument, QtyUnit]] = {}
+        self._instruments: dict[str, tuple[Instrument, str]] = {}  # name -> (instrument, unit)
         # validated subscription channel -> (is a ticker channel, instrument name)
         self._channels: dict[str, tuple[bool, str]] = {}
         self._last_seq: dict[str, int] = {}  # instrument -> highest trade_seq seen
@@ -116,7 +108,9 @@ class DeribitAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(frame)
         try:
             method = doc.get("method")
@@ -130,10 +124,10 @@ class DeribitAdapter:
                 if entry[0]:
                     if type(data) is not dict:
                         raise ParseError("bad_shape", "data")
-                    return self._ticker(entry[1], data, received_ns)
+                    return self._ticker(entry[1], data, received_ns, into)
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
-                return self._trades(data, received_ns)
+                return self._trades(data, received_ns, into)
             if method == "heartbeat":
                 kind = doc["params"]["type"]
                 if kind == "test_request":
@@ -164,7 +158,7 @@ class DeribitAdapter:
             self._channels[channel] = entry
         return entry
 
-    def _instrument(self, name: object) -> tuple[Instrument, QtyUnit]:
+    def _instrument(self, name: object) -> tuple[Instrument, str]:
         if type(name) is not str:
             raise ParseError("bad_type", "instrument_name")
         inst = instrument_for(name)
@@ -172,21 +166,21 @@ class DeribitAdapter:
             raise ParseError("unknown_instrument", name[:60])
         if len(self._instruments) >= self._max_instruments:
             raise ParseError("symbol_cap", name[:60])
-        entry = (inst, QtyUnit.USD if inst.inverse else QtyUnit.BASE)
+        entry = (inst, (QtyUnit.USD if inst.inverse else QtyUnit.BASE).value)
         self._instruments[name] = entry
         return entry
 
-    def _trades(self, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
+    def _trades(self, data: list[Any], received_ns: int, into: ColumnStore | None) -> Parsed:
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                self._trade(item, received_ns, out)
+                self._trade(item, received_ns, out, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
 
-    def _trade(self, item: dict[str, Any], received_ns: int, out: Parsed) -> None:
-        """Validate the whole item first, then append its events and count its gap."""
+    def _trade(self, item: dict[str, Any], received_ns: int, out: Parsed, rows: Store) -> None:
+        """Validate the whole item first, then add its rows and count its gap."""
         name = item["instrument_name"]
         taker = _DIRECTIONS.get(item["direction"])
         ts = item["timestamp"]
@@ -206,50 +200,47 @@ class DeribitAdapter:
         if flag is not None and flag not in _FLAGS:
             raise ParseError("bad_liq_flag", str(flag)[:20])
         qty_base, notional = inst.convert(qty_raw, price)
-        trade = new_trade(
-            EXCHANGE, inst.symbol, name, taker, price, qty_raw, unit, inst.contract_multiplier,
-            qty_base, notional, flag is not None, ts, received_ns, trade_id,
-        )  # fmt: skip
-        events: list[Event] = [trade]
+        mult = inst.contract_multiplier
+        rows.trade(inst.symbol, name, trade_id, taker, price, qty_raw, unit, mult, qty_base,
+                   notional, flag is not None, ts, received_ns)  # fmt: skip
         if flag is not None:
+            sides = []
             if "T" in flag:  # the taker was liquidated: its order side is the direction
-                events.append(self._liq(inst, unit, taker, price, qty_raw, qty_base, notional,
-                                        ts, received_ns, trade_id))  # fmt: skip
+                sides.append(taker)
             if "M" in flag:  # the maker was: it traded the opposite way
-                events.append(self._liq(inst, unit, _OPPOSITE[taker], price, qty_raw, qty_base,
-                                        notional, ts, received_ns, trade_id))  # fmt: skip
+                sides.append(_OPPOSITE[taker])
+            for order_side in sides:
+                side = _LIQUIDATED[order_side]
+                # the id hashes the trade id with the side: an MT trade's two events differ
+                vs = inst.venue_symbol
+                rows.liquidation(
+                    inst.symbol, vs, side, order_side, price, _TRADE, qty_raw, unit, mult,
+                    qty_base, notional, _TRADE_FLAG, ts, received_ns,
+                    (vs, ts, f"{side}|{trade_id}", qty_raw, price), False,
+                )  # fmt: skip
         last = self._last_seq.get(name)
         if last is None or seq > last:
             if last is not None and seq > last + 1:
                 out.gaps += seq - last - 1
             self._last_seq[name] = seq
-        out.events.extend(events)
-
-    @staticmethod
-    def _liq(
-        inst: Instrument, unit: QtyUnit, order_side: OrderSide, price: float, qty_raw: float,
-        qty_base: float, notional: float, ts: int, received_ns: int, trade_id: str,
-    ) -> Liquidation:  # fmt: skip
-        side = _LIQUIDATED[order_side]
-        name = inst.venue_symbol
-        return new_liquidation(
-            EXCHANGE, inst.symbol, name, side, order_side, price, _TRADE, qty_raw, unit,
-            inst.contract_multiplier, qty_base, notional, _TRADE_FLAG, ts, received_ns,
-            liquidation_id(EXCHANGE, name, ts, f"{side.value}|{trade_id}", qty_raw, price),
-        )  # fmt: skip
 
     # ---- market context: ticker.<NAME>.<interval> ----------------------------------------------
 
-    def _ticker(self, channel_name: str, data: dict[str, Any], received_ns: int) -> Parsed:
+    def _ticker(
+        self, channel_name: str, data: dict[str, Any], received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
         try:
-            ctx = self._context(channel_name, data, received_ns)
+            row = self._context(channel_name, data)
         except ITEM_ERRORS as exc:
             return Parsed(errors=[item_error(exc)])
-        return Parsed() if ctx is None else Parsed(events=[ctx])
+        if row is None:
+            return Parsed()
+        out, rows = Parsed.start(EXCHANGE, into)
+        rows.context(*row, received_ns)
+        return out
 
-    def _context(
-        self, channel_name: str, data: dict[str, Any], received_ns: int
-    ) -> MarketContext | None:
+    def _context(self, channel_name: str, data: dict[str, Any]) -> ContextRow | None:
+        """The ticker's context row without its receive time, or None when it says nothing."""
         name = data["instrument_name"]
         if name != channel_name:
             raise ParseError("bad_shape", "instrument_name")
@@ -272,16 +263,5 @@ class DeribitAdapter:
                 mark,  # inverse: USD; linear: base coin
             )
         )
-        return MarketContext(
-            exchange=EXCHANGE,
-            symbol=inst.symbol,
-            venue_symbol=name,
-            mark_price=mark,
-            index_price=index,
-            funding_rate=funding,
-            next_funding_ms=None,  # continuous funding: no settlement time in the ticker
-            open_interest_base=oi_base,
-            open_interest_usd=oi_usd,
-            ts_ms=ts,
-            received_ns=received_ns,
-        )
+        # continuous funding: no settlement time in the ticker (next_funding_ms None)
+        return (inst.symbol, name, mark, index, funding, None, oi_base, oi_usd, ts)

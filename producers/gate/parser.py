@@ -42,32 +42,22 @@ from typing import Any, Final, TypeVar
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
     decimal,
-    distinct_ids,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     optional,
     positive,
     signed,
     timestamp_ms,
 )
+from producers.framestore import Store
 from producers.gate import instruments
 from producers.gate.endpoints import (
     EXCHANGE,
@@ -84,11 +74,19 @@ _T = TypeVar("_T")
 
 _INF: Final = float("inf")
 
-_SELL_SIDE: Final = (Side.LONG if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.SHORT, OrderSide.SELL)
-_BUY_SIDE: Final = (Side.SHORT if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.LONG, OrderSide.BUY)
-_CONTRACTS: Final = QtyUnit.CONTRACTS
-_PRICE_KIND: Final = PriceKind.ORDER_LIMIT  # the liquidation order's price ("订单价格")
-_AGGREGATED: Final = Coverage.AGGREGATED
+_SELL_SIDE: Final = (
+    (Side.LONG if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.SHORT).value,
+    OrderSide.SELL.value,
+)
+_BUY_SIDE: Final = (
+    (Side.SHORT if NEGATIVE_SIZE_IS_LONG_LIQUIDATED else Side.LONG).value,
+    OrderSide.BUY.value,
+)
+_SELL: Final = OrderSide.SELL.value
+_BUY: Final = OrderSide.BUY.value
+_CONTRACTS: Final = QtyUnit.CONTRACTS.value
+_PRICE_KIND: Final = PriceKind.ORDER_LIMIT.value  # the liquidation order's price ("订单价格")
+_AGGREGATED: Final = Coverage.AGGREGATED.value
 _SUB_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
 
 
@@ -149,20 +147,20 @@ class GateAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(frame)
         try:
             channel = doc.get("channel")
             event = doc.get("event")
             if event == "update":
                 if channel == TRADES:
-                    return self._items(self._trade, doc["result"], received_ns)
-                if channel == LIQUIDATES:
-                    out = self._items(self._liquidation, doc["result"], received_ns)
-                    distinct_ids(out.events)
-                    return out
+                    return self._items(self._trade, doc["result"], received_ns, into)
+                if channel == LIQUIDATES:  # items carry no id: identical ones are ranked
+                    return self._items(self._liquidation, doc["result"], received_ns, into)
                 if channel == TICKERS:
-                    return self._tickers(doc, received_ns)
+                    return self._tickers(doc, received_ns, into)
                 raise ParseError("unknown_channel", str(channel)[:60])
             if event in _SUB_EVENTS:
                 error = doc.get("error")
@@ -179,14 +177,13 @@ class GateAdapter:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
     @staticmethod
-    def _items(handler: Any, data: Any, received_ns: int) -> Parsed:
+    def _items(handler: Any, data: Any, received_ns: int, into: ColumnStore | None) -> Parsed:
         if type(data) is not list:
             raise ParseError("bad_shape", "result")
-        out = Parsed()
-        events = out.events
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                events.append(handler(item, received_ns))
+                handler(item, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
@@ -199,7 +196,7 @@ class GateAdapter:
         self._instruments[name] = entry
         return entry
 
-    def _liquidation(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _liquidation(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         name = item["contract"]
         size = signed_size(item["size"])
         price = positive(item["price"])
@@ -208,13 +205,13 @@ class GateAdapter:
         side = _SELL_SIDE if size < 0 else _BUY_SIDE
         qty_raw = abs(size)
         qty_base = qty_raw * mult
-        return new_liquidation(
-            EXCHANGE, symbol, name, side[0], side[1], price, _PRICE_KIND, qty_raw, _CONTRACTS,
-            mult, qty_base, qty_base * price, _AGGREGATED, ts, received_ns,
-            liquidation_id(EXCHANGE, name, ts, side[0].value, qty_raw, price),
+        rows.liquidation(
+            symbol, name, side[0], side[1], price, _PRICE_KIND, qty_raw, _CONTRACTS, mult,
+            qty_base, qty_base * price, _AGGREGATED, ts, received_ns,
+            (name, ts, side[0], qty_raw, price), True,
         )  # fmt: skip
 
-    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _trade(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         name = item["contract"]
         size = signed_size(item["size"])
         price = positive(item["price"])
@@ -228,30 +225,26 @@ class GateAdapter:
         symbol, mult = self._instruments.get(name) or self._instrument(name)
         qty_raw = abs(size)
         qty_base = qty_raw * mult
-        return new_trade(
-            EXCHANGE, symbol, name, OrderSide.SELL if size < 0 else OrderSide.BUY, price,
-            qty_raw, _CONTRACTS, mult, qty_base, qty_base * price, internal, ts, received_ns,
-            str(trade_id),
+        rows.trade(
+            symbol, name, str(trade_id), _SELL if size < 0 else _BUY, price, qty_raw, _CONTRACTS,
+            mult, qty_base, qty_base * price, internal, ts, received_ns,
         )  # fmt: skip
 
-    def _tickers(self, doc: dict[str, Any], received_ns: int) -> Parsed:
+    def _tickers(self, doc: dict[str, Any], received_ns: int, into: ColumnStore | None) -> Parsed:
         result = doc["result"]
         items = [result] if type(result) is dict else result
         if type(items) is not list:
             raise ParseError("bad_shape", "result")
         ts = item_ms(doc, "time_ms", "time")  # the items carry no time of their own
-        out = Parsed()
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in items:
             try:
-                ctx = self._ticker(item, ts, received_ns)
+                self._ticker(item, ts, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
-                continue
-            if ctx is not None:
-                out.events.append(ctx)
         return out
 
-    def _ticker(self, item: dict[str, Any], ts: int, received_ns: int) -> MarketContext | None:
+    def _ticker(self, item: dict[str, Any], ts: int, received_ns: int, rows: Store) -> None:
         name = item["contract"]
         symbol, mult = self._instruments.get(name) or self._instrument(name)
         get = item.get
@@ -260,14 +253,11 @@ class GateAdapter:
         funding = optional(get("funding_rate"), signed, blank=True)
         size = optional(get("total_size"), non_negative, blank=True)
         if mark is None and index is None and funding is None and size is None:
-            return None
+            return
         oi_base = None
         if size is not None:
             oi_base = size * mult
             if not oi_base < _INF:
                 raise ParseError("bad_number", "total_size")
-        return MarketContext(
-            exchange=EXCHANGE, symbol=symbol, venue_symbol=name, mark_price=mark,
-            index_price=index, funding_rate=funding, next_funding_ms=None,
-            open_interest_base=oi_base, open_interest_usd=None, ts_ms=ts, received_ns=received_ns,
-        )  # fmt: skip
+        # the USD open interest and the next funding time are not in the message
+        rows.context(symbol, name, mark, index, funding, None, oi_base, None, ts, received_ns)

@@ -57,30 +57,20 @@ import orjson
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, Event, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import SymbolTable
 from producers.base import ConnectionPlan, Parsed
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
-    distinct_ids,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     positive,
     qty_price,
     signed,
     timestamp_ms,
 )
+from producers.framestore import Store
 from producers.htx import instruments
 from producers.htx.endpoints import (
     EXCHANGE,
@@ -98,16 +88,16 @@ _decompressobj = zlib.decompressobj
 _zlib_error = zlib.error
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
 
-# Liquidation order direction (offset "close") -> (liquidated side, order side, id text).
+# Liquidation order direction (offset "close") -> (liquidated side, order side).
 _LIQ_SIDES: Final = {
-    "sell": (Side.LONG, OrderSide.SELL, Side.LONG.value),
-    "buy": (Side.SHORT, OrderSide.BUY, Side.SHORT.value),
+    "sell": (Side.LONG.value, OrderSide.SELL.value),
+    "buy": (Side.SHORT.value, OrderSide.BUY.value),
 }
-_TAKER_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
-_BASE: Final = QtyUnit.BASE
-_CONTRACTS: Final = QtyUnit.CONTRACTS
-_BANKRUPTCY: Final = PriceKind.BANKRUPTCY
-_COVERAGE: Final = Coverage.PARTIAL
+_TAKER_SIDES: Final = {"buy": OrderSide.BUY.value, "sell": OrderSide.SELL.value}
+_BASE: Final = QtyUnit.BASE.value
+_CONTRACTS: Final = QtyUnit.CONTRACTS.value
+_BANKRUPTCY: Final = PriceKind.BANKRUPTCY.value
+_COVERAGE: Final = Coverage.PARTIAL.value
 _QTY_RTOL: Final = 1e-6  # venue amount vs. contracts x contract_size
 _SUB_OPS: Final = frozenset({"sub", "unsub"})
 _TOPIC_CACHE_MAX: Final = 8192
@@ -181,16 +171,18 @@ class HtxAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(inflate(frame))
         try:
             ch = doc.get("ch")
             if ch is not None:
                 handler, code, per_item = self._topics.get(ch) or self._route(ch, "market")
                 if not per_item:
-                    return handler(doc, code, received_ns)  # type: ignore[no-any-return]
+                    return handler(doc, code, received_ns, into)  # type: ignore[no-any-return]
                 tick = doc["tick"]
-                return self._items(handler, code, tick["data"], received_ns)
+                return self._items(handler, code, tick["data"], received_ns, into)
             if "ping" in doc:
                 return Parsed(
                     replies=[_dumps({"pong": _token(doc["ping"])}).decode()], control=True
@@ -200,10 +192,8 @@ class HtxAdapter:
                 topic = doc["topic"]
                 handler, code, per_item = self._topics.get(topic) or self._route(topic, "public")
                 if not per_item:
-                    return handler(doc, code, received_ns)  # type: ignore[no-any-return]
-                out = self._items(handler, code, doc["data"], received_ns)
-                distinct_ids(out.events)  # liquidation_orders items carry no id
-                return out
+                    return handler(doc, code, received_ns, into)  # type: ignore[no-any-return]
+                return self._items(handler, code, doc["data"], received_ns, into)
             if op is not None:
                 return self._op(op, doc)
             if "status" in doc:
@@ -230,14 +220,15 @@ class HtxAdapter:
         return entry
 
     @staticmethod
-    def _items(handler: Any, code: str, data: Any, received_ns: int) -> Parsed:
+    def _items(
+        handler: Any, code: str, data: Any, received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
         if type(data) is not list:
             raise ParseError("bad_shape", "data")
-        out = Parsed()
-        events = out.events
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                events.append(handler(item, code, received_ns))
+                handler(item, code, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
@@ -272,7 +263,7 @@ class HtxAdapter:
         self._instruments[code] = entry
         return entry
 
-    def _liquidation(self, item: dict[str, Any], code: str, received_ns: int) -> Event:
+    def _liquidation(self, item: dict[str, Any], code: str, received_ns: int, rows: Store) -> None:
         venue_symbol = item["contract_code"]
         if venue_symbol != code:
             raise ParseError("symbol_mismatch", str(venue_symbol)[:40])
@@ -289,13 +280,13 @@ class HtxAdapter:
         symbol, size = self._instruments.get(code) or self._instrument(code)
         if abs(volume * size - amount) > _QTY_RTOL * amount:
             raise ParseError("qty_mismatch", f"{volume} x {size} != {amount}")
-        return new_liquidation(
-            EXCHANGE, symbol, code, side[0], side[1], price, _BANKRUPTCY, amount, _BASE, 1.0,
-            amount, notional, _COVERAGE, ts, received_ns,
-            liquidation_id(EXCHANGE, code, ts, side[2], amount, price),
+        # liquidation_orders items carry no id: identical items of one push are ranked
+        rows.liquidation(
+            symbol, code, side[0], side[1], price, _BANKRUPTCY, amount, _BASE, 1.0, amount,
+            notional, _COVERAGE, ts, received_ns, (code, ts, side[0], amount, price), True,
         )  # fmt: skip
 
-    def _trade(self, item: dict[str, Any], code: str, received_ns: int) -> Event:
+    def _trade(self, item: dict[str, Any], code: str, received_ns: int, rows: Store) -> None:
         # The hot path: checks inlined (same rules as producers.events.positive/timestamp_ms).
         a = item["amount"]  # contracts
         p = item["price"]
@@ -315,68 +306,63 @@ class HtxAdapter:
         qty_base = qty_raw * size
         if type(q) is bool or not abs(qty_base - q) <= _QTY_RTOL * qty_base:  # NaN/str fail
             raise ParseError("qty_mismatch", "amount x contract_size != quantity")
-        return new_trade(
-            EXCHANGE, inst[0], code, taker, price, qty_raw, _CONTRACTS, size, qty_base,
-            qty_base * price, None, ts, received_ns, str(trade_id),
+        rows.trade(
+            inst[0], code, str(trade_id), taker, price, qty_raw, _CONTRACTS, size, qty_base,
+            qty_base * price, None, ts, received_ns,
         )  # fmt: skip
 
     # ---- market context: mark price and index klines, funding rate ----------------------------
 
-    def _context(
-        self,
-        code: str,
-        received_ns: int,
-        ts: int,
-        mark: float | None = None,
-        index: float | None = None,
-        funding: float | None = None,
-        next_funding: int | None = None,
-    ) -> MarketContext:
-        symbol = (self._instruments.get(code) or self._instrument(code))[0]
-        return MarketContext(
-            exchange=EXCHANGE, symbol=symbol, venue_symbol=code, mark_price=mark,
-            index_price=index, funding_rate=funding, next_funding_ms=next_funding,
-            open_interest_base=None, open_interest_usd=None, ts_ms=ts, received_ns=received_ns,
-        )  # fmt: skip
+    def _symbol(self, code: str) -> str:
+        return (self._instruments.get(code) or self._instrument(code))[0]
 
-    def _mark_price(self, doc: dict[str, Any], code: str, received_ns: int) -> Parsed:
+    def _mark_price(
+        self, doc: dict[str, Any], code: str, received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
         """``market.<CODE>.mark_price.1min``: one tick, its ``close`` the mark price."""
-        return self._kline(doc, code, received_ns, mark=True)
+        return self._kline(doc, code, received_ns, into, mark=True)
 
-    def _index_price(self, doc: dict[str, Any], code: str, received_ns: int) -> Parsed:
+    def _index_price(
+        self, doc: dict[str, Any], code: str, received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
         """``market.<CODE>.index.1min``: one tick, its ``close`` the index price."""
-        return self._kline(doc, code, received_ns, mark=False)
+        return self._kline(doc, code, received_ns, into, mark=False)
 
-    def _kline(self, doc: dict[str, Any], code: str, received_ns: int, *, mark: bool) -> Parsed:
+    def _kline(
+        self, doc: dict[str, Any], code: str, received_ns: int, into: ColumnStore | None, *,
+        mark: bool,
+    ) -> Parsed:  # fmt: skip
         try:
             close = positive(doc["tick"]["close"])
             ts = timestamp_ms(doc["ts"])
-            ev = (
-                self._context(code, received_ns, ts, mark=close)
-                if mark
-                else self._context(code, received_ns, ts, index=close)
-            )
+            symbol = self._symbol(code)
         except ITEM_ERRORS as exc:
             return Parsed(errors=[item_error(exc)])
-        return Parsed(events=[ev])
+        out, rows = Parsed.start(EXCHANGE, into)
+        rows.context(symbol, code, close if mark else None, None if mark else close, None, None,
+                     None, None, ts, received_ns)  # fmt: skip
+        return out
 
-    def _funding_rate(self, doc: dict[str, Any], code: str, received_ns: int) -> Parsed:
+    def _funding_rate(
+        self, doc: dict[str, Any], code: str, received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
         """``public.<CODE>.funding_rate``: every ``data`` item, stamped with the frame's ``ts``."""
         data = doc["data"]
         if type(data) is not list:
             raise ParseError("bad_shape", "data")
         ts = timestamp_ms(doc["ts"])
-        out = Parsed()
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
                 if item["contract_code"] != code:
                     raise ParseError("symbol_mismatch", str(item["contract_code"])[:40])
                 rate = signed(item["funding_rate"], "funding_rate")
                 settlement = ms_text(item["settlement_time"])
-                out.events.append(self._context(code, received_ns, ts, funding=rate,
-                                                next_funding=settlement))  # fmt: skip
+                symbol = self._symbol(code)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
+                continue
+            rows.context(symbol, code, None, None, rate, settlement, None, None, ts, received_ns)
         return out
 
 

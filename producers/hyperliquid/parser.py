@@ -42,26 +42,27 @@ from typing import Any, Final
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import Event, MarketContext, OrderSide, QtyUnit
+from monitor.core.schema import OrderSide, QtyUnit
 from producers.base import ConnectionPlan, Parsed
+from producers.columns import ColumnStore, ContextRow
 from producers.events import (
     ITEM_ERRORS,
     item_error,
     json_object,
-    new_trade,
     non_negative,
     positive,
     qty_price,
     signed,
 )
+from producers.framestore import Store
 from producers.hyperliquid.endpoints import ACTIVE_ASSET_CTX, EXCHANGE, PING_FRAME, TRADES
 from producers.hyperliquid.subscriptions import plan_connections
 
 _INF: Final = float("inf")
-_SIDES: Final = {"B": OrderSide.BUY, "A": OrderSide.SELL}
+_SIDES: Final = {"B": OrderSide.BUY.value, "A": OrderSide.SELL.value}
 _COIN_RE: Final = re.compile(r"^[A-Za-z0-9]{1,20}$")
 _CONTROL: Final = frozenset({"pong", "subscriptionResponse"})
-_BASE: Final = QtyUnit.BASE
+_BASE: Final = QtyUnit.BASE.value
 _NS_PER_MS: Final = 1_000_000
 
 
@@ -80,7 +81,9 @@ class HyperliquidAdapter:
     def heartbeat(self) -> str | None:
         return PING_FRAME
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(frame)
         try:
             channel = doc.get("channel")
@@ -88,12 +91,12 @@ class HyperliquidAdapter:
                 data = doc["data"]
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
-                return self._trades(data, received_ns)
+                return self._trades(data, received_ns, into)
             if channel == ACTIVE_ASSET_CTX:
                 data = doc["data"]
                 if type(data) is not dict:
                     raise ParseError("bad_shape", "data")
-                return self._asset_ctx(data, received_ns)
+                return self._asset_ctx(data, received_ns, into)
             if channel in _CONTROL:
                 return Parsed(control=True)
             if channel == "error":
@@ -117,16 +120,16 @@ class HyperliquidAdapter:
         self._symbols[coin] = symbol
         return symbol
 
-    def _trades(self, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
+    def _trades(self, data: list[Any], received_ns: int, into: ColumnStore | None) -> Parsed:
+        out, rows = Parsed.start(EXCHANGE, into)
         for item in data:
             try:
-                out.events.append(self._trade(item, received_ns))
+                self._trade(item, received_ns, rows)
             except ITEM_ERRORS as exc:
                 out.errors.append(item_error(exc))
         return out
 
-    def _trade(self, item: dict[str, Any], received_ns: int) -> Event:
+    def _trade(self, item: dict[str, Any], received_ns: int, rows: Store) -> None:
         coin = item["coin"]
         taker = _SIDES.get(item["side"])
         ts = item["time"]
@@ -139,21 +142,25 @@ class HyperliquidAdapter:
             raise ParseError("bad_ts", "time")
         if type(tid) is not int or tid < 0:
             raise ParseError("bad_type", "tid")
-        return new_trade(
-            EXCHANGE, symbol, coin, taker, price, qty, _BASE, 1.0, qty, qty * price, None, ts,
-            received_ns, str(tid),
-        )  # fmt: skip
+        rows.trade(symbol, coin, str(tid), taker, price, qty, _BASE, 1.0, qty, qty * price, None, ts,
+                   received_ns)  # fmt: skip
 
     # ---- market context: activeAssetCtx ------------------------------------------------------
 
-    def _asset_ctx(self, data: dict[str, Any], received_ns: int) -> Parsed:
-        """One ``activeAssetCtx`` message -> one MarketContext, or its reason in ``errors``."""
+    def _asset_ctx(
+        self, data: dict[str, Any], received_ns: int, into: ColumnStore | None
+    ) -> Parsed:
+        """One ``activeAssetCtx`` message -> one context row, or its reason in ``errors``."""
         try:
-            return Parsed(events=[self._context(data, received_ns)])
+            row = self._context(data, received_ns)
         except ITEM_ERRORS as exc:
             return Parsed(errors=[item_error(exc)])
+        out, rows = Parsed.start(EXCHANGE, into)
+        rows.context(*row, received_ns)
+        return out
 
-    def _context(self, data: dict[str, Any], received_ns: int) -> MarketContext:
+    def _context(self, data: dict[str, Any], received_ns: int) -> ContextRow:
+        """The context row without its receive time."""
         coin = data["coin"]
         ctx = data["ctx"]
         if type(ctx) is not dict:
@@ -169,16 +176,5 @@ class HyperliquidAdapter:
         ts = received_ns // _NS_PER_MS
         if ts <= 0:
             raise ParseError("bad_ts", "received_ns")
-        return MarketContext(
-            exchange=EXCHANGE,
-            symbol=symbol,
-            venue_symbol=coin,
-            mark_price=mark,
-            index_price=oracle,
-            funding_rate=funding,
-            next_funding_ms=None,  # hourly on the hour; the message does not carry it
-            open_interest_base=oi,
-            open_interest_usd=oi_usd,
-            ts_ms=ts,
-            received_ns=received_ns,
-        )
+        # next funding: hourly on the hour; the message does not carry it
+        return (symbol, coin, mark, oracle, funding, None, oi, oi_usd, ts)

@@ -50,26 +50,16 @@ from typing import Any, Final, TypeVar
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import Instrument
 from producers.base import ConnectionPlan, Parsed
+from producers.columns import ColumnStore, ContextRow
 from producers.events import (
     ITEM_ERRORS,
     MAX_MS,
     contract_open_interest,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     optional,
     positive,
@@ -81,7 +71,10 @@ from producers.kraken.endpoints import EXCHANGE, HEARTBEAT, TICKER, TRADE, TRADE
 from producers.kraken.instruments import instrument_for
 from producers.kraken.subscriptions import plan_connections
 
-_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
+_SIDES: Final = {"buy": OrderSide.BUY.value, "sell": OrderSide.SELL.value}
+_UNKNOWN: Final = Side.UNKNOWN.value
+_TRADE_PRICE: Final = PriceKind.TRADE.value
+_TRADE_FLAG: Final = Coverage.TRADE_FLAG.value
 _TYPES: Final = frozenset({"fill", "liquidation", "termination", "block"})
 _CONTROL_EVENTS: Final = frozenset({"info", "subscribed", "unsubscribed", "alert"})
 _FAILED_EVENTS: Final = frozenset({"error", "subscribed_failed", "unsubscribed_failed"})
@@ -97,7 +90,7 @@ class KrakenAdapter:
 
     def __init__(self, cfg: ExchangeConfig) -> None:
         self._max_instruments = cfg.max_symbols
-        self._instruments: dict[str, tuple[Instrument, QtyUnit]] = {}
+        self._instruments: dict[str, tuple[Instrument, str]] = {}  # product -> (instrument, unit)
         self._last_seq: dict[str, int] = {}
 
     def connections(self, cfg: ExchangeConfig, base_url: str) -> list[ConnectionPlan]:
@@ -106,16 +99,18 @@ class KrakenAdapter:
     def heartbeat(self) -> str | None:
         return None  # protocol pings from the session; see producers.kraken.endpoints
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         doc = json_object(frame)
         try:
             feed = doc.get("feed")
             event = doc.get("event")
             if event is None:
                 if feed == TRADE:
-                    return self._trade(doc, received_ns)
+                    return self._trade(doc, received_ns, into)
                 if feed == TICKER:
-                    return self._ticker(doc, received_ns)
+                    return self._ticker(doc, received_ns, into)
                 if feed == TRADE_SNAPSHOT:
                     return self._snapshot(doc)
                 if feed == HEARTBEAT:
@@ -131,7 +126,7 @@ class KrakenAdapter:
         except (TypeError, AttributeError, ValueError) as exc:
             raise ParseError("bad_shape", type(exc).__name__) from None
 
-    def _instrument(self, product_id: object) -> tuple[Instrument, QtyUnit]:
+    def _instrument(self, product_id: object) -> tuple[Instrument, str]:
         entry = self._instruments.get(product_id) if type(product_id) is str else None
         if entry is not None:
             return entry
@@ -143,7 +138,7 @@ class KrakenAdapter:
         if len(self._instruments) >= self._max_instruments:
             raise ParseError("symbol_cap", product_id[:60])
         # ``qty`` is "the quantity of the traded product": PI_ contracts of 1 USD, PF_ base units
-        entry = (inst, QtyUnit.CONTRACTS if inst.inverse else QtyUnit.BASE)
+        entry = (inst, (QtyUnit.CONTRACTS if inst.inverse else QtyUnit.BASE).value)
         self._instruments[product_id] = entry
         return entry
 
@@ -157,7 +152,7 @@ class KrakenAdapter:
             self._last_seq[inst.venue_symbol] = max(seqs)
         return Parsed(control=True)
 
-    def _trade(self, doc: dict[str, Any], received_ns: int) -> Parsed:
+    def _trade(self, doc: dict[str, Any], received_ns: int, into: ColumnStore | None) -> Parsed:
         inst, unit = self._instrument(doc["product_id"])
         taker = _SIDES.get(doc["side"])
         kind = doc["type"]
@@ -178,17 +173,16 @@ class KrakenAdapter:
         pid = inst.venue_symbol
         qty_base, notional = inst.convert(qty_raw, price)
         is_liq = kind == "liquidation"
-        events: list[Event] = [
-            new_trade(EXCHANGE, inst.symbol, pid, taker, price, qty_raw, unit,
-                      inst.contract_multiplier, qty_base, notional, is_liq, ts, received_ns, uid)
-        ]  # fmt: skip
-        if is_liq:
-            events.append(new_liquidation(
-                EXCHANGE, inst.symbol, pid, Side.UNKNOWN, None, price, PriceKind.TRADE, qty_raw,
-                unit, inst.contract_multiplier, qty_base, notional, Coverage.TRADE_FLAG, ts,
-                received_ns, liquidation_id(EXCHANGE, pid, ts, f"unknown|{uid}", qty_raw, price),
-            ))  # fmt: skip
-        out = Parsed(events)
+        mult = inst.contract_multiplier
+        out, rows = Parsed.start(EXCHANGE, into)
+        rows.trade(inst.symbol, pid, uid, taker, price, qty_raw, unit, mult, qty_base, notional,
+                   is_liq, ts, received_ns)  # fmt: skip
+        if is_liq:  # the feed does not say which party: side unknown, no order side
+            rows.liquidation(
+                inst.symbol, pid, _UNKNOWN, None, price, _TRADE_PRICE, qty_raw, unit, mult,
+                qty_base, notional, _TRADE_FLAG, ts, received_ns,
+                (pid, ts, f"unknown|{uid}", qty_raw, price), False,
+            )  # fmt: skip
         last = self._last_seq.get(pid)
         if last is None or seq > last:
             if last is not None:
@@ -198,13 +192,17 @@ class KrakenAdapter:
 
     # ---- market context: ticker ----------------------------------------------------------------
 
-    def _ticker(self, doc: dict[str, Any], received_ns: int) -> Parsed:
+    def _ticker(self, doc: dict[str, Any], received_ns: int, into: ColumnStore | None) -> Parsed:
         try:
-            return Parsed(events=[self._context(doc, received_ns)])
+            row = self._context(doc)
         except ITEM_ERRORS as exc:
             return Parsed(errors=[item_error(exc)])
+        out, rows = Parsed.start(EXCHANGE, into)
+        rows.context(*row, received_ns)
+        return out
 
-    def _context(self, doc: dict[str, Any], received_ns: int) -> MarketContext:
+    def _context(self, doc: dict[str, Any]) -> ContextRow:
+        """The ticker's context row without its receive time."""
         inst, _ = self._instrument(doc["product_id"])
         ts = timestamp_integral(doc["time"])
         get = doc.get
@@ -220,19 +218,8 @@ class KrakenAdapter:
             if oi is None
             else contract_open_interest(oi, inst.contract_multiplier, inst.inverse, mark)
         )
-        return MarketContext(
-            exchange=EXCHANGE,
-            symbol=inst.symbol,
-            venue_symbol=inst.venue_symbol,
-            mark_price=mark,
-            index_price=index,
-            funding_rate=funding,
-            next_funding_ms=next_funding,
-            open_interest_base=oi_base,
-            open_interest_usd=oi_usd,
-            ts_ms=ts,
-            received_ns=received_ns,
-        )
+        return (inst.symbol, inst.venue_symbol, mark, index, funding, next_funding, oi_base,
+                oi_usd, ts)  # fmt: skip
 
 
 def _next_funding(value: object, now_ms: int) -> int | None:

@@ -45,31 +45,21 @@ from typing import Any, Final
 
 from monitor.core.config import ExchangeConfig
 from monitor.core.errors import ParseError
-from monitor.core.schema import (
-    Coverage,
-    Event,
-    MarketContext,
-    OrderSide,
-    PriceKind,
-    QtyUnit,
-    Side,
-    liquidation_id,
-)
+from monitor.core.schema import Coverage, OrderSide, PriceKind, QtyUnit, Side
 from monitor.core.symbols import Instrument, SymbolTable
 from producers.base import ConnectionPlan, Parsed
+from producers.columns import ColumnStore
 from producers.events import (
     ITEM_ERRORS,
-    distinct_ids,
     finite,
     item_error,
     json_object,
-    new_liquidation,
-    new_trade,
     non_negative,
     positive,
     qty_price,
     signed,
 )
+from producers.framestore import Store
 from producers.okx import instruments
 from producers.okx.endpoints import (
     EXCHANGE,
@@ -88,14 +78,17 @@ from producers.okx.subscriptions import plan_connections
 _INF: Final = float("inf")
 _PONG_BYTES: Final = PONG_FRAME.encode()
 
-_ORDER_SIDES: Final = {"buy": OrderSide.BUY, "sell": OrderSide.SELL}
-_POSITION_SIDES: Final = {"long": Side.LONG, "short": Side.SHORT}
+_ORDER_SIDES: Final = {"buy": OrderSide.BUY.value, "sell": OrderSide.SELL.value}
+_POSITION_SIDES: Final = {"long": Side.LONG.value, "short": Side.SHORT.value}
 _NET: Final = "net"
 # One-way (net) positions: the forced order closes the position, so a SELL closes a LONG.
-_NET_LIQUIDATED: Final = {OrderSide.SELL: Side.LONG, OrderSide.BUY: Side.SHORT}
-_CONTRACTS: Final = QtyUnit.CONTRACTS
-_BANKRUPTCY: Final = PriceKind.BANKRUPTCY
-_SAMPLED: Final = Coverage.SAMPLED_PER_CONTRACT_1S
+_NET_LIQUIDATED: Final = {
+    OrderSide.SELL.value: Side.LONG.value,
+    OrderSide.BUY.value: Side.SHORT.value,
+}
+_CONTRACTS: Final = QtyUnit.CONTRACTS.value
+_BANKRUPTCY: Final = PriceKind.BANKRUPTCY.value
+_SAMPLED: Final = Coverage.SAMPLED_PER_CONTRACT_1S.value
 _CONTROL_EVENTS: Final = ("subscribe", "unsubscribe", "channel-conn-count")
 _SUBSCRIPTION_ERROR_CODES: Final = ("60013", "60018")  # invalid args; no such channel/instId
 _MAX_TS_DIGITS: Final = 16
@@ -156,7 +149,9 @@ class OkxAdapter:
 
     # ---- parse -------------------------------------------------------------------------------
 
-    def parse(self, frame: bytes | str, received_ns: int) -> Parsed:
+    def parse(
+        self, frame: bytes | str, received_ns: int, into: ColumnStore | None = None
+    ) -> Parsed:
         if (frame == _PONG_BYTES) if type(frame) is bytes else (frame == PONG_FRAME):
             return Parsed(control=True)
         doc = json_object(frame)
@@ -172,7 +167,9 @@ class OkxAdapter:
                     raise ParseError("unknown_channel", str(channel)[:40])
                 if type(data) is not list:
                     raise ParseError("bad_shape", "data")
-                return handler(data, received_ns)  # type: ignore[no-any-return]
+                out, rows = Parsed.start(EXCHANGE, into)
+                handler(data, received_ns, rows, out.errors)
+                return out
             event = doc.get("event")
             if event is not None:
                 return self._event(doc, event)
@@ -215,9 +212,9 @@ class OkxAdapter:
 
     # ---- liquidation-orders ------------------------------------------------------------------
 
-    def _liquidation_frame(self, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
-        events, errors = out.events, out.errors
+    def _liquidation_frame(
+        self, data: list[Any], received_ns: int, rows: Store, errors: list[str]
+    ) -> None:
         for item in data:
             details: Any = None
             try:
@@ -233,14 +230,12 @@ class OkxAdapter:
                 continue
             for d in details:
                 try:
-                    events.append(self._liquidation(inst_id, inst, d, received_ns))
+                    self._liquidation(inst_id, inst, d, received_ns, rows)
                 except ITEM_ERRORS as exc:
                     errors.append(item_error(exc))
-        distinct_ids(events)
-        return out
 
     @staticmethod
-    def _liquidation(inst_id: str, inst: Instrument, d: Any, received_ns: int) -> Event:
+    def _liquidation(inst_id: str, inst: Instrument, d: Any, received_ns: int, rows: Store) -> None:
         order_side = _ORDER_SIDES.get(d["side"])
         if order_side is None:
             raise ParseError("bad_side", str(d["side"])[:20])
@@ -252,26 +247,26 @@ class OkxAdapter:
         price = positive(d["bkPx"])
         ts = timestamp_text(d["ts"])
         qty_base, usd = _checked(*inst.convert(qty_raw, price))
-        return new_liquidation(
-            EXCHANGE, inst.symbol, inst_id, liquidated, order_side, price, _BANKRUPTCY, qty_raw,
+        # items carry no id: identical details of one push are ranked
+        rows.liquidation(
+            inst.symbol, inst_id, liquidated, order_side, price, _BANKRUPTCY, qty_raw,
             _CONTRACTS, inst.contract_multiplier, qty_base, usd, _SAMPLED, ts, received_ns,
-            liquidation_id(EXCHANGE, inst_id, ts, liquidated.value, qty_raw, price),
+            (inst_id, ts, liquidated, qty_raw, price), True,
         )  # fmt: skip
 
     # ---- trades ------------------------------------------------------------------------------
 
-    def _trade_frame(self, data: list[Any], received_ns: int) -> Parsed:
-        out = Parsed()
-        events = out.events
+    def _trade_frame(
+        self, data: list[Any], received_ns: int, rows: Store, errors: list[str]
+    ) -> None:
         trade = self._trade
         for item in data:
             try:
-                events.append(trade(item, received_ns))
+                trade(item, received_ns, rows)
             except ITEM_ERRORS as exc:
-                out.errors.append(item_error(exc))
-        return out
+                errors.append(item_error(exc))
 
-    def _trade(self, item: Any, received_ns: int) -> Event:
+    def _trade(self, item: Any, received_ns: int, rows: Store) -> None:
         inst_id = item["instId"]
         inst = self._symbols.get(inst_id) if type(inst_id) is str else None
         if inst is None:
@@ -281,7 +276,16 @@ class OkxAdapter:
             raise ParseError("bad_side", str(item["side"])[:20])
         sz = item["sz"]
         px = item["px"]
-        qty_raw, price = qty_price(sz, px, "sz/px")
+        if type(sz) is str and type(px) is str:  # decimal strings: qty_price inlined
+            try:
+                qty_raw = float(sz)
+                price = float(px)
+            except ValueError:
+                raise ParseError("bad_number", "sz/px") from None
+            if not (0.0 < qty_raw < _INF and 0.0 < price < _INF):  # NaN fails too
+                raise ParseError("bad_number", "sz/px")
+        else:
+            qty_raw, price = qty_price(sz, px, "sz/px")
         ts_text = item["ts"]  # fast path for the usual digit string; else timestamp_text decides
         if not (
             type(ts_text) is str
@@ -301,46 +305,44 @@ class OkxAdapter:
             usd = qty_base * price
             if not (0.0 < qty_base < _INF and 0.0 < usd < _INF):
                 raise ParseError("bad_number", "conversion")
-        return new_trade(
-            EXCHANGE, inst.symbol, inst_id, taker, price, qty_raw, _CONTRACTS,
-            inst.contract_multiplier, qty_base, usd, None, ts, received_ns, trade_id,
+        rows.trade(
+            inst.symbol, inst_id, trade_id, taker, price, qty_raw, _CONTRACTS,
+            inst.contract_multiplier, qty_base, usd, None, ts, received_ns,
         )  # fmt: skip
 
     # ---- market context: mark-price, funding-rate, open-interest ------------------------------
 
-    def _mark_price_frame(self, data: list[Any], received_ns: int) -> Parsed:
-        return self._context_frame(data, received_ns, _mark_price)
+    def _mark_price_frame(
+        self, data: list[Any], received_ns: int, rows: Store, errors: list[str]
+    ) -> None:
+        self._context_frame(data, received_ns, rows, errors, _mark_price)
 
-    def _funding_rate_frame(self, data: list[Any], received_ns: int) -> Parsed:
-        return self._context_frame(data, received_ns, _funding_rate)
+    def _funding_rate_frame(
+        self, data: list[Any], received_ns: int, rows: Store, errors: list[str]
+    ) -> None:
+        self._context_frame(data, received_ns, rows, errors, _funding_rate)
 
-    def _open_interest_frame(self, data: list[Any], received_ns: int) -> Parsed:
-        return self._context_frame(data, received_ns, _open_interest)
+    def _open_interest_frame(
+        self, data: list[Any], received_ns: int, rows: Store, errors: list[str]
+    ) -> None:
+        self._context_frame(data, received_ns, rows, errors, _open_interest)
 
-    def _context_frame(self, data: list[Any], received_ns: int, fields: _ContextFields) -> Parsed:
-        out = Parsed()
+    def _context_frame(
+        self, data: list[Any], received_ns: int, rows: Store, errors: list[str],
+        fields: _ContextFields,
+    ) -> None:  # fmt: skip
         for item in data:
             try:
                 inst_id = item["instId"]
                 inst = self._instrument(inst_id)
                 mark, funding, next_funding, oi_base, oi_usd = fields(item, inst)
-                ctx = MarketContext(
-                    exchange=EXCHANGE,
-                    symbol=inst.symbol,
-                    venue_symbol=inst_id,
-                    mark_price=mark,
-                    index_price=None,  # on index-tickers, not subscribed
-                    funding_rate=funding,
-                    next_funding_ms=next_funding,
-                    open_interest_base=oi_base,
-                    open_interest_usd=oi_usd,
-                    ts_ms=timestamp_text(item["ts"]),
-                    received_ns=received_ns,
-                )
-                out.events.append(ctx)
+                ts = timestamp_text(item["ts"])
             except ITEM_ERRORS as exc:
-                out.errors.append(item_error(exc))
-        return out
+                errors.append(item_error(exc))
+                continue
+            # index price: on index-tickers, not subscribed
+            rows.context(inst.symbol, inst_id, mark, None, funding, next_funding, oi_base,
+                         oi_usd, ts, received_ns)  # fmt: skip
 
 
 # (mark_price, funding_rate, next_funding_ms, open_interest_base, open_interest_usd)
