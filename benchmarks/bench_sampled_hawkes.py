@@ -1,4 +1,4 @@
-"""Validation of consumers/sampled_hawkes.py (issue 13): the branching ratio of sampled feeds.
+"""Validation of consumers/models/sampled_hawkes.py (issue 13): n of sampled and complete feeds.
 
 Run:  .venv/bin/python benchmarks/bench_sampled_hawkes.py [--seeds 20] [--only SECTION]
 
@@ -7,7 +7,7 @@ and kernel decay beta in {0.2, 1, 2}/s, ``--seeds`` Hawkes simulations (Ogata th
 burn-in, then a 900 s window), each seen as four feeds:
 
 * ``complete``: every event, 1 s counts (``OBS_COUNTS``); its notes give the exact continuous-time
-  MLE of consumers.models.hawkes on the same events (constant baseline, as consumers/hawkes.py)
+  MLE of consumers.models.hawkes on the same events (constant baseline)
   and the share of windows where ours agrees with it within 0.05, with the default stationary
   start and (``same start``) with the series starting empty as the exact MLE does;
 * ``binance``: per 1 s wall-clock window only the latest event (``OBS_BINARY``, the phase
@@ -25,7 +25,8 @@ refit every 10 s over 900 s windows; ``thin``: few events (why ``min_bins`` is 2
 40,000 s series per case without prior (the filter's pseudo-true n); ``time``: cold and warm fits
 by saturation, and one refit tick of 200 pairs through ``SampledHawkesState``.
 
-Measured (20 seeds, one core shared with other work; summary in consumers/sampled_hawkes.py):
+Measured (20 seeds, one core shared with other work; summary in
+consumers/models/sampled_hawkes.py):
 sampled feeds mean |bias| 0.03 (max 0.12), |n_hat - n| <= 0.1 in 69 % of windows (n = 0.8: 82 %),
 90 % interval coverage 0.90 (0.65-1.00 by case), none undefined at >= 0.1/s; the phase matters
 (okx@0: |bias| 0.14, within 0.1 in 38 %); complete feeds agree with the exact MLE within 0.05 in
@@ -46,8 +47,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consumers.models.hawkes import HawkesParams, HawkesState
-from consumers.sampled_hawkes import OBS_BINARY, OBS_COUNTS, SampledFit, SampledParams, fit_sampled
-from consumers.sampled_series import SampledHawkesState, bin_ring, sampling_phase
+from consumers.models.sampled_hawkes import (
+    OBS_BINARY,
+    OBS_COUNTS,
+    SampledFit,
+    SampledParams,
+    fit_sampled,
+)
+from consumers.models.sampled_series import SampledHawkesState, bin_ring, sampling_phase
 
 WINDOW_S = 900
 BURN_S = 300.0

@@ -1,6 +1,6 @@
-"""Numerics of consumers/sampled_hawkes.py: the binned Hawkes log-posterior, its optimiser and
-its Laplace curvature. Pure module (numpy + numba only); the model, its assumptions and its
-measured biases are in consumers/sampled_hawkes.py's docstring (docs/risk-models.md §2).
+"""Numerics of consumers/models/sampled_hawkes.py: the binned Hawkes log-posterior, its optimiser
+and its Laplace curvature. Pure module (numpy + numba only); the model, its assumptions and its
+measured biases are in consumers/models/sampled_hawkes.py's docstring (docs/risk-models.md §2.5).
 
 * ``log_post``: one O(non-empty bins) pass of the assumed-density filter (binary bins) or the
   conditional-mean filter (count bins), returning the log-posterior, the log-likelihood and the
@@ -15,7 +15,7 @@ measured biases are in consumers/sampled_hawkes.py's docstring (docs/risk-models
 
 Measured (one core): 80-170 ns per non-empty bin and evaluation, empty runs O(1); a cold fit of a
 900-bin window 0.2-4 ms, a warm refit 2-3 iterations (benchmarks/bench_sampled_hawkes.py).
-Reference: the per-bin pure-Python filter in tests/consumers/test_sampled_hawkes.py.
+Reference: the per-bin pure-Python filter in tests/consumers/models/test_sampled_hawkes.py.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def log_post(
     ln = _div(omek, kap)
     c1 = _consts(mu1, n, alpha, dt, omek, k1, k2, ln)
     c2 = _consts(mu2, n, alpha, dt, omek, k1, k2, ln) if step else c1
-    m, v = _c(0.0), _c(0.0)  # the series starts empty (as consumers.hawkes's exact MLE does)
+    m, v = _c(0.0), _c(0.0)  # the series starts empty (as consumers.models.hawkes's exact MLE does)
     if stationary:  # or from the stationary law of S under mu1
         m = c1[1]
         v = _div(_mul(_mul(alpha, alpha), _add(mu1, c1[1])), _scl(kap, 2.0))

@@ -1,6 +1,10 @@
-"""Branching ratio of a SAMPLED liquidation feed: a Hawkes model observed in fixed time bins.
+"""The branching ratio the monitor exports: a Hawkes model observed in 1 s bins, as the feed's
+coverage reveals them (sampled feeds present/absent per second, the others counts per second).
 
-Pure module (numpy + numba only); docs/risk-models.md §2. Some venues push a sample of their
+Pure module (numpy + numba only); docs/risk-models.md §2.5. ``consumers.models.sampled_series``
+refits it per pair and tick (``consumers.models.bundle``: ``branching_ratio`` with
+``branching_ratio_lower``/``_upper``; the exact fit stays beside it as ``branching_ratio_exact``).
+Some venues push a sample of their
 liquidations, not all of them: Binance the latest per symbol per second, OKX at most one order per
 contract per second, Bitget the largest per side per pair per second. The exact continuous-time
 MLE of ``consumers.models.hawkes`` then sees one event where there were ten and reads n too low
@@ -39,8 +43,9 @@ Model. ``S`` is the excitation ``alpha*sum exp(-beta*(t - t_i))`` at the start o
 Fit: the posterior mode in ``x = (log mu [, log mu2], logit n, c)``, ``log beta = log beta_lo +
 log(beta_hi/beta_lo)*sigmoid(c)``, with a Beta(prior_a, prior_b) prior on n (default 0.5, 0.5;
 in the logit coordinate the density is ``n^a*(1 - n)^b``, which keeps small samples off 0 and 1),
-a log-uniform prior on beta within its bounds and mu flat in log (``consumers.sampled_likelihood``:
-exact gradient, BFGS, warm starts from the previous fit's modes and Hessians).
+a log-uniform prior on beta within its bounds and mu flat in log
+(``consumers.models.sampled_likelihood``: exact gradient, BFGS, warm starts from the previous
+fit's modes and Hessians).
 ``[n_lower, n_upper] = sigmoid(z -/+ q*sd_z)``, sd_z from the Laplace approximation (Hessian of
 the log-posterior) in the logit coordinate. Undefined (NaN) below ``min_bins`` = 20 non-empty bins:
 with fewer the interval spans more than half of [0, 1] and n_hat is mostly the prior (Poisson
@@ -65,12 +70,13 @@ Measured (benchmarks/bench_sampled_hawkes.py, 900 s windows, 20 seeds per case; 
   with the step mid-window on the sampled one; a constant baseline reads 0.90-0.98. For about
   20 s after a drop, before a step may be placed there, a sampled feed reads up to 0.74.
 * CPU per fit of 900 bins: cold 0.2-4 ms (the more non-empty bins, the more), a warm refit 5 s
-  later 2-3 iterations, 0.2-1 ms; 200 pairs through ``consumers.sampled_series`` about 120 ms.
+  later 2-3 iterations, 0.2-1 ms; 200 pairs through ``consumers.models.sampled_series`` about
+  120 ms.
 
 Assumptions and known biases:
 * The venue's windows coincide with the bins. A wrong phase reads n far too low (OKX binned on
-  whole seconds: n = 0.8 reads 0.58-0.72); ``consumers.sampled_series.sampling_phase`` estimates
-  it from the kept times. Which event the venue keeps does not matter to a binary series.
+  whole seconds: n = 0.8 reads 0.58-0.72); ``consumers.models.sampled_series.sampling_phase``
+  estimates it from the kept times. Which event the venue keeps does not matter to a binary series.
 * Events spread so that the mean carry per event is right, and S close to a Gamma law: on
   40,000 s series the filter's limit (pseudo-true n, no prior) is within 0.03 of the truth.
 * Clustering faster than a bin is invisible to a binary feed: ``beta_max_per_s`` is 20/s (a decay
@@ -90,7 +96,7 @@ from typing import Final
 import numpy as np
 
 from consumers.models.jit import F64, I32, I64, njit
-from consumers.sampled_likelihood import bfgs, laplace, log_post
+from consumers.models.sampled_likelihood import bfgs, laplace, log_post
 
 OBS_COUNTS: Final = 0
 OBS_BINARY: Final = 1
@@ -262,9 +268,13 @@ def fit_kernel(
 class SampledParams:
     """Validated configuration of the binned fit (base units: seconds, 1/s)."""
 
-    beta_min_per_s: float = 0.01  # kernel decay bounds, as consumers.hawkes, but the upper bound
+    beta_min_per_s: float = (
+        0.01  # kernel decay bounds, as consumers.models.hawkes, but the upper bound
+    )
     beta_max_per_s: float = 20.0  # is lower: clustering faster than a bin is invisible to it
-    max_decay_frac: float = 0.05  # and 1/beta <= max_decay_frac * fitted length (consumers.hawkes)
+    max_decay_frac: float = (
+        0.05  # and 1/beta <= max_decay_frac * fitted length (consumers.models.hawkes)
+    )
     prior_a: float = 0.5  # Beta(prior_a, prior_b) prior on n (Jeffreys' for a share)
     prior_b: float = 0.5
     level: float = 0.9  # two-sided level of [n_lower, n_upper]
@@ -275,10 +285,11 @@ class SampledParams:
     baseline_step: bool = True  # also fit a one-step baseline; kept when BIC prefers it
     step_min_after_s: float = 30.0  # a step must have lasted this long to be one
     step_min_side: int = 10  # non-empty bins on each side of the step
+    end_lag_s: float = 1.0  # a refit at ``now`` fits the bins closed by ``now - end_lag_s``
 
     def __post_init__(self) -> None:
         for name in ("beta_min_per_s", "beta_max_per_s", "max_decay_frac", "prior_a", "prior_b",
-                     "level", "gtol", "step_min_after_s"):  # fmt: skip
+                     "level", "gtol", "step_min_after_s", "end_lag_s"):  # fmt: skip
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
                 raise ValueError(f"{name} must be a finite number, got {v!r}")
@@ -301,6 +312,8 @@ class SampledParams:
             raise ValueError(f"gtol must be > 0, got {self.gtol}")
         if self.step_min_after_s < 0:
             raise ValueError(f"step_min_after_s must be >= 0, got {self.step_min_after_s}")
+        if self.end_lag_s < 0:
+            raise ValueError(f"end_lag_s must be >= 0, got {self.end_lag_s}")
 
     @property
     def z_q(self) -> float:
@@ -315,7 +328,7 @@ class SampledParams:
     def kernel_args(
         self, n_bins: int, dt: float
     ) -> tuple[float, float, float, float, float, int, int, float, int, int, bool]:
-        """``fit_kernel``'s arguments from ``beta_lo`` to ``stationary`` for ``n_bins`` of ``dt``."""
+        """``fit_kernel``'s arguments, ``beta_lo`` to ``stationary``, for ``n_bins`` of ``dt``."""
         lo, hi = self.beta_bounds(max(n_bins, 1) * dt)
         return (lo, hi, self.prior_a, self.prior_b, self.z_q, self.min_bins, self.max_iter,
                 self.gtol, self.step_min_side if self.baseline_step else 0,

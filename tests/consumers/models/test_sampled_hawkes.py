@@ -1,5 +1,5 @@
-"""consumers/sampled_hawkes.py, sampled_likelihood.py and sampled_series.py against slow references
-and simulations.
+"""consumers/models/sampled_hawkes.py, sampled_likelihood.py and sampled_series.py against slow
+references and simulations.
 
 Tolerances, and where they come from:
 * log-likelihood vs the per-bin pure-Python filter below (no run compression, natural
@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consumers.models.hawkes import HawkesParams, HawkesState
-from consumers.sampled_hawkes import (
+from consumers.models.sampled_hawkes import (
     OBS_BINARY,
     OBS_COUNTS,
     OUT_N,
@@ -37,8 +37,8 @@ from consumers.sampled_hawkes import (
     fit_sampled,
     step_scan,
 )
-from consumers.sampled_likelihood import log_post
-from consumers.sampled_series import SampledHawkesState, bin_ring, sampling_phase
+from consumers.models.sampled_likelihood import log_post
+from consumers.models.sampled_series import SampledHawkesState, bin_ring, sampling_phase
 
 BLO, BHI = 0.05, 20.0
 
@@ -430,12 +430,31 @@ def test_state_refit_matches_fit_sampled() -> None:
             buf[p, (start[p] + j) % cap] = v
     state = SampledHawkesState.allocate(1)
     state.grow(2)
-    observed = np.array([OBS_BINARY, OBS_COUNTS], np.int8)
-    got = state.refit(np.array([0, 1, 7], np.int32), 1200.0, buf, start,
-                      np.array([tb.size, t.size]), np.array([300.0, 300.0]), observed)  # fmt: skip
+    observed = np.array([OBS_BINARY, OBS_COUNTS, OBS_BINARY], np.int8)  # per row of pairs
+    length = np.array([tb.size, t.size])
+    got = state.refit(np.array([0, 1, 7], np.int32), 1200.0, buf, start, length,
+                      np.full(3, 300.0), observed)  # fmt: skip
     assert got == 2 and state.warm.shape == (2, WARM_LEN)
     want_b = fit_sampled(series(tb, 1200.0, state.phase[0], t_first=300.0))
     want_c = fit_sampled(series(t, 1200.0, 0.0, t_first=300.0), 1.0, OBS_COUNTS)
     assert state.out[0, OUT_N] == want_b.n and state.out[1, OUT_N] == want_c.n
+    r = state.read(np.array([1, 0, 1]))
+    assert r.branching_ratio.tolist() == [want_c.n, want_b.n, want_c.n]
+    assert (
+        r.branching_ratio_lower[1] == want_b.n_lower
+        and r.branching_ratio_upper[1] == want_b.n_upper
+    )
+    assert r.observed.tolist() == [OBS_COUNTS, OBS_BINARY, OBS_COUNTS] and r.bins[0] == 900
+    assert r.window_end_s[0] == 1200.0 and r.phase_s[0] == 0.0 and 0 < r.phase_s[1] < 1
+    # a mode change drops the warm start: the refit equals a cold one of the new mode
+    again = state.refit(np.array([1], np.int32), 1200.0, buf[::-1].copy(), start[::-1].copy(),
+                        length[::-1].copy(), np.full(1, 300.0), observed[:1])  # fmt: skip
+    assert again == 1 and state.mode[1] == OBS_BINARY
+    assert state.out[1, OUT_N] == fit_sampled(series(tb, 1200.0, state.phase[1], t_first=300.0)).n
     with pytest.raises(TypeError):
-        state.refit(np.zeros(1, np.int64), 1.0, buf, start, start, start.astype(float), observed)  # type: ignore[arg-type]
+        state.refit(np.zeros(1, np.int64), 1.0, buf, start, length, np.zeros(1), observed[:1])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one value per pair"):
+        state.refit(np.zeros(2, np.int32), 1.0, buf, start, length, np.zeros(2), observed)
+    with pytest.raises(ValueError, match="OBS_"):
+        state.refit(np.zeros(1, np.int32), 1.0, buf, start, length, np.zeros(1),
+                    np.array([5], np.int8))  # fmt: skip
