@@ -23,7 +23,6 @@ histories. Read-out (``read``): every model at one ``now``, plus
   sampling-aware estimate (NaN below its 20 non-empty seconds), what the score and the risk record
   use; ``branching_ratio_exact`` the continuous-time MLE (NaN below ``min_events``), right on a
   complete feed and biased low on a sampled one;
-
 * ``n_struct`` (s3) = ``feedback_ratio(lambda_K, l, 1%)``: Kyle's lambda (log-return per sqrt USD
   of signed taker flow) times the map's liquidation density (USD per unit log move) in the
   direction of the move, at a 1% move (``consumers.models.feedback``); ``down`` uses the long
