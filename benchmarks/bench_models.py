@@ -11,7 +11,11 @@ Run:  .venv/bin/python benchmarks/bench_models.py [--events 1000000] [--pairs 20
   list-based references of the flow and price kernels are in bench_kernels.py;
 * ``RiskState.apply_arrays`` on 50-event records (45 trades, 5 liquidations): what a consumer
   pays per record, Python overhead included;
-* the periodic work (``maintain``: Hawkes refits of every pair) and a read-out of every pair;
+* the periodic work (``maintain``: both Hawkes refits of every pair, the exact continuous-time
+  MLE and the sampling-aware fit of 1 s bins, and the rank histories), its first (cold) tick and
+  the next one 5 s later (warm starts: the steady state), and per pair the warm refit of each fit
+  alone, the sampling-aware one reading the liquidations as counts (a complete feed) and as
+  present/absent seconds (a sampled feed), then a read-out of every pair;
 * state bytes per pair, and start-up (import + compile-or-load every kernel) with the numba
   cache warm [<= 2 s], measured in a fresh interpreter.
 
@@ -33,11 +37,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumers.columns import BatchArrays
+from consumers.columns import COVERAGES, BatchArrays
+from consumers.models.sampled_hawkes import OBS_BINARY, OBS_COUNTS
 from consumers.state import RiskState
 
 LIQ_SHARE = 0.1
 REF_EVENTS = 20_000
+SAMPLED = COVERAGES.index("sampled_latest_per_symbol_1s")  # the records' liquidations: Binance's
 
 
 def stream(n: int, n_pairs: int, seed: int) -> dict[str, np.ndarray]:
@@ -86,7 +92,7 @@ def records(ev: dict[str, np.ndarray], per_record: int) -> list[tuple[int, Batch
         out.append((int(ev["pair"][idx[0]]), BatchArrays(
             "bench", f"P{int(ev['pair'][idx[0]])}", ev["t"][liq], ev["side"][liq], ev["q"][liq],
             ev["t"][trd], ev["side"][trd], ev["q"][trd], ev["px"][trd],
-            np.zeros(idx.size, np.int64),
+            np.zeros(idx.size, np.int64), np.full(liq.size, SAMPLED, np.int8),
         )))  # fmt: skip
     return out
 
@@ -124,6 +130,29 @@ def startup_s() -> float:
     return min(times[1:])
 
 
+def refit_costs(st: RiskState, now: float) -> list[tuple[str, float]]:
+    """Microseconds per pair of each fit alone, warm (each timed on its second tick at a later
+    ``now``), the sampling-aware one read as counts and as present/absent seconds."""
+    m, hk = st.models, st.models.hawkes
+    pairs = np.flatnonzero(hk.buf_len[: st.n_pairs] > 0).astype(np.int32)
+    t_first = np.maximum(hk.t_obs_start[pairs], hk.t_evicted[pairs])
+    out = []
+    for name, fit in (
+        ("exact MLE refit", lambda t: hk.refit(pairs, t)),
+        *((f"sampling-aware refit, {label}",
+           lambda t, mode=mode: m.sampled.refit(pairs, t - 1.0, hk.buf_t, hk.buf_start,
+                                                hk.buf_len, t_first,
+                                                np.full(pairs.size, mode, np.int8)))
+          for label, mode in (("counts", OBS_COUNTS), ("sampled feed", OBS_BINARY))),
+    ):  # fmt: skip
+        fit(now + 5.0)  # after a mode change the first fit is cold
+        t0 = time.perf_counter()
+        fit(now + 10.0)
+        out.append((name, (time.perf_counter() - t0) / max(pairs.size, 1) * 1e6))
+        now += 10.0
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -151,8 +180,13 @@ def main() -> None:
     refitted = st.maintain(now)
     maint_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    st.read(now)
+    st.maintain(now + 5.0)
+    warm_s = time.perf_counter() - t0
+    per_fit = refit_costs(st, now + 5.0)
+    t0 = time.perf_counter()
+    r = st.read(now + 25.0)
     read_s = time.perf_counter() - t0
+    defined = int(np.isfinite(r.models.branching_ratio).sum())
     start = startup_s()
 
     rows = [
@@ -161,7 +195,11 @@ def main() -> None:
         ("same code interpreted (NUMBA_DISABLE_JIT=1)", f"{1 / py_s:,.0f} ev/s", "", None),
         ("ratio numba / interpreted", f"{ratio:,.0f}x", ">= 100x", ratio >= 100),
         ("RiskState.apply_arrays, 50-event records", f"{n / rec_s:,.0f} ev/s", "", None),
-        (f"maintain(): Hawkes refits of {refitted} pairs", f"{maint_s * 1e3:,.1f} ms", "", None),
+        (f"maintain(), first tick: {refitted} pairs, both fits (cold)", f"{maint_s * 1e3:,.1f} ms",
+         "", None),
+        ("maintain() 5 s later (warm starts)", f"{warm_s * 1e3:,.1f} ms", "", None),
+        *((f"  {name}, per pair (warm)", f"{us:,.0f} us", "", None) for name, us in per_fit),
+        ("  sampling-aware n defined (>= 20 non-empty s)", f"{defined} of {st.n_pairs}", "", None),
         (f"read-out of {st.n_pairs} pairs (every model)", f"{read_s * 1e3:,.2f} ms", "", None),
         ("state per pair (models included)", f"{st.bytes_per_pair:,} bytes", "", None),
         ("start-up, numba cache warm (fresh process)", f"{start:.2f} s", "<= 2 s", start <= 2.0),

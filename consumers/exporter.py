@@ -17,9 +17,10 @@ side; traded notional; ``volatility_ewma`` (the square root of the EWMA variance
 ``interval="1s"``) once a first interval has closed; ``last_price`` once a trade was seen. The
 ``unknown`` liquidated side is exported only for pairs that had such liquidations. Market context
 (mark price, funding rate, open interest in USD) once the venue has sent it. The model outputs
-(``monitor.core.metrics.MODEL_METRICS``: score and components, Hawkes, flow extras, Kyle's lambda and
-feedback ratio, VPIN, bipower and drawdown, the liquidation map's stress figures) once defined:
-a value that is NaN (too little data yet) is left out rather than exported as a guess.
+(``monitor.core.metrics.MODEL_METRICS``: score and components, the branching ratio with its
+interval and the exact fit's, Hawkes, flow extras, Kyle's lambda and feedback ratio, VPIN, bipower
+and drawdown, the liquidation map's stress figures) once defined: a value that is NaN (too little
+data yet) is left out rather than exported as a guess.
 """
 
 from __future__ import annotations
@@ -109,7 +110,10 @@ def _model_series(r: Readout, i: int) -> Iterator[tuple[str, tuple[str, ...], fl
     yield f"{ns}_cascade_score", (), m.score[i]
     for j, c in enumerate(COMPONENTS):
         yield f"{ns}_cascade_score_component", (c,), m.components[i, j]
-    yield f"{ns}_branching_ratio", (), hk.branching_ratio[i]
+    yield f"{ns}_branching_ratio", (), m.branching_ratio[i]
+    yield f"{ns}_branching_ratio_lower", (), m.branching_ratio_lower[i]
+    yield f"{ns}_branching_ratio_upper", (), m.branching_ratio_upper[i]
+    yield f"{ns}_branching_ratio_exact", (), m.branching_ratio_exact[i]
     yield f"{ns}_branching_ratio_count_moment", (), hk.n_count_moment[i]
     yield f"{ns}_hawkes_intensity_per_second", (), hk.intensity_per_s[i]
     yield f"{ns}_hawkes_exogenous_rate_per_second", (), hk.mu_per_s[i]

@@ -77,7 +77,7 @@ class PairSnapshot:
     funding_rate: float = math.nan
     open_interest_usd: float = math.nan
     score: float = math.nan  # composite cascade score, 0..1
-    branching_ratio: float = math.nan  # Hawkes n; NaN until enough liquidations
+    branching_ratio: float = math.nan  # sampling-aware Hawkes n; NaN until enough liquidations
     n_struct: float = math.nan  # feedback ratio, the larger of the down and up moves
     vpin: float = math.nan
     margin_stress_index: float = math.nan
@@ -100,7 +100,10 @@ def model_values(m: ModelReadout, i: int) -> dict[str, float]:
     """Pair ``i``'s model outputs under the risk-record field names (monitor.core.riskrecord)."""
     lm = m.liqmap
     out = {
-        "score": m.score[i], "branching_ratio": m.hawkes.branching_ratio[i],
+        "score": m.score[i], "branching_ratio": m.branching_ratio[i],
+        "branching_ratio_lower": m.branching_ratio_lower[i],
+        "branching_ratio_upper": m.branching_ratio_upper[i],
+        "branching_ratio_exact": m.branching_ratio_exact[i],
         "n_struct": m.feedback[i], "liq_share": m.liq_share_60s[i],
         "liq_zscore": m.micro.liq_rate_z[i], "vpin": m.micro.vpin[i],
         "margin_stress_index": lm.msi[i], "drawdown": m.micro.drawdown[i],
@@ -159,7 +162,7 @@ def snapshots(r: Readout) -> list[PairSnapshot]:
             funding_rate=float(r.context[i, 2]),
             open_interest_usd=float(r.context[i, 4]),
             score=float(r.models.score[i]),
-            branching_ratio=float(r.models.hawkes.branching_ratio[i]),
+            branching_ratio=float(r.models.branching_ratio[i]),
             n_struct=float(r.models.feedback[i]),
             vpin=float(r.models.micro.vpin[i]),
             margin_stress_index=float(r.models.liqmap.msi[i]),

@@ -13,8 +13,10 @@ further pairs are reported through ``on_skip("pair_capacity", n)`` (logged once 
 first 1000 such pairs) and never applied. Rows with a non-finite time or notional, a negative
 notional, a non-positive price or an unknown side string are screened out by a kernel
 (``screen_rows``) and reported as ``on_skip("invalid_value", n)``; a column that cannot be converted
-at all makes ``batch_arrays`` raise CodecError before anything is applied. Side codes and the
-market-context fields are those of ``consumers.columns``.
+at all makes ``batch_arrays`` raise CodecError before anything is applied. Side codes, coverage
+codes and the market-context fields are those of ``consumers.columns``; each pair remembers the
+coverage of its latest applied liquidation, which decides how the sampling-aware branching ratio
+reads its liquidations (``consumers.columns.observed_modes``, docs/risk-models.md §2.5).
 
 Event clock: ``now_s()`` is ``max event time applied + (wall now - wall time when that maximum was
 reached)``, so decayed values keep decaying with wall time when the market is quiet. One event
@@ -41,6 +43,7 @@ from consumers.columns import (
     PairKey,
     batch_arrays,
     derived_context,
+    observed_modes,
 )
 from consumers.models.bundle import ModelParams, Models
 from consumers.models.flow import flow_rates_at, flow_update
@@ -110,6 +113,8 @@ class RiskState:
         self.ctx = np.full((c, len(CONTEXT_FIELDS)), np.nan)
         self.ctx_t = np.full(c, -np.inf)
         self.t_max = np.full(c, -np.inf)  # latest event time applied per pair (late-event floor)
+        # coverage code (consumers.columns.COVERAGES) of the pair's latest liquidation; -1: none
+        self.liq_coverage = np.full(c, -1, dtype=np.int8)
         self.models = Models(capacity, self.horizons_s, models or ModelParams())
         self._ids: dict[PairKey, int] = {}
         self._keys: list[PairKey] = []
@@ -124,7 +129,7 @@ class RiskState:
         return [self.liq_rate, self.liq_t_last, self.liq_notional, self.liq_count,
                 self.trd_rate, self.trd_t_last, self.trd_notional, self.trd_count,
                 self.last_price, self.ref_price, self.vol_s2, self.vol_interval, self.vol_n,
-                self.ctx, self.ctx_t, self.t_max]  # fmt: skip
+                self.ctx, self.ctx_t, self.t_max, self.liq_coverage]  # fmt: skip
 
     def _counters(self) -> list[npt.NDArray[Any]]:
         """The cumulative arrays (exported as counters): untouched by warm-up replay."""
@@ -166,6 +171,8 @@ class RiskState:
             return Applied(0, 0)
         if a.liq_side.dtype != np.int8 or a.trd_side.dtype != np.int8:
             raise TypeError("side codes must be int8")
+        if a.liq_coverage.dtype != np.int8:
+            raise TypeError("coverage codes must be int8")
         for arr in (a.liq_t, a.liq_notional, a.trd_t, a.trd_notional, a.trd_price):
             if arr.dtype != np.float64:
                 raise TypeError(f"expected float64 arrays, got {arr.dtype}")
@@ -181,6 +188,7 @@ class RiskState:
         bad_trd, t_trd = screen_rows(a.trd_t, a.trd_side, a.trd_notional, a.trd_price, _NT, trd_ok)
         bad = bad_liq + bad_trd
         late = self._late(pid, a.liq_t, liq_ok) + self._late(pid, a.trd_t, trd_ok)
+        coverage = a.liq_coverage if a.liq_coverage.shape == a.liq_t.shape else None
         if bad or late:
             a = a._replace(
                 liq_t=a.liq_t[liq_ok], liq_side=a.liq_side[liq_ok],
@@ -188,6 +196,7 @@ class RiskState:
                 trd_side=a.trd_side[trd_ok], trd_notional=a.trd_notional[trd_ok],
                 trd_price=a.trd_price[trd_ok],
             )  # fmt: skip
+            coverage = coverage[liq_ok] if coverage is not None else None
         n_liq, n_trd = a.liq_t.shape[0], a.trd_t.shape[0]
         t_max = max(t_liq, t_trd)
         with self._lock:
@@ -200,6 +209,8 @@ class RiskState:
                 for c, v in zip(self._counters(), kept, strict=True):
                     c[pid] = v
             self.t_max[pid] = max(self.t_max[pid], t_max)
+            if coverage is not None and coverage.size:  # the latest applied liquidation's
+                self.liq_coverage[pid] = coverage[-1]
             if t_max > self.event_clock_s:
                 self.event_clock_s = t_max
                 self.wall_at_clock_s = self.wall_clock()
@@ -312,15 +323,18 @@ class RiskState:
 
     def maintain(self, now_s: float, rows: I64 | None = None) -> int:
         """The periodic model work (Hawkes refits, rank histories) of pairs ``rows`` (None: every
-        registered pair), other pairs untouched; returns the pairs refitted. ``rows``: distinct
-        pair ids below ``n_pairs`` (``jit.pair_rows``: a repeated id is a ValueError)."""
+        registered pair), other pairs untouched; returns the pairs the exact Hawkes fit refitted.
+        Each pair's liquidations are read as its latest coverage says (``observed_modes``).
+        ``rows``: distinct pair ids below ``n_pairs`` (``jit.pair_rows``: a repeated id is a
+        ValueError)."""
         with self._lock:
             rows = pair_rows(rows, len(self._keys), distinct=True)
             variance = np.empty(rows.shape[0])
             variance_at(now_s, self.vol_interval_s, self.vol_lambda, self.last_price,
                         self.ref_price, self.vol_interval, self.vol_s2, self.vol_n, rows,
                         variance)  # fmt: skip
-            return self.models.maintain(now_s, rows, variance)
+            observed = observed_modes(self.liq_coverage[rows])
+            return self.models.maintain(now_s, rows, variance, observed)
 
     def read(self, now_s: float, rows: I64 | None = None) -> Readout:
         """Decayed values at ``now_s`` and copies of the counters, all under one lock, of pairs

@@ -16,6 +16,10 @@ Kernels (``jit``: the conventions, ``njit(cache=True)``) and the state that runs
 * ``microstructure``: the parameters, state and read-out of the six models above it runs;
 * ``hawkes`` (s2): the Hawkes model's state, with ``hawkes_intensity`` (online, per event),
   ``hawkes_fit`` (the rolling-window refit) and ``hawkes_likelihood`` (exact LL and BFGS);
+* ``sampled_hawkes`` (s2.5): the branching ratio the monitor exports, a Hawkes model fitted to 1 s
+  bins as the feed's coverage reveals them, with its interval; ``sampled_likelihood`` (its
+  log-posterior, BFGS, Laplace) and ``sampled_series`` (binning from the Hawkes buffer, the
+  per-pair state, the refit per tick);
 * ``liquidation_map`` (s6): the map's state, with ``liquidation_price`` (tiered isolated margin),
   ``liquidation_map_update`` (deposits, removals, decay) and ``margin_stress`` (read-outs);
 * ``score`` (s7): the composite score and the rank histories;

@@ -6,7 +6,9 @@ pairs actually seen:
 
 * ``consumers.models.microstructure`` (s1 flow extras, s3 Kyle's lambda, s4 VPIN, s5
   bipower/drawdown);
-* ``consumers.models.hawkes`` (s2: online intensity per event, a rolling-window MLE refit per tick);
+* ``consumers.models.hawkes`` (s2: online intensity per event, a rolling-window MLE refit per tick)
+  and ``consumers.models.sampled_series`` (s2.5: the sampling-aware branching ratio with its
+  interval, refit per tick from the same event buffer, each pair read as its coverage says);
 * ``consumers.models.liquidation_map`` (s6: the estimated liquidation map, deposits from taker flow
   or, once a venue publishes open interest, from its increases);
 * ``consumers.models.score`` (s7: the composite score, with ranks of VPIN and volatility kept per
@@ -14,9 +16,13 @@ pairs actually seen:
 
 Per event (``apply``): liquidations go to the Hawkes buffer and the flow extras; trades go to the
 flow extras, Kyle, VPIN, bipower, drawdown and the map. Per tick (``maintain``, every
-``refit_interval_s`` of the consumer): Hawkes refits and the rank histories. Read-out (``read``):
-every model at one ``now``, plus
+``refit_interval_s`` of the consumer): Hawkes refits (exact and sampling-aware) and the rank
+histories. Read-out (``read``): every model at one ``now``, plus
 
+* the branching ratio (s2): ``branching_ratio`` with ``branching_ratio_lower``/``_upper`` is the
+  sampling-aware estimate (NaN below its 20 non-empty seconds), what the score and the risk record
+  use; ``branching_ratio_exact`` the continuous-time MLE (NaN below ``min_events``), right on a
+  complete feed and biased low on a sampled one;
 * ``n_struct`` (s3) = ``feedback_ratio(lambda_K, l, 1%)``: Kyle's lambda (log-return per sqrt USD
   of signed taker flow) times the map's liquidation density (USD per unit log move) in the
   direction of the move, at a 1% move (``consumers.models.feedback``); ``down`` uses the long
@@ -47,6 +53,8 @@ from consumers.models.hawkes import HawkesParams, HawkesReadout, HawkesState
 from consumers.models.jit import I64, pair_rows
 from consumers.models.liquidation_map import LiqMapParams, LiqMapReadout, LiqMapState
 from consumers.models.microstructure import MicroParams, MicroReadout, MicroState
+from consumers.models.sampled_hawkes import OBS_COUNTS, SampledParams
+from consumers.models.sampled_series import SampledHawkesState, SampledReadout
 from consumers.models.score import RankState, ScoreParams, components, score
 from monitor.core.config import RiskConfig
 
@@ -55,6 +63,7 @@ I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
 
 INITIAL_PAIRS: Final = 16
+SAMPLING_S: Final = 1.0  # the sampled venues' window, the sampling-aware fit's bin
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class ModelParams:
     liqmap: LiqMapParams = field(default_factory=LiqMapParams)
     score: ScoreParams = field(default_factory=ScoreParams)
     stress_horizon_s: float = 300.0
+    sampled: SampledParams = field(default_factory=SampledParams)  # its window: hawkes.window_s
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.stress_horizon_s) and self.stress_horizon_s > 0):
@@ -87,6 +97,7 @@ class ModelParams:
                               w_margin_stress=w[6], warning=r.score_warning,
                               critical=r.score_critical),
             stress_horizon_s=r.stress_horizon_s,
+            sampled=SampledParams(baseline_step=r.hawkes_baseline_step),
         )  # fmt: skip
 
 
@@ -94,7 +105,8 @@ class ModelParams:
 class ModelReadout:
     """Row ``i`` of every array is pair ``rows[i]`` of the read."""
 
-    hawkes: HawkesReadout
+    hawkes: HawkesReadout  # the exact fit (its branching_ratio is branching_ratio_exact)
+    sampled: SampledReadout  # the sampling-aware fit (branching_ratio and its interval)
     micro: MicroReadout
     liqmap: LiqMapReadout
     n_struct: F64  # [n, 2]: down (long levels below), up (short levels above)
@@ -105,19 +117,38 @@ class ModelReadout:
     components: F64  # [n, len(COMPONENTS)] in [0, 1], NaN where undefined
     score: F64  # [n] in [0, 1]
 
+    @property
+    def branching_ratio(self) -> F64:
+        """[n]: the sampling-aware branching ratio (docs/risk-models.md §2.5), NaN if undefined."""
+        return self.sampled.branching_ratio
+
+    @property
+    def branching_ratio_lower(self) -> F64:
+        """[n]: the lower end of its 90 % interval."""
+        return self.sampled.branching_ratio_lower
+
+    @property
+    def branching_ratio_upper(self) -> F64:
+        """[n]: the upper end of its 90 % interval."""
+        return self.sampled.branching_ratio_upper
+
+    @property
+    def branching_ratio_exact(self) -> F64:
+        """[n]: the continuous-time MLE's (docs/risk-models.md §2.2), NaN if undefined."""
+        return self.hawkes.branching_ratio
+
 
 class Models:
     def __init__(self, capacity: int, horizons_s: tuple[float, ...], params: ModelParams) -> None:
         if params.micro.horizons_s != horizons_s:
-            params = ModelParams(
-                params.hawkes, _with_horizons(params.micro, horizons_s), params.liqmap,
-                params.score, params.stress_horizon_s,
-            )  # fmt: skip
+            params = replace(params, micro=_with_horizons(params.micro, horizons_s))
         self.params = params
         self.capacity = capacity
         self.horizons_s = horizons_s
         n = min(capacity, INITIAL_PAIRS)
         self.hawkes = HawkesState.allocate(n, params.hawkes)
+        n_bins = max(2, round(params.hawkes.window_s / SAMPLING_S))
+        self.sampled = SampledHawkesState.allocate(n, params.sampled, n_bins, SAMPLING_S)
         self.micro = MicroState.allocate(n, params.micro)
         self.micro.own_traded_rate = False  # RiskState keeps the traded rates (trd_rate)
         self.liqmap = LiqMapState.allocate(n, params.liqmap)
@@ -140,6 +171,7 @@ class Models:
             n *= 2
         n = min(n, self.capacity)
         self.hawkes.grow(n)
+        self.sampled.grow(n)
         self.micro.grow(n)
         self.liqmap.grow(n)
         self.vpin_hist.grow(n)
@@ -156,7 +188,7 @@ class Models:
                 a = getattr(obj, name, None)
                 if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == self.allocated:
                     total += a.nbytes
-        return (total + self.oi_usd.nbytes) // self.allocated
+        return (total + self.oi_usd.nbytes) // self.allocated + self.sampled.bytes_per_pair
 
     # ---- updates -----------------------------------------------------------------------------
 
@@ -182,20 +214,34 @@ class Models:
             prev = oi_usd  # the first figure is the level, not an increase
         self.liqmap.apply_oi(np.array([pid], np.int32), np.array([t]), np.array([oi_usd - prev]))
 
-    def maintain(self, now_s: float, rows: I64 | None, variance: F64) -> int:
+    def maintain(
+        self, now_s: float, rows: I64 | None, variance: F64, observed: I8 | None = None
+    ) -> int:
         """The per-tick work of pairs ``rows`` (None: pairs ``0..len(variance)-1``;
-        ``jit.pair_rows``, no repeated id): Hawkes refits of those with liquidations in their
+        ``jit.pair_rows``, no repeated id): both Hawkes refits of those with liquidations in their
         buffer, and their rank histories of VPIN and volatility (``variance[i]``: pair
-        ``rows[i]``'s EWMA variance at ``now_s``). Other pairs are untouched: a pair's refit and
-        history depend on its own state only. Returns the pairs refitted."""
+        ``rows[i]``'s EWMA variance at ``now_s``; ``observed[i]``: how the sampling-aware fit
+        reads its liquidations, ``OBS_BINARY`` or ``OBS_COUNTS``, None: every pair as counts).
+        The sampling-aware fit covers the bins closed by ``now_s - end_lag_s``. Other pairs are
+        untouched: a pair's refits and history depend on its own state only. Returns the pairs
+        the exact fit refitted."""
         n = variance.shape[0]
         rows = pair_rows(rows, n if rows is None else self.allocated, distinct=True)
-        if rows.shape[0] != n:
-            raise ValueError("variance needs one value per pair of rows")
+        if observed is None:
+            observed = np.full(n, OBS_COUNTS, np.int8)
+        if not rows.shape[0] == n == observed.shape[0]:
+            raise ValueError("variance and observed need one value per pair of rows")
         if n == 0:
             return 0
-        pairs = rows[self.hawkes.buf_len[rows] > 0].astype(np.int32)
-        refitted = self.hawkes.refit(pairs, now_s) if pairs.size else 0
+        has = self.hawkes.buf_len[rows] > 0
+        pairs = rows[has].astype(np.int32)
+        refitted = 0
+        if pairs.size:
+            hk = self.hawkes
+            refitted = hk.refit(pairs, now_s)
+            t_first = np.maximum(hk.t_obs_start[pairs], hk.t_evicted[pairs])
+            self.sampled.refit(pairs, now_s - self.params.sampled.end_lag_s, hk.buf_t,
+                               hk.buf_start, hk.buf_len, t_first, observed[has])  # fmt: skip
         h = len(self.horizons_s)
         micro = self.micro.read(now_s, rows, np.zeros((n, 3, h)),
                                 np.zeros((n, h)))  # only VPIN is used here  # fmt: skip
@@ -218,6 +264,7 @@ class Models:
         if not rows.shape[0] == n == liq_rate.shape[0] == trd_rate.shape[0]:
             raise ValueError("liq_rate, trd_rate and variance need one row per pair of rows")
         hk = self.hawkes.read(now_s, rows)
+        sampled = self.sampled.read(rows)
         micro = self.micro.read(now_s, rows, liq_rate, trd_rate.sum(axis=1))
         sigma = np.sqrt(np.maximum(variance, 0.0) / vol_interval_s)  # per sqrt-second
         sigma = np.where(np.isfinite(sigma), sigma, np.nan)
@@ -229,15 +276,16 @@ class Models:
         vol_rank = self.vol_hist.rank(np.sqrt(variance), rows)
         worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])  # the direction of the larger spiral
         comps = components(
-            p.score, hk.branching_ratio, worst_n, micro.liq_rate_z, micro.liq_share[:, self.h60],
-            vpin_rank, vol_rank, lm.msi,
+            p.score, sampled.branching_ratio, worst_n, micro.liq_rate_z,
+            micro.liq_share[:, self.h60], vpin_rank, vol_rank, lm.msi,
         )  # fmt: skip
-        return ModelReadout(hk, micro, lm, n_struct, worst_n, micro.liq_share[:, self.h60],
+        return ModelReadout(hk, sampled, micro, lm, n_struct, worst_n, micro.liq_share[:, self.h60],
                             vpin_rank, vol_rank, comps, score(p.score, comps))  # fmt: skip
 
     def warm_up(self) -> None:
         """Compile (or load from the numba cache) every model kernel."""
         self.hawkes.warm_up()
+        self.sampled.warm_up()
         e_f, e_i, e_s = np.empty(0), np.empty(0, np.int32), np.empty(0, np.int8)
         self.apply(e_i, e_f, e_f, e_i, e_f, e_s, e_f, e_f)
         self.liqmap.apply_oi(e_i, e_f, e_f)

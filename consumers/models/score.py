@@ -7,7 +7,7 @@ combined as a weighted mean:
 ==================  ==========================================================================
 component           mapping to [0, 1]
 ==================  ==========================================================================
-``branching``       Hawkes branching ratio n (s2), clipped to [0, 1]
+``branching``       Hawkes branching ratio n (s2.5, the sampling-aware fit), clipped to [0, 1]
 ``feedback``        ``min(n_struct, 2) / 2`` (s3: n_struct >= 1 is a self-sustaining spiral)
 ``liq_zscore``      z-score of the 60 s liquidation rate against its slow baseline (s1),
                     ``clip(z / z_saturation, 0, 1)``

@@ -340,7 +340,10 @@ class DispatcherMetrics:
 MODEL_METRICS: Final = (
     ("cascade_score", "Composite cascade score in [0, 1]: weighted mean of the components (s7).", ()),
     ("cascade_score_component", "A score component mapped to [0, 1] (s7).", ("component",)),
-    ("branching_ratio", "Hawkes branching ratio n = alpha*E[g]/beta, rolling-window MLE (s2).", ()),
+    ("branching_ratio", "Hawkes branching ratio n, sampling-aware fit of 1 s bins as the feed's coverage reads them (s2.5).", ()),
+    ("branching_ratio_lower", "Lower end of the branching ratio's 90% interval (s2.5).", ()),
+    ("branching_ratio_upper", "Upper end of the branching ratio's 90% interval (s2.5).", ()),
+    ("branching_ratio_exact", "Hawkes n = alpha*E[g]/beta, continuous-time MLE; low on sampled feeds (s2.2).", ()),
     ("branching_ratio_count_moment", "Count-moment cross-check n = 1 - sqrt(E[N]/Var[N]) (s2).", ()),
     ("hawkes_intensity_per_second", "Hawkes liquidation intensity lambda(now), events/s (s2).", ()),
     ("hawkes_exogenous_rate_per_second", "Hawkes exogenous rate mu, events/s (s2).", ()),

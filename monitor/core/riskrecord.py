@@ -34,7 +34,8 @@ SUM_FIELDS: Final = (
     "expected_liquidations_usd", "open_interest_usd",
 )  # fmt: skip
 MAX_FIELDS: Final = (
-    "score", "branching_ratio", "n_struct", "liq_zscore", "liq_share", "vpin", "volatility",
+    "score", "branching_ratio", "branching_ratio_lower", "branching_ratio_upper",
+    "branching_ratio_exact", "n_struct", "liq_zscore", "liq_share", "vpin", "volatility",
     "margin_stress_index", "drawdown",
 )  # fmt: skip
 FIELDS: Final = SUM_FIELDS + MAX_FIELDS

@@ -119,13 +119,14 @@ def liq(
     recv_ns: int | None = None,
     exchange: str = EXCHANGE,
     price: float = 100.0,
+    coverage: Coverage = Coverage.COMPLETE,
 ) -> Liquidation:
     return Liquidation(
         exchange=exchange, symbol=symbol, venue_symbol=venue(symbol),
         liquidated_side=Side(side), order_side=OrderSide.SELL if side == "long" else OrderSide.BUY,
         price=price, price_kind=PriceKind.AVG_FILL, qty_raw=notional / price,
         qty_unit=QtyUnit.BASE, contract_multiplier=1.0, qty_base=notional / price,
-        notional_usd=notional, coverage=Coverage.COMPLETE, ts_ms=ts_ms,
+        notional_usd=notional, coverage=coverage, ts_ms=ts_ms,
         received_ns=recv_ns if recv_ns is not None else ts_ms * 1_000_000,
         event_id=f"l{ts_ms}{side}{notional}",
     )  # fmt: skip

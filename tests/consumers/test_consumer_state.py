@@ -155,13 +155,15 @@ def test_apply_arrays_checks_dtypes() -> None:
 
 def test_bytes_per_pair() -> None:
     # liquidations 3 sides x (3 rates + t_last + cum + count), trades 2 sides x the same,
-    # price/volatility 5 words, market context 5 values + time, latest event time:
-    # 8 * (18 + 12 + 5 + 6 + 1)
+    # price/volatility 5 words, market context 5 values + time, latest event time, and one byte
+    # for the latest liquidation's coverage: 8 * (18 + 12 + 5 + 6 + 1) + 1
     st = RiskState(16)
-    assert st.bytes_per_pair - st.models.bytes_per_pair == 336
+    assert st.bytes_per_pair - st.models.bytes_per_pair == 337
     one = RiskState(16, horizons=(10.0,))
-    assert one.bytes_per_pair - one.models.bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6 + 1)
-    # the models: the Hawkes event buffer (times and marks, 4096 per pair) dominates
+    assert one.bytes_per_pair - one.models.bytes_per_pair == 8 * (3 * 4 + 2 * 4 + 5 + 6 + 1) + 1
+    # the models: the Hawkes event buffer (times and marks, 4096 per pair) dominates; the
+    # sampling-aware fit keeps 8 * (32 warm-start + 13 output + phase + window end) + 1 (mode)
+    assert st.models.sampled.bytes_per_pair == 8 * (32 + 13 + 2) + 1
     assert 4096 * 16 < st.models.bytes_per_pair < 4096 * 16 + 16_000
 
 

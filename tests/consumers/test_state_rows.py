@@ -1,8 +1,8 @@
 """RiskState read-outs and maintenance of some pairs (``rows``): on a state of a few hundred pairs
 built from seeded random liquidation, trade and market-context records (with periodic
-maintenance, so Hawkes fits and rank histories exist), a read of any rows is the full read at those
-rows bit for bit, and maintaining some pairs changes exactly those pairs, as a full maintenance
-would."""
+maintenance, so Hawkes fits, exact and sampling-aware, and rank histories exist; some pairs' feeds
+are sampled, some complete), a read of any rows is the full read at those rows bit for bit, and
+maintaining some pairs changes exactly those pairs, as a full maintenance would."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from consumers.columns import BatchArrays
+from consumers.columns import COVERAGES, BatchArrays
 from consumers.models.bundle import ModelParams
 from consumers.models.hawkes import HawkesParams, HawkesState
 from consumers.models.microstructure import MicroParams, MicroState
+from consumers.models.sampled_hawkes import OBS_BINARY, OBS_COUNTS
+from consumers.models.sampled_series import SampledHawkesState
 from consumers.models.score import ScoreParams
 from consumers.state import RiskState
 from monitor.core.codec import decode_batch, encode_batch
@@ -38,6 +40,8 @@ HAWKES_ARRAYS = [f.name for f in dataclasses.fields(HawkesState)
                  if f.name not in ("params", "scratch_s", "scratch_g")]  # fmt: skip
 MICRO_ARRAYS = [f.name for f in dataclasses.fields(MicroState)
                 if f.name not in ("params", "tau", "own_traded_rate")]  # fmt: skip
+SAMPLED_ARRAYS = [f.name for f in dataclasses.fields(SampledHawkesState)
+                  if f.name not in ("params", "n_bins", "dt", "scratch")]  # fmt: skip
 RANK_ARRAYS = ("mean", "var", "weight", "count", "t")
 
 
@@ -67,13 +71,14 @@ def build(seed: int = 7) -> RiskState:
         ts = rng.integers(0, 2, n_trd).astype(np.int8)
         lq, tq = rng.lognormal(8.0, 1.5, n_liq), rng.lognormal(8.0, 1.5, n_trd)
         oi = 1e7 * rng.uniform(0.5, 2.0)
+        coverage = np.full(n_liq, int(rng.integers(-1, len(COVERAGES))), np.int8)  # -1: unknown
         for w in range(N_WINDOWS):
             lo, hi = T0 + w * WINDOW_S, T0 + (w + 1) * WINDOW_S
             li, ti = (tl >= lo) & (tl < hi), (tt >= lo) & (tt < hi)
             if li.any() or ti.any():
                 windows[w].append(BatchArrays(
                     "sim", sym, tl[li], ls[li], lq[li], tt[ti], ts[ti], tq[ti], px[ti],
-                    np.zeros(int(li.sum() + ti.sum()), np.int64),
+                    np.zeros(int(li.sum() + ti.sum()), np.int64), coverage[li],
                 ))  # fmt: skip
             if kind == 3 or (kind == 0 and rng.random() < 0.5):
                 oi *= rng.uniform(0.95, 1.2)
@@ -102,9 +107,12 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 def test_read_of_rows_is_the_full_read_at_those_rows(state: RiskState, now: float) -> None:
     full = state.read(now)
     m = full.models
-    for values in (m.hawkes.branching_ratio, m.micro.vpin, m.vpin_rank, m.vol_rank,
+    for values in (m.branching_ratio_exact, m.branching_ratio, m.branching_ratio_lower,
+                   m.branching_ratio_upper, m.micro.vpin, m.vpin_rank, m.vol_rank,
                    m.liqmap.msi, m.micro.kyle_lambda, m.micro.liq_rate_z):  # fmt: skip
         assert 20 < np.isfinite(values).sum() < N_PAIRS  # defined for some pairs, NaN for others
+    modes = m.sampled.observed[np.isfinite(m.branching_ratio)]
+    assert (modes == OBS_BINARY).sum() >= 5 and (modes == OBS_COUNTS).sum() >= 5
     assert _same(full.pair_ids, np.arange(N_PAIRS))
     rng = np.random.default_rng(int(now) % 1000)
     for rows in [*subsets(rng, N_PAIRS), np.arange(N_PAIRS)]:
@@ -156,6 +164,7 @@ def _models_arrays(st: RiskState) -> dict[str, np.ndarray]:
     of the models, the flow and price state)."""
     m = st.models
     out = {f"hawkes.{k}": getattr(m.hawkes, k).copy() for k in HAWKES_ARRAYS}
+    out |= {f"sampled.{k}": getattr(m.sampled, k).copy() for k in SAMPLED_ARRAYS}
     for h in ("vpin_hist", "vol_hist"):
         out |= {f"{h}.{k}": getattr(getattr(m, h), k).copy() for k in RANK_ARRAYS}
     out |= {f"micro.{k}": getattr(m.micro, k).copy() for k in MICRO_ARRAYS}
@@ -179,7 +188,7 @@ def test_maintain_of_rows_changes_those_pairs_as_a_full_maintain_does() -> None:
     after, full = _models_arrays(part), _models_arrays(whole)
     changed = 0
     for k, a in after.items():
-        if k.startswith(("hawkes.", "vpin_hist.", "vol_hist.")):
+        if k.startswith(("hawkes.", "sampled.", "vpin_hist.", "vol_hist.")):
             assert _same(a[others], before[k][others]), k  # other pairs untouched
             assert _same(a[rows], full[k][rows]), k  # these pairs as the full maintain left them
             changed += not _same(a[rows], before[k][rows])

@@ -36,17 +36,17 @@ POOLED_SCORE: Final = (
     "cascade_pooled_cascade_score"  # {scope="venue",exchange} / {scope="asset",asset}
 )
 POOLED_BRANCHING: Final = "cascade_pooled_branching_ratio"  # the same scopes
-BRANCHING_LOWER: Final = "cascade_branching_ratio_lower"  # {exchange,symbol}
-BRANCHING_UPPER: Final = "cascade_branching_ratio_upper"  # {exchange,symbol}
 SCORE_COVERAGE: Final = "cascade_cascade_score_coverage"  # {exchange,symbol}, in [0, 1]
 PENDING_METRICS: Final = {
     POOLED_SCORE: "pooled views (venue-wide and per-asset scores, label scope) are being added",
     POOLED_BRANCHING: "pooled views (venue-wide and per-asset branching ratios, label scope) are "
     "being added",
-    BRANCHING_LOWER: "the branching ratio's interval (lower bound) is being added",
-    BRANCHING_UPPER: "the branching ratio's interval (upper bound) is being added",
     SCORE_COVERAGE: "the score's coverage metric is being added",
 }
+
+# ---- names that were pending and are exported now (consumers/exporter.py) -----------------------
+BRANCHING_LOWER: Final = "cascade_branching_ratio_lower"  # {exchange,symbol}
+BRANCHING_UPPER: Final = "cascade_branching_ratio_upper"  # {exchange,symbol}
 
 # ---- the dashboards' identities (the alert links point at the drill-down: monitor.alerting) ------
 OVERVIEW_UID: Final = "cascade-overview"

@@ -200,15 +200,18 @@ def build() -> db.Dashboard:
     d = d.with_panel(
         ts(
             "Branching ratio with its interval",
-            "Hawkes branching ratio n (maximum likelihood over "
-            "the last 15 min of liquidations), its interval, and the count-moment cross-check "
-            "1 - sqrt(E[N]/Var[N]) (docs/risk-models.md §2). Orange at 0.9 (the self-exciting-"
-            "liquidations rule), red at 1.",
+            "Hawkes branching ratio n over the last 15 min of liquidations, fitted to 1 s bins "
+            "as the feed's coverage reveals them (present/absent on sampled feeds, counts on "
+            "complete ones; docs/risk-models.md §2.5), with its 90% interval; the continuous-time "
+            "MLE (right on complete feeds, low on sampled ones) and the count-moment cross-check "
+            "1 - sqrt(E[N]/Var[N]) (§2.2, §2.4). Orange at 0.9 (the self-exciting-liquidations "
+            "rule), red at 1.",
             "none",
             [
                 q(m("cascade_branching_ratio"), "n (fit)"),
                 q(m(BRANCHING_LOWER), "n lower bound"),
                 q(m(BRANCHING_UPPER), "n upper bound"),
+                q(m("cascade_branching_ratio_exact"), "n (continuous-time MLE)"),
                 q(m("cascade_branching_ratio_count_moment"), "n (count-moment)"),
             ],
             steps=BRANCHING_LEVELS,

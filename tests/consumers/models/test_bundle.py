@@ -23,9 +23,13 @@ def test_risk_config_reaches_every_model() -> None:
         "vpin_warmup_s": 60.0, "baseline_warmup_s": 120.0, "map_leverages": [10.0, 20.0],
         "map_leverage_weights": [0.5, 0.5], "map_half_life_s": 3600.0, "stress_horizon_s": 60.0,
         "score_weights": [1, 0, 0, 0, 0, 0, 0], "score_warning": 0.5, "score_critical": 0.7,
+        "hawkes_baseline_step": False,
     })  # fmt: skip
     p = ModelParams.from_config(cfg.risk)
     assert (p.hawkes.window_s, p.hawkes.min_events) == (600.0, 50)
+    assert p.hawkes.baseline_step is False and p.sampled.baseline_step is False
+    # the sampling-aware fit covers the same window, in bins of 1 s
+    assert RiskState(4, models=p).models.sampled.n_bins == 600
     assert (p.micro.vpin_bucket_usd, p.micro.vpin_auto_warmup_s) == (1e6, 60.0)
     assert p.micro.baseline_warmup_s == 120.0
     assert p.liqmap.leverages == (10.0, 20.0) and p.liqmap.half_life_s == 3600.0
