@@ -36,6 +36,16 @@ Delivery guarantees (at-least-once):
   waits beyond that.
 * ``stop()`` stops fetching, gives deliveries in flight ``drain_timeout_s``, cancels the rest
   (they are redelivered by the next owner), commits what is done, and leaves the group.
+* Categories: a sink takes the alert categories of its ``categories`` (risk, health; both by
+  default); the others are counted as ``dropped_by_category``.
+
+Pipeline health (``[health]``, on by default): the dispatcher runs the health watch
+(``monitor.alerting.healthwatch``: every component's heartbeat, the health rules), whose alerts
+are handed to ``submit`` and delivered to the sinks like the topic's (ordered per fingerprint,
+retried, dead-lettered), without passing through Kafka; and it posts heartbeats to the sinks that
+ask for them (``monitor.alerting.beacon``). It publishes its own heartbeat too
+(``monitor.alerting.heartbeat``, ``healthwatch.DispatcherProbe``): reading it back is how the watch
+knows Kafka works.
 
 A new group starts at the earliest retained alert (``auto_offset_reset="earliest"``), so alerts
 published before the first dispatcher started are delivered too.
@@ -76,13 +86,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from monitor.alerting.beacon import SinkBeacon
 from monitor.alerting.courier import Delivery, SinkCourier, open_session, resolve_sinks
+from monitor.alerting.healthwatch import DispatcherProbe, HealthWatch
+from monitor.alerting.heartbeat import HealthReporter
 from monitor.alerting.sinks import Sink, severity_passes
 from monitor.core.alertrecord import AlertEvent, decode_alert
 from monitor.core.config import Config
 from monitor.core.errors import CodecError
 from monitor.core.kafka import GroupConsumer, Sender
-from monitor.core.lifecycle import AsyncService, RebalanceListener
+from monitor.core.lifecycle import AsyncService, Health, RebalanceListener
 from monitor.core.metrics import DispatcherMetrics, for_registry
 from monitor.core.offsets import OffsetLedger
 from monitor.core.topics import ensure_alerts_topic, ensure_topic
@@ -95,6 +108,7 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_RETRY_S: Final = 1.0
 FETCH_RETRY_S: Final = 0.5
+LOCAL: Final = TopicPartition("<local>", 0)  # the "partition" of alerts made in this process
 
 
 def group_id(cfg: Config) -> str:
@@ -142,6 +156,7 @@ class AlertDispatcher(AsyncService):
         metrics: DispatcherMetrics | None = None,
     ) -> None:
         self.cfg = cfg
+        self._registry = registry
         self.metrics = metrics if metrics is not None else for_registry(DispatcherMetrics, registry)
         self._environ = environ
         self.sinks: list[Sink] = []
@@ -155,6 +170,7 @@ class AlertDispatcher(AsyncService):
         # per partition, the lowest offset not yet done among those consumed (monitor.core.offsets)
         self._offsets: OffsetLedger[TopicPartition] = OffsetLedger()
         self._lanes: dict[_LaneKey, _Lane] = {}
+        self._assigned: frozenset[TopicPartition] = frozenset()  # for health(): another thread
         self._in_flight: dict[_Key, _Entry] = {}
         self._done_keys: OrderedDict[_Key, None] = OrderedDict()
         self._pending = 0
@@ -164,6 +180,9 @@ class AlertDispatcher(AsyncService):
         self._commit_lock = asyncio.Lock()
         self.handled = 0  # records done (delivered, dead-lettered, dropped, skipped)
         self.dead_lettered = 0
+        self.watch: HealthWatch | None = None  # [health]: the health rules on the heartbeats
+        self.reporter: HealthReporter | None = None  # [health]: the dispatcher's own heartbeat
+        self.beacon: SinkBeacon | None = None  # heartbeats to the sinks that ask for them
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -204,6 +223,15 @@ class AlertDispatcher(AsyncService):
         self._commit_task = asyncio.create_task(self._commit_loop(), name="alerts-commit")
         for t in (self._task, self._commit_task):
             t.add_done_callback(self._on_task_done)
+        if cfg.health.enabled:  # its own heartbeat is what tells the watch that Kafka works
+            self.watch = HealthWatch(cfg, self.metrics, self.submit, self.owns_health)
+            await self.watch.start()
+            probe = DispatcherProbe(self.metrics, lambda: self._pending)
+            self.reporter = HealthReporter(cfg, self._registry, probe)
+            await self.reporter.start()
+        self.beacon = SinkBeacon(self.sinks, self._session, self.metrics,
+                                 self.watch.status if self.watch is not None else dict)  # fmt: skip
+        await self.beacon.start()
         log.info("alerts dispatcher: %s -> sinks %s", cfg.alerts_topic,
                  [f"{s.name} ({s.kind}, {s.url.hint})" for s in self.sinks])  # fmt: skip
 
@@ -213,6 +241,9 @@ class AlertDispatcher(AsyncService):
         if self._stopped:
             return
         self._stopped = True
+        for part in (self.beacon, self.reporter, self.watch):
+            if part is not None:
+                await part.stop()
         for t in (self._task, self._commit_task):
             if t is not None:
                 t.cancel()
@@ -244,6 +275,22 @@ class AlertDispatcher(AsyncService):
             finally:
                 if session is not None:
                     await session.close()
+
+    def health(self) -> Health:
+        """Live while its fetch and commit loops run (and before ``start()``: starting is not a
+        failure); ready once its group assigned it partitions of the alerts topic. A member
+        without partitions (more dispatchers than partitions, or a rebalance in progress) is
+        live and not ready."""
+        if self._stopped:
+            return Health(live=False, ready=False, detail="stopped")
+        tasks = (self._task, self._commit_task)
+        if any(t is None for t in tasks):
+            return Health(live=True, ready=False, detail="starting")
+        if any(t is not None and t.done() for t in tasks):
+            return Health(live=False, ready=False, detail="dispatcher loop ended")
+        if not self._assigned:
+            return Health(live=True, ready=False, detail="no partitions assigned")
+        return Health(live=True, ready=True)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -320,10 +367,34 @@ class AlertDispatcher(AsyncService):
                       alert.status, offset)  # fmt: skip
             self._finish(entry)  # the original (earlier offset) holds the commit if still open
             return
+        self._route(entry, alert, key)
+
+    def submit(self, alert: AlertEvent) -> None:
+        """Deliver an alert made in this process (the health watch's) to the sinks, like one
+        read from the topic but with nothing to commit."""
+        entry = _Entry(LOCAL, -1, time.time())
+        self._pending += 1
+        self._route(entry, alert, (alert.fingerprint, alert.status, alert.severity,
+                                   alert.started_t))  # fmt: skip
+
+    def owns_health(self) -> bool:
+        """Whether this dispatcher sends the health alerts: it owns the alerts topic's
+        partition 0 (one dispatcher of the group does)."""
+        consumer = self._consumer
+        return consumer is not None and TopicPartition(self.cfg.alerts_topic, 0) in (
+            consumer.assignment()
+        )
+
+    def _route(self, entry: _Entry, alert: AlertEvent, key: _Key) -> None:
+        """Queue ``alert`` on every sink that takes it, behind its fingerprint's earlier ones."""
+        tp = entry.tp
         self.metrics.transitions.labels(alert.rule, alert.status).inc()
         entry.alert, entry.key = alert, key
         self._in_flight[key] = entry
         for sink in self.sinks:
+            if alert.category not in sink.config.categories:
+                self.metrics.deliveries.labels(sink.name, "dropped_by_category").inc()
+                continue
             if not severity_passes(sink.config, alert.severity):
                 self.metrics.deliveries.labels(sink.name, "dropped_by_severity").inc()
                 continue
@@ -426,6 +497,7 @@ class AlertDispatcher(AsyncService):
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Commit what is done on the revoked partitions, then drop their deliveries: the next
         owner redelivers them from that commit."""
+        self._assigned = self._assigned - revoked
         if not revoked:
             return
         await self._commit(revoked)
@@ -441,6 +513,7 @@ class AlertDispatcher(AsyncService):
         self._notify()
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._assigned = frozenset(assigned)
         log.info("alerts dispatcher: assigned partitions %s", sorted(t.partition for t in assigned))
 
     async def _cancel_lanes(self, which: Callable[[TopicPartition], bool]) -> None:

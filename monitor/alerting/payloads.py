@@ -18,6 +18,18 @@
   by (alertname, exchange, symbol), so receivers written for Alertmanager work unchanged.
   ``receiver`` and ``externalURL``/``generatorURL`` come from the sink's settings.
 
+**Health alerts** (category ``health``, ``monitor.alerting.health``) use the same bodies: json
+carries ``category``, Slack and Discord a Category field, PagerDuty ``custom_details.category``,
+Alertmanager a ``category`` label (risk alerts carry ``risk`` there); their title names the
+target (a venue's stream such as ``binance trade``, or a component) and their dashboard link
+goes to the pipeline-health dashboard (uid ``PIPELINE_UID``) of the venue.
+
+**Heartbeats** (``heartbeat_payload``, sent by ``monitor.alerting.beacon`` to the sinks that ask
+for them): json ``{"version": 1, "type": "heartbeat", "id", "sequence", "t", "time",
+"interval_s", "instance", "health": {...}}``, signed like an alert (a receiver pages when they
+stop: a dead man's switch); Alertmanager a firing ``Watchdog`` alert (severity ``none``, as the
+Prometheus Watchdog rule), so a receiver built for Alertmanager's heartbeat works unchanged.
+
 Texts longer than a receiver's limit are cut, ending in "…". Times are RFC 3339 UTC with
 milliseconds; a non-finite time is Alertmanager's "no end", ``0001-01-01T00:00:00Z``.
 
@@ -54,6 +66,9 @@ DRILLDOWN_SLUG: Final = "cascade-pair-drill-down"
 LINK_BEFORE_S: Final = 1800.0  # the linked window starts 30 min before the alert started ...
 LINK_AFTER_S: Final = 900.0  # ... and ends 15 min after the transition
 LINK_TEXT: Final = "Open the pair in Grafana"
+PIPELINE_UID: Final = "cascade-pipeline"  # deploy/grafana: the pipeline-health dashboard
+PIPELINE_SLUG: Final = "cascade-pipeline-health"
+WATCHDOG: Final = "Watchdog"  # the Alertmanager heartbeat's alertname
 
 
 def iso(t: float) -> str:
@@ -77,10 +92,15 @@ def value_text(alert: AlertEvent) -> str:
     return f"{alert.metric} = {alert.value:.4g}"
 
 
+def subject(alert: AlertEvent) -> str:
+    """What the alert is about: ``exchange symbol`` (a health alert's exchange may be empty)."""
+    return " ".join(p for p in (alert.exchange, alert.symbol) if p)
+
+
 def title(alert: AlertEvent) -> str:
     if alert.status == "resolved":
-        return f"RESOLVED {alert.rule} on {alert.exchange} {alert.symbol} (was {alert.severity})"
-    return f"{alert.severity.upper()} {alert.rule} on {alert.exchange} {alert.symbol}"
+        return f"RESOLVED {alert.rule} on {subject(alert)} (was {alert.severity})"
+    return f"{alert.severity.upper()} {alert.rule} on {subject(alert)}"
 
 
 def _cut(s: str, n: int) -> str:
@@ -93,12 +113,25 @@ def dashboard_url(alert: AlertEvent, grafana_url: str | None) -> str | None:
     ``from``/``to`` in epoch milliseconds (left out when the alert's times are not finite)."""
     if not grafana_url:
         return None
-    params: dict[str, str | int] = {"var-exchange": alert.exchange, "var-symbol": alert.symbol}
+    base = grafana_url.rstrip("/")
+    if alert.category == "health":  # the pipeline dashboard, of the venue when there is one
+        params: dict[str, str | int] = {"var-exchange": alert.exchange} if alert.exchange else {}
+        params.update(_window(alert))
+        return f"{base}/d/{PIPELINE_UID}/{PIPELINE_SLUG}" + (
+            f"?{urlencode(params)}" if params else ""
+        )
+    params = {"var-exchange": alert.exchange, "var-symbol": alert.symbol}
+    params.update(_window(alert))
+    return f"{base}/d/{DRILLDOWN_UID}/{DRILLDOWN_SLUG}?{urlencode(params)}"
+
+
+def _window(alert: AlertEvent) -> dict[str, int]:
+    """``from``/``to`` in epoch ms around the alert (none when its times are not finite)."""
     start = alert.started_t if math.isfinite(alert.started_t) else alert.t
-    if math.isfinite(start) and math.isfinite(alert.t):
-        params["from"] = math.floor((start - LINK_BEFORE_S) * 1000)
-        params["to"] = math.ceil((alert.t + LINK_AFTER_S) * 1000)
-    return f"{grafana_url.rstrip('/')}/d/{DRILLDOWN_UID}/{DRILLDOWN_SLUG}?{urlencode(params)}"
+    if not (math.isfinite(start) and math.isfinite(alert.t)):
+        return {}
+    return {"from": math.floor((start - LINK_BEFORE_S) * 1000),
+            "to": math.ceil((alert.t + LINK_AFTER_S) * 1000)}  # fmt: skip
 
 
 def json_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
@@ -116,10 +149,15 @@ def _slack_escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _fields(alert: AlertEvent) -> tuple[tuple[str, str], ...]:
+    return (("Exchange", alert.exchange or "-"), ("Symbol", alert.symbol),
+            ("Severity", alert.severity), ("Category", alert.category),
+            ("Value", value_text(alert)), ("Drivers", drivers_text(alert)),
+            ("Started", iso(alert.started_t)))  # fmt: skip
+
+
 def slack_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
-    fields = (("Exchange", alert.exchange), ("Symbol", alert.symbol),
-              ("Severity", alert.severity), ("Value", value_text(alert)),
-              ("Drivers", drivers_text(alert)), ("Started", iso(alert.started_t)))  # fmt: skip
+    fields = _fields(alert)
     summary = _slack_escape(alert.summary)
     body: dict[str, Any] = {
         "text": _cut(f"[{alert.status.upper()}] {alert.summary}", 3000),
@@ -154,9 +192,7 @@ def slack_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
 
 def discord_payload(alert: AlertEvent, link: str | None = None) -> dict[str, Any]:
     color = DISCORD_COLORS["resolved" if alert.status == "resolved" else alert.severity]
-    fields = (("Exchange", alert.exchange), ("Symbol", alert.symbol),
-              ("Severity", alert.severity), ("Value", value_text(alert)),
-              ("Drivers", drivers_text(alert)), ("Started", iso(alert.started_t)))  # fmt: skip
+    fields = _fields(alert)
     embed: dict[str, Any] = {
         "title": _cut(title(alert), 256),
         "description": _cut(alert.summary, 4096),
@@ -187,13 +223,14 @@ def pagerduty_payload(
         "client": "cascade-monitor",
         "payload": {
             "summary": _cut(alert.summary, 1024),
-            "source": source or f"{alert.exchange}:{alert.symbol}",
+            "source": source or ":".join(p for p in (alert.exchange, alert.symbol) if p),
             "severity": alert.severity,  # PagerDuty's scale has both "critical" and "warning"
             "timestamp": iso(alert.t),
             "component": alert.symbol,
-            "group": alert.exchange,
+            "group": alert.exchange or alert.category,
             "class": alert.metric,
             "custom_details": {
+                "category": alert.category,
                 "rule": alert.rule,
                 "metric": alert.metric,
                 "value": alert.value,
@@ -217,7 +254,8 @@ def alertmanager_payload(
     alert: AlertEvent, receiver: str, external_url: str | None, link: str | None = None
 ) -> dict[str, Any]:
     labels = {**alert.labels, "alertname": alert.rule, "severity": alert.severity,
-              "exchange": alert.exchange, "symbol": alert.symbol, "metric": alert.metric}  # fmt: skip
+              "category": alert.category, "exchange": alert.exchange, "symbol": alert.symbol,
+              "metric": alert.metric}  # fmt: skip
     annotations = {
         "summary": alert.summary,
         "description": f"{value_text(alert)}; drivers: {drivers_text(alert)}",
@@ -266,3 +304,34 @@ def payload(sink: Sink, alert: AlertEvent) -> dict[str, Any]:
         assert sink.key is not None
         return pagerduty_payload(alert, sink.key.reveal(), c.source, link)
     return alertmanager_payload(alert, c.receiver or c.name, c.external_url, link)
+
+
+def heartbeat_payload(
+    sink: Sink, seq: int, t: float, interval_s: float, instance: str, started_t: float,
+    health: Mapping[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """The body of the ``seq``-th heartbeat to ``sink`` (json or alertmanager) at time ``t``."""
+    beat_id = heartbeat_id(instance, seq)
+    if sink.kind == "alertmanager":
+        c = sink.config
+        labels = {"alertname": WATCHDOG, "severity": "none", "category": "health"}
+        annotations = {"summary": "cascade-monitor's alert dispatcher is alive",
+                       "description": f"heartbeat {seq}, every {interval_s:g} s; page when they "
+                       "stop", "health": orjson.dumps(dict(health)).decode()}  # fmt: skip
+        return {
+            "version": "4", "groupKey": f"{{}}:{_label_set({'alertname': WATCHDOG})}",
+            "truncatedAlerts": 0, "status": "firing", "receiver": c.receiver or c.name,
+            "groupLabels": {"alertname": WATCHDOG}, "commonLabels": labels,
+            "commonAnnotations": annotations, "externalURL": c.external_url or "",
+            "alerts": [{"status": "firing", "labels": labels, "annotations": annotations,
+                        "startsAt": iso(started_t), "endsAt": ZERO_TIME,
+                        "generatorURL": c.external_url or "", "fingerprint": beat_id[:16]}],
+        }  # fmt: skip
+    return {"version": 1, "type": "heartbeat", "id": beat_id, "sequence": seq, "t": t,
+            "time": iso(t), "interval_s": interval_s, "instance": instance,
+            "health": dict(health)}  # fmt: skip
+
+
+def heartbeat_id(instance: str, seq: int) -> str:
+    """A heartbeat's id (the ``X-Cascade-Event-Id``): unique per dispatcher run and sequence."""
+    return hashlib.blake2b(f"heartbeat\0{instance}\0{seq}".encode(), digest_size=16).hexdigest()

@@ -6,11 +6,17 @@ when ``X-Cascade-Signature`` is ``sha256=`` HMAC-SHA256(key, timestamp + "." + r
 ``X-Cascade-Timestamp`` is within ``tolerance_s`` of the receiver's clock (older: a replay, 401);
 a repeated ``X-Cascade-Event-Id`` is answered 200 and not recorded again (deliveries are
 at-least-once). Listens on 127.0.0.1 only.
+
+Heartbeats (a sink's ``heartbeat_s``, ``monitor.alerting.beacon``) are signed the same way and
+carry ``"type": "heartbeat"``: they are kept apart (``heartbeats``, ``last_heartbeat_ts``), and
+``heartbeat_silence_s`` is what a receiver pages on, the dead man's switch: a dispatcher that
+stopped, or a network between, stops them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,11 +54,14 @@ class WebhookReceiver(AsyncService):
         self.on_alert = on_alert
         self.tolerance_s = tolerance_s
         self.received: list[Received] = []
+        self.heartbeats: list[Received] = []
+        self.last_heartbeat_ts = math.nan  # arrival of the last heartbeat
         self.rejected = 0  # bad signature, stale timestamp or not JSON
         self.duplicates = 0
         self._ids: set[str] = set()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._t0 = time.time()
         self.port = 0
 
     @property
@@ -60,6 +69,7 @@ class WebhookReceiver(AsyncService):
         return f"http://127.0.0.1:{self.port}{PATH}"
 
     async def start(self) -> None:
+        self._t0 = time.time()
         app = web.Application()
         app.router.add_post(PATH, self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -73,6 +83,19 @@ class WebhookReceiver(AsyncService):
             await self._runner.cleanup()
             self._runner = None
 
+    def heartbeat_silence_s(self, now: float) -> float:
+        """Seconds since the last heartbeat (since ``start`` before the first one)."""
+        last = self.last_heartbeat_ts if not math.isnan(self.last_heartbeat_ts) else self._t0
+        return now - last
+
+    async def wait_heartbeats(self, n: int, timeout_s: float) -> list[Received]:
+        """Resolve once ``n`` heartbeats were received; TimeoutError after ``timeout_s``."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.heartbeats) >= n), timeout_s
+            )
+        return self.heartbeats[:n]
+
     async def wait_for(self, n: int, timeout_s: float) -> list[Received]:
         """Resolve once ``n`` alerts were received; TimeoutError after ``timeout_s``."""
         async with self._changed:
@@ -80,6 +103,19 @@ class WebhookReceiver(AsyncService):
                 self._changed.wait_for(lambda: len(self.received) >= n), timeout_s
             )
         return self.received[:n]
+
+    async def wait_alert(self, match: Callable[[Received], bool], timeout_s: float) -> Received:
+        """The first alert received (already, or from now on) that ``match`` accepts;
+        TimeoutError after ``timeout_s``."""
+
+        def found() -> Received | None:
+            return next((r for r in self.received if match(r)), None)
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), timeout_s)
+        got = found()
+        assert got is not None
+        return got
 
     async def _handle(self, request: web.Request) -> web.Response:
         arrived = time.time()
@@ -100,9 +136,13 @@ class WebhookReceiver(AsyncService):
             return web.Response(status=200, text="duplicate")
         self._ids.add(event_id)
         got = Received(arrived, event_id, alert, body, dict(request.headers))
-        self.received.append(got)
-        if self.on_alert is not None:
-            self.on_alert(got)
+        if isinstance(alert, dict) and alert.get("type") == "heartbeat":
+            self.heartbeats.append(got)
+            self.last_heartbeat_ts = arrived
+        else:
+            self.received.append(got)
+            if self.on_alert is not None:
+                self.on_alert(got)
         async with self._changed:
             self._changed.notify_all()
         return web.Response(status=200, text="ok")

@@ -52,8 +52,9 @@ class _State:
 
 
 class RuleEngine:
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], *, category: str = "risk") -> None:
         self.rules = list(rules)
+        self.category = category  # of every AlertEvent it emits (risk; health: the health watch)
         self._state: dict[tuple[str, str, str], _State] = {}
         self._received_ts = math.nan
         self._drivers_src: Drivers = ()
@@ -128,6 +129,7 @@ class RuleEngine:
             severity=sev, exchange=exchange, symbol=symbol, metric=rule.metric, value=v, t=t,
             started_t=st.started_t, summary=render(rule, sev, exchange, symbol, v, drv),
             labels=dict(rule.labels), drivers=drv, received_ts=self._received_ts,
+            category=self.category,
         )  # fmt: skip
 
     def active(self, exchange: str, symbol: str) -> bool:

@@ -203,9 +203,11 @@ def _metrics_override(cfg: Config, port: int | None) -> Config:
 async def _serve(
     cfg: Config, label: str, make: Callable[[CollectorRegistry], AsyncService]
 ) -> None:
-    """Run one service with its /metrics endpoint until SIGINT/SIGTERM."""
+    """Run one service with its /metrics endpoint and its health reporter (heartbeats to
+    <prefix>.health, freshness gauges) until SIGINT/SIGTERM."""
     from prometheus_client import CollectorRegistry
 
+    from monitor.app.health import reporter_for
     from monitor.app.runtime import require_broker, serve_metrics, wait_for_signal
 
     await require_broker(cfg)
@@ -213,8 +215,8 @@ async def _serve(
     service = make(registry)
     endpoint = serve_metrics(cfg, registry, service.health)
     log.info("%s: metrics on %s (and /healthz, /readyz)", label, endpoint.url)
-    try:
-        async with service:
+    try:  # the heartbeat starts after the service and stops before it (pipeline health)
+        async with service, reporter_for(cfg, service, registry):
             await wait_for_signal()
     finally:
         endpoint.close()

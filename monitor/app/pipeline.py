@@ -2,7 +2,9 @@
 
 Production runs one process per role and exchange (``cascade-monitor produce`` / ``consume`` /
 ``aggregate`` / ``alerts``); this wires the same services together on one event loop and one
-metrics registry: the alert dispatcher too, when ``[[alerts.sinks]]`` are configured.
+metrics registry: the alert dispatcher too, when ``[[alerts.sinks]]`` are configured, and beside
+every service its health reporter (``monitor.app.health``), started once every service runs and
+stopped before its service.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from consumers.aggregator import AssetAggregator
 from consumers.service import ConsumerService
 from monitor.alerting.dispatcher import AlertDispatcher
+from monitor.app.health import reporter_for
 from monitor.core.config import Config
 from monitor.core.lifecycle import AsyncService
 from producers.service import ProducerService
@@ -35,6 +38,10 @@ class Pipeline(AsyncService):
         self.dispatcher = (
             AlertDispatcher(cfg, registry, environ=environ) if cfg.alerts.sinks else None
         )
+        services: list[AsyncService] = [*self.consumers, *self.producers]
+        services += [s for s in (self.aggregator, self.dispatcher) if s is not None]
+        self.reporters = {id(s): reporter_for(cfg, s, registry) for s in services}
+        self._reporting: list[AsyncService] = []
 
     async def start(self, connect_timeout_s: float = 15.0) -> None:
         """Consumers first (so they are in their groups), then producers, until every feed is
@@ -49,11 +56,21 @@ class Pipeline(AsyncService):
             await p.start()
         for p in self.producers:
             await p.wait_connected(timeout_s=connect_timeout_s)
+        for r in self.reporters.values():
+            self._reporting.append(r)
+            await r.start()
+
+    async def _stop_reporter(self, service: AsyncService) -> None:
+        reporter = self.reporters[id(service)]
+        if reporter in self._reporting:
+            self._reporting.remove(reporter)
+            await reporter.stop()
 
     async def drain(self, timeout_s: float = 60.0) -> dict[str, int]:
         """Stop the producers (every accepted event acknowledged), then wait until each consumer
         has applied everything its producer published. Returns events published per exchange."""
         for p in self.producers:
+            await self._stop_reporter(p)
             await p.stop()
         published = {p.exchange: p.published_events for p in self.producers}
         for c in self.consumers:
@@ -72,6 +89,8 @@ class Pipeline(AsyncService):
         return sent
 
     async def stop(self) -> None:
+        while self._reporting:
+            await self._reporting.pop().stop()
         for p in self.producers:
             await p.stop()
         for c in self.consumers:

@@ -1,6 +1,10 @@
 """The alerts-topic record: an alert transition (``AlertEvent``), its encoding and its stable
 fingerprint. Pure module (the shared contracts layer): consumers emit these, the dispatcher reads
-them back."""
+them back.
+
+``category`` says what an alert is about: ``risk`` (the market: the consumers' rules) or
+``health`` (the pipeline itself: the health watch, ``monitor.alerting.health``); a record without
+one (written before the field existed) is a risk alert."""
 
 from __future__ import annotations
 
@@ -8,11 +12,14 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import orjson
 
 from monitor.core.alert_rules import SEVERITIES
 from monitor.core.errors import CodecError
+
+CATEGORIES: Final = ("risk", "health")
 
 
 def fingerprint(rule: str, exchange: str, symbol: str) -> str:
@@ -38,6 +45,7 @@ class AlertEvent:
     labels: Mapping[str, str]
     drivers: tuple[tuple[str, float], ...] = ()  # score components that drove it, largest first
     received_ts: float = math.nan  # wall-clock receive time of the triggering event (latency)
+    category: str = "risk"  # risk | health (CATEGORIES)
 
     def encode(self) -> bytes:
         """The alerts-topic value (JSON); the record key is the fingerprint."""
@@ -61,4 +69,6 @@ def decode_alert(raw: bytes) -> AlertEvent:
         raise CodecError(f"not an alert event: {exc}") from None
     if ev.status not in ("firing", "resolved") or ev.severity not in SEVERITIES:
         raise CodecError(f"alert event: bad status/severity {ev.status!r}/{ev.severity!r}")
+    if ev.category not in CATEGORIES:
+        raise CodecError(f"alert event: bad category {ev.category!r}")
     return ev

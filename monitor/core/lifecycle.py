@@ -5,6 +5,7 @@ consumer-group rebalance hook (``RebalanceListener``)."""
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,6 +23,19 @@ class Health:
     live: bool
     ready: bool
     detail: str = ""
+
+
+def loop_health(stopped: bool, task: asyncio.Task[None] | None) -> Health | None:
+    """The health a service with one work loop has whatever else it does: not live once stopped
+    or when the loop ended, live and not ready before ``start()`` made the loop (starting is not a
+    failure); None while the loop runs (the service then says whether it is ready)."""
+    if stopped:
+        return Health(live=False, ready=False, detail="stopped")
+    if task is None:
+        return Health(live=True, ready=False, detail="starting")
+    if task.done():
+        return Health(live=False, ready=False, detail="fetch loop ended")
+    return None
 
 
 class AsyncService(abc.ABC):

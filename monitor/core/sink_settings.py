@@ -15,10 +15,12 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from monitor.core.alert_rules import SEVERITIES, require_unique_names
+from monitor.core.alertrecord import CATEGORIES
 from monitor.core.errors import ConfigError
 
 REDACTED: Final = "***"
 KINDS: Final = ("json", "slack", "discord", "pagerduty", "alertmanager")
+HEARTBEAT_KINDS: Final = ("json", "alertmanager")  # the kinds that take heartbeats
 
 
 def grafana_base_url(value: object, where: str) -> str:
@@ -92,6 +94,11 @@ class SinkConfig:
     # Grafana base URL the alert bodies link to (monitor.alerting.payloads); alerts.grafana_url
     # unless the sink's table sets its own
     grafana_url: str | None = None
+    # the alert categories this sink takes (risk: the market; health: the pipeline itself)
+    categories: tuple[str, ...] = CATEGORIES
+    # > 0: a heartbeat every this many seconds (json, alertmanager; monitor.alerting.beacon), so
+    # the receiver can page when they stop; 0: none
+    heartbeat_s: float = 0.0
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -181,8 +188,15 @@ def sink_from_dict(d: Mapping[str, Any], where: str) -> SinkConfig:
             raise ConfigError(f"{where}.{key} {v!r}: {what} is required")
         kw[key] = v if integer else float(v)
 
-    for key in ("timeout_s", "retry_budget_s", "backoff_initial_s", "backoff_max_s", "jitter"):
+    for key in ("timeout_s", "retry_budget_s", "backoff_initial_s", "backoff_max_s", "jitter",
+                "heartbeat_s"):  # fmt: skip
         number(key)
+    if "categories" in d:
+        cats = d["categories"]
+        if (not isinstance(cats, list | tuple) or not cats
+                or any(c not in CATEGORIES for c in cats)):  # fmt: skip
+            raise ConfigError(f"{where}.categories {cats!r}: a non-empty list of {CATEGORIES}")
+        kw["categories"] = tuple(dict.fromkeys(cats))
     for key in ("concurrency", "max_attempts"):
         number(key, integer=True)
     if "min_severity" in d:
@@ -201,6 +215,10 @@ def sink_from_dict(d: Mapping[str, Any], where: str) -> SinkConfig:
         raise ConfigError(f"{where}.concurrency {cfg.concurrency}: must be >= 1")
     if cfg.max_attempts < 0:
         raise ConfigError(f"{where}.max_attempts {cfg.max_attempts}: must be >= 0 (0: no cap)")
+    if cfg.heartbeat_s < 0:
+        raise ConfigError(f"{where}.heartbeat_s {cfg.heartbeat_s}: must be >= 0 (0: none)")
+    if cfg.heartbeat_s and kind not in HEARTBEAT_KINDS:
+        raise ConfigError(f"{where}.heartbeat_s: only {HEARTBEAT_KINDS} sinks take heartbeats")
     return cfg
 
 

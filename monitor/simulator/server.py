@@ -21,7 +21,9 @@ message); ``ping_interval_s`` and ``idle_timeout_s`` override them for every ven
 Fault injection: ``drop_connections`` aborts the TCP connections (no close frame: the client sees
 1006); ``stall`` turns a venue into a silent dead socket: connections are accepted and kept, but
 nothing is read or sent (no data, no replies, no pings, no pongs) until the stall ends. Market data
-of the stalled period is lost, as it would be, and is not in the ledger.
+of the stalled period is lost, as it would be, and is not in the ledger. ``fault`` mutes channels
+(liquidations stop, trades go on) or garbles every market frame (``monitor.simulator.faults``)
+until it is set back to ``faults.NONE``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from monitor.simulator import faults
 from monitor.simulator.events import Scenario, SimEvent
 from monitor.simulator.ledger import Ledger, SentLiquidation
 from monitor.simulator.recorder import FrameRecorder
@@ -78,6 +81,7 @@ class _Venue:
         self.port = 0
         self.clients: set[_Client] = set()
         self.stalled = False
+        self.fault = faults.NONE
         self.unstalled = asyncio.Event()
         self.unstalled.set()
         self.changed = asyncio.Event()  # replaced on every subscription change
@@ -301,6 +305,10 @@ class ExchangeSimulator:
         await asyncio.gather(*(c.queue.join() for c in clients))
         return len(clients)
 
+    def fault(self, venue: str, fault: faults.Fault) -> None:
+        """From now on the venue sends what ``fault`` lets through (``faults.NONE``: all)."""
+        self._venue(venue).fault = fault
+
     def stall(self, venue: str, on: bool) -> None:
         """While on, the venue reads and sends nothing: a silent dead socket."""
         self._set_stall(self._venue(venue), on=on)
@@ -402,11 +410,13 @@ class ExchangeSimulator:
             try:
                 if venue.stalled:
                     continue  # a dead socket: the frame is lost
-                await client.conn.send(frame.data, text=not venue.spec.binary)
+                garbled = venue.fault.garbled and frame.out is not None
+                data = faults.garble(frame.data) if garbled else frame.data
+                await client.conn.send(data, text=not venue.spec.binary)
                 if self._recorder is not None:
                     self._recorder.write(venue.name, client.session.conn_id, time.time_ns(),
                                          frame.data)  # fmt: skip
-                if frame.out is not None:
+                if frame.out is not None and not garbled:
                     self.ledger.record(venue.name, frame.out.keys, frame.out.items)
             except ConnectionClosed:
                 pass
@@ -495,7 +505,7 @@ class ExchangeSimulator:
     def _dispatch(self, venue: _Venue, outs: list[Outgoing]) -> None:
         if venue.stalled:
             return
-        for out in outs:
+        for out in faults.passing(venue.fault, outs):
             for client in venue.clients:
                 for frame in client.session.frames_for(out):
                     client.queue.put_nowait(_Frame(frame, out))

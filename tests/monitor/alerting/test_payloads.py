@@ -41,7 +41,7 @@ async def test_json_payload_has_every_alert_field(
         "exchange": "bybit", "symbol": "BTC-USDT-PERP", "metric": "score", "value": 0.8734,
         "t": T0, "started_t": T0, "summary": "critical: cascade risk 0.87 on bybit BTC-USDT-PERP",
         "labels": {"team": "risk"}, "drivers": [["branching", 0.42], ["vpin", 0.3]],
-        "received_ts": T0 + 0.25, "time": T0_ISO, "started": T0_ISO,
+        "received_ts": T0 + 0.25, "category": "risk", "time": T0_ISO, "started": T0_ISO,
     }  # fmt: skip
     await c.deliver(mk())  # NaN (no receive time) travels as null
     assert receiver.hits[1].json["received_ts"] is None
@@ -65,6 +65,7 @@ async def test_slack_payload(receiver: Receiver, session: aiohttp.ClientSession)
         {"type": "mrkdwn", "text": "*Exchange*\nbybit"},
         {"type": "mrkdwn", "text": "*Symbol*\nBTC&lt;&amp;&gt;-PERP"},
         {"type": "mrkdwn", "text": "*Severity*\ncritical"},
+        {"type": "mrkdwn", "text": "*Category*\nrisk"},
         {"type": "mrkdwn", "text": "*Value*\nscore = 0.8734"},
         {"type": "mrkdwn", "text": "*Drivers*\nbranching 0.42, vpin 0.30"},
         {"type": "mrkdwn", "text": f"*Started*\n{T0_ISO}"},
@@ -96,6 +97,7 @@ async def test_discord_payload(receiver: Receiver, session: aiohttp.ClientSessio
             {"name": "Exchange", "value": "bybit", "inline": True},
             {"name": "Symbol", "value": "BTC-USDT-PERP", "inline": True},
             {"name": "Severity", "value": "warning", "inline": True},
+            {"name": "Category", "value": "risk", "inline": True},
             {"name": "Value", "value": "score = 0.65", "inline": True},
             {"name": "Drivers", "value": "branching 0.42, vpin 0.30", "inline": True},
             {"name": "Started", "value": T0_ISO, "inline": True},
@@ -127,7 +129,7 @@ async def test_pagerduty_payload_trigger_and_resolve(
             "source": "bybit:BTC-USDT-PERP", "severity": "critical", "timestamp": T0_ISO,
             "component": "BTC-USDT-PERP", "group": "bybit", "class": "score",
             "custom_details": {
-                "rule": "cascade-risk", "metric": "score", "value": 0.8734,
+                "category": "risk", "rule": "cascade-risk", "metric": "score", "value": 0.8734,
                 "drivers": {"branching": 0.42, "vpin": 0.3}, "labels": {"team": "risk"},
                 "started": T0_ISO, "fingerprint": a.fingerprint, "event_id": event_id_ref(a),
             },
@@ -149,8 +151,9 @@ async def test_alertmanager_webhook_v4(receiver: Receiver, session: aiohttp.Clie
     assert (await c.deliver(a)).ok
     assert (await c.deliver(mk(status="resolved", t=T0 + 60))).ok
     firing, resolved = (h.json for h in receiver.hits)
-    labels = {"alertname": "cascade-risk", "severity": "critical", "exchange": "bybit",
-              "symbol": "BTC-USDT-PERP", "metric": "score", "team": "risk"}  # fmt: skip
+    labels = {"alertname": "cascade-risk", "severity": "critical", "category": "risk",
+              "exchange": "bybit", "symbol": "BTC-USDT-PERP", "metric": "score",
+              "team": "risk"}  # fmt: skip
     annotations = {
         "summary": "critical: cascade risk 0.87 on bybit BTC-USDT-PERP",
         "description": "score = 0.8734; drivers: branching 0.42, vpin 0.30",

@@ -83,6 +83,7 @@ max_pending = 50
         "name": "slack", "kind": "slack", "url_env": "SLACK_URL", "timeout_s": 10.0,
         "concurrency": 4, "min_severity": "critical", "max_attempts": 0, "retry_budget_s": 900.0,
         "backoff_initial_s": 1.0, "backoff_max_s": 60.0, "jitter": 0.5,
+        "categories": ("risk", "health"), "heartbeat_s": 0.0,
     }  # fmt: skip
     assert TOKEN_PATH not in repr(cfg) and TOKEN_PATH not in str(cfg.alerts)
     assert "http://127.0.0.1:9093/***" in repr(cfg.alerts.sinks[1])
