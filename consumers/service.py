@@ -41,11 +41,15 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
@@ -60,7 +64,7 @@ from monitor.alerting.rules import RuleEngine
 from monitor.core.config import Config
 from monitor.core.errors import CodecError
 from monitor.core.kafka import BatchSender, Record, RiskConsumer, TopicPartition
-from monitor.core.lifecycle import AsyncService, RebalanceListener
+from monitor.core.lifecycle import AsyncService, Health, RebalanceListener, loop_health
 from monitor.core.metrics import ConsumerMetrics, for_registry
 from monitor.core.offsets import OffsetLedger
 from monitor.core.topics import ensure_alerts_topic, ensure_exchange_topics, ensure_risk_topic
@@ -68,6 +72,8 @@ from monitor.core.topics import ensure_alerts_topic, ensure_exchange_topics, ens
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = 0.5  # after a retriable fetch error
+# A folder: when set, stop() writes the state there (``state_dump``), <exchange>-<pid>.json
+STATE_DUMP_ENV: Final = "CASCADE_CONSUMER_STATE_DUMP"
 
 
 class ConsumerService(AsyncService):
@@ -106,6 +112,11 @@ class ConsumerService(AsyncService):
             refit_interval_s=cfg.risk.refit_interval_s,
         )  # fmt: skip
         self._symbol_tp: dict[str, TopicPartition] = {}  # the partition each pair came from
+        self._assigned: frozenset[TopicPartition] = frozenset()  # for health(): another thread
+        # partitions whose assignment hook is running, and the first offset fetched of each
+        # meanwhile (not processed: read again once the hook has positioned the partition)
+        self._assigning: frozenset[TopicPartition] = frozenset()
+        self._held_back: dict[TopicPartition, int] = {}
         self._clock_wall = time.monotonic()  # when the engine's clock last moved with an event
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._error_counts: dict[str, int] = {}
@@ -179,6 +190,8 @@ class ConsumerService(AsyncService):
                 # next owner re-reads only records this process applied nothing of
                 await self._after(self.engine.release_partial())
                 await self._commit()
+                if folder := os.environ.get(STATE_DUMP_ENV):
+                    self.write_state_dump(Path(folder))
             finally:
                 await consumer.stop()
         await self.outputs.flush_alerts()
@@ -193,6 +206,24 @@ class ConsumerService(AsyncService):
             await self._commit()
 
     # ---- queries -------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Live while the fetch loop runs (before ``start()`` too: starting is not a failure);
+        ready once the group assigned partitions to this member and none is replaying its warm-up
+        (``WarmUp.live``). A member without partitions (more replicas than partitions, or a
+        rebalance in progress) is live and not ready."""
+        if (early := loop_health(self._stopped, self._task)) is not None:
+            return early
+        if not self._assigned:
+            return Health(live=True, ready=False, detail="no partitions assigned")
+        if not self.warmup.live.is_set():
+            n = len(self.warmup.until)
+            return Health(live=True, ready=False, detail=f"{n} partition(s) warming up")
+        return Health(live=True, ready=True)
+
+    def committed_offsets(self) -> dict[TopicPartition, int]:
+        """The offsets this process committed, per partition (health: are commits stalled?)."""
+        return self._offsets.committed_offsets()
 
     async def wait_live(self, timeout_s: float) -> None:
         """Resolve once partitions are assigned and none is replaying its warm-up."""
@@ -228,6 +259,53 @@ class ConsumerService(AsyncService):
 
     def snapshot(self) -> list[PairSnapshot]:
         return self.state.snapshot(self.state.now_s())
+
+    def state_dump(self) -> dict[str, Any]:
+        """This process's view of every pair in its state, to compare consumers across processes
+        (``tests/scaling``, docs/operations.md §8): what it counted live (the cumulative counters)
+        and the decayed state (liquidation and traded-notional rates per side and horizon, EWMA
+        variance, last price) read at the pair's latest applied event time ``t``, so that two
+        processes that applied the same events of a pair give the same values whatever their wall
+        clocks; the pair's partition when it is assigned here now. Also the assigned partitions and
+        the offsets this process committed."""
+        st = self.state
+        pairs: dict[str, dict[str, Any]] = {}
+        for pid in range(st.n_pairs):
+            t = float(st.t_max[pid])
+            r = st.read(t if math.isfinite(t) else 0.0, np.array([pid], dtype=np.int64))
+            symbol = r.keys[0][1]
+            tp = self._symbol_tp.get(symbol)
+            pairs[symbol] = {
+                "partition": tp.partition if tp is not None and tp in self._assigned else None,
+                "t": t if math.isfinite(t) else None,
+                "liq_notional": r.liq_notional[0].tolist(),
+                "liq_count": r.liq_count[0].tolist(),
+                "trd_notional": float(r.trd_notional[0]),
+                "trd_count": int(r.trd_count[0]),
+                "liq_rate": r.liq_rate[0].tolist(),
+                "trd_rate": r.trd_rate[0].tolist(),
+                "variance": float(r.variance[0]),
+                "last_price": float(r.last_price[0]),
+            }
+        return {
+            "exchange": self.exchange,
+            "pid": os.getpid(),
+            "processed_events": self.processed_events,
+            "replayed_events": self.replayed_events,
+            "assigned": sorted(tp.partition for tp in self._assigned),
+            "committed": {
+                tp.partition: off for tp, off in self._offsets.committed_offsets().items()
+            },
+            "pairs": pairs,
+        }
+
+    def write_state_dump(self, folder: Path) -> Path:
+        """Write ``state_dump()`` as JSON (NaN as null) to ``folder/<exchange>-<pid>.json``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.exchange}-{os.getpid()}.json"
+        path.write_bytes(orjson.dumps(self.state_dump(), option=orjson.OPT_NON_STR_KEYS))
+        log.info("%s: state of %d pairs written to %s", self.exchange, self.state.n_pairs, path)
+        return path
 
     async def wait_processed(self, n_events: int, timeout_s: float) -> None:
         """Resolve once ``processed_events >= n_events``; TimeoutError after ``timeout_s``."""
@@ -316,6 +394,10 @@ class ConsumerService(AsyncService):
         offsets, engine = self._offsets, self.engine
         clock = engine.event_clock
         for tp, records in batches.items():
+            if tp in self._assigning:  # the hook may still seek it back for a warm-up replay
+                if records:
+                    self._held_back.setdefault(tp, records[0].offset)
+                continue
             until = self.warmup.replay_until(tp)
             for rec in records:
                 if offsets.is_done(tp, rec.offset) or offsets.is_begun(tp, rec.offset):
@@ -434,6 +516,7 @@ class ConsumerService(AsyncService):
             self.metrics.lag.labels(self.exchange, str(tp.partition)).set(max(0, high - pos))
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._assigned = self._assigned - revoked
         keys = [k for k, tp in self._symbol_tp.items() if tp in revoked]
         await self._after(self.engine.release_partial(keys))  # records split across ticks
         for tp, offset in self.engine.drop(keys):  # held records: the next owner reads them
@@ -451,8 +534,35 @@ class ConsumerService(AsyncService):
         log.info("%s: assigned %s", self.exchange, sorted(tp.partition for tp in assigned))
         consumer = self._consumer
         assert consumer is not None  # the hook runs inside start() or the loop
+        self._assigning, self._held_back = frozenset(assigned), {}
         position = self._offsets.position
-        await self.warmup.on_assigned(consumer, assigned, lambda tp: position(tp) is not None)
+        # A partition this process had before is up to date only if no other member moved its
+        # commit since; if one did, its pairs here miss those records: it warms up like a fresh
+        # one (the records this process applied already are skipped as done, so the replay
+        # applies exactly the records the other member applied, uncounted).
+        moved: set[TopicPartition] = set()
+        try:
+            for tp in assigned:
+                if (own := position(tp)) is None:
+                    continue
+                try:
+                    group = await consumer.committed(tp)
+                except KafkaError as exc:
+                    log.warning("%s: committed offset of %s: %s", self.exchange, tp, exc)
+                    continue
+                if group is not None and group > own:
+                    moved.add(tp)
+            await self.warmup.on_assigned(
+                consumer, assigned, lambda tp: position(tp) is not None and tp not in moved
+            )
+        finally:
+            # the fetch loop runs during the lookups above: what it got of a partition that
+            # replays now is read again from the seek; of the others, from where it began
+            for tp, first in self._held_back.items():
+                if self.warmup.replay_until(tp) < 0:
+                    consumer.seek(tp, first)
+            self._assigning, self._held_back = frozenset(), {}
+        self._assigned = frozenset(assigned)  # after the warm-up marks: health() reads both
 
     # ---- waiters -------------------------------------------------------------------------
 

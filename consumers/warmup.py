@@ -11,7 +11,10 @@ partition is live (``passed``, after each batch). ``warming(tp)`` says whether a
 replaying (alerts and risk snapshots are held back meanwhile), and ``consumer_warming_partitions``
 exports how many are. Record timestamps are the producer's send time (CreateTime), so the window is
 wall time, as the decay is. A lookup that fails leaves the partitions live (no replay); a partition
-revoked while warming is dropped here (whoever owns it now replays it).
+revoked while warming is dropped here (whoever owns it now replays it). A partition given back to
+a member that held it before counts as new once the group's commit has moved past the member's own
+position (another member applied records in between): the service then warms it up like a fresh
+one, skipping what the member applied itself, so only the missing records are replayed.
 """
 
 from __future__ import annotations
