@@ -66,6 +66,11 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-real"
 # ---- output -------------------------------------------------------------------------------------
 
 
+def _finite(x: float | None) -> float:
+    """A plotted value: NaN for an undefined one (None once read back from JSON, or +-inf)."""
+    return float(x) if x is not None and math.isfinite(x) else math.nan
+
+
 def table(summary: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
     def fmt(v: Any, spec: str) -> str:
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
@@ -130,10 +135,8 @@ def figure(outcomes: list[Outcome], summary: dict[str, Any], path: Path) -> None
     examples = _examples(outcomes)
     for ax, o in zip([axes[0][1], axes[1][0], axes[1][1]], examples, strict=False):
         t = np.array([b[0] for b in o.bins]) / 60
-        ax.plot(
-            t, [b[1] if math.isfinite(b[1]) else np.nan for b in o.bins], lw=0.9, label="max score"
-        )
-        ax.plot(t, [b[2] if math.isfinite(b[2]) else np.nan for b in o.bins], lw=0.6, alpha=0.7,
+        ax.plot(t, [_finite(b[1]) for b in o.bins], lw=0.9, label="max score")
+        ax.plot(t, [_finite(b[2]) for b in o.bins], lw=0.6, alpha=0.7,
                 label="max branching ratio")  # fmt: skip
         if o.onset_s is not None:
             ax.axvline(o.onset_s / 60, color="tab:red", lw=0.8, ls="--", label="onset")

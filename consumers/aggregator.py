@@ -36,9 +36,10 @@ from prometheus_client.registry import Collector
 from monitor.core.config import Config
 from monitor.core.errors import CodecError
 from monitor.core.kafka import Fetcher
-from monitor.core.lifecycle import AsyncService
+from monitor.core.lifecycle import AsyncService, Health, loop_health
 from monitor.core.metrics import NAMESPACE
 from monitor.core.riskrecord import FIELDS, AssetView, RiskRecord, asset_views, decode_risk
+from monitor.core.symbols import VENUE_SYMBOL
 from monitor.core.topics import ensure_risk_topic, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,20 @@ ASSET_METRICS: Final = {
     "volatility": ("volatility", "EWMA volatility per sampling interval, worst venue."),
     "margin_stress_index": ("margin_stress_index", "Margin stress index, worst venue."),
     "drawdown": ("drawdown_ratio", "Drawdown from the decayed high, worst venue."),
+    "liq_rate_60s": ("liquidation_rate_60s_usd_per_second", "Liquidations of every side, 60 s rate, all venues."),
+    "score_coverage": ("cascade_score_coverage", "Score coverage (share of defined weight) of the worst venue."),
+    "liq_surge": ("liquidation_surge", "Liquidation-flow surge of the worst venue (rate / max(baseline, floor))."),
+}  # fmt: skip
+# the pooled views (venue-wide: each exchange's "*" row; per asset: the asset view), one family
+# per value with the label scope ("venue" with exchange, or "asset" with asset)
+POOLED_METRICS: Final = {
+    "score": ("pooled_cascade_score", "Cascade score of a pooled view: a venue's whole liquidation flow (scope=venue) or the worst venue of an asset (scope=asset)."),
+    "branching_ratio": ("pooled_branching_ratio", "Branching ratio of a pooled view (scope=venue: the venue's whole liquidation flow; scope=asset: the worst venue)."),
+    "branching_ratio_lower": ("pooled_branching_ratio_lower", "Lower end of the pooled branching ratio's interval."),
+    "liq_surge": ("pooled_liquidation_surge", "Liquidation-flow surge of a pooled view."),
+    "liq_rate_60s": ("pooled_liquidation_rate_60s_usd_per_second", "Liquidations of every side, 60 s rate, of a pooled view."),
+    "liq_rate_long_60s": ("pooled_long_liquidation_rate_60s_usd_per_second", "Long liquidations, 60 s rate, of a pooled view."),
+    "liq_rate_short_60s": ("pooled_short_liquidation_rate_60s_usd_per_second", "Short liquidations, 60 s rate, of a pooled view."),
 }  # fmt: skip
 assert set(ASSET_METRICS) == set(FIELDS), "every risk field needs an asset metric"
 
@@ -89,15 +104,26 @@ class AssetCollector(Collector):
                                   labels=["asset", "exchange", "symbol"])  # fmt: skip
         fams = {f: GaugeMetricFamily(f"{NAMESPACE}_asset_{name}", doc, labels=["asset"])
                 for f, (name, doc) in ASSET_METRICS.items()}  # fmt: skip
+        pooled = {f: GaugeMetricFamily(f"{NAMESPACE}_{name}", doc,
+                                       labels=["scope", "exchange", "asset"])
+                  for f, (name, doc) in POOLED_METRICS.items()}  # fmt: skip
         for v in views:
             venues.add_metric([v.asset], v.venues)
             worst.add_metric([v.asset, *v.worst], 1.0)
             for f, x in v.values.items():
                 if not math.isnan(x):
                     fams[f].add_metric([v.asset], x)
+                    if f in pooled:
+                        pooled[f].add_metric(["asset", "", v.asset], x)
+        for rec in self._agg.venue_rows():
+            for f, fam in pooled.items():
+                x = rec.values.get(f, math.nan)
+                if not math.isnan(x):
+                    fam.add_metric(["venue", rec.exchange, ""], x)
         yield venues
         yield worst
         yield from fams.values()
+        yield from pooled.values()
 
 
 class AssetAggregator(AsyncService):
@@ -111,14 +137,24 @@ class AssetAggregator(AsyncService):
         self.records = 0
         self._consumer: Fetcher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._partitions = 0  # of the risk topic, assigned at start
+        self._stopped = False
         self._changed = asyncio.Event()
         self._skipped = Counter(f"{NAMESPACE}_risk_records_skipped", "Undecodable risk records.",
                                 registry=registry)  # fmt: skip
         registry.register(AssetCollector(self))
 
     def views(self, now_ms: int | None = None) -> list[AssetView]:
+        """The asset views of the fresh pairs (the venue-wide rows are not pairs)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        return asset_views(list(self.latest.values()), now, int(self.stale_s * 1000))
+        pairs = [r for r in self.latest.values() if r.symbol != VENUE_SYMBOL]
+        return asset_views(pairs, now, int(self.stale_s * 1000))
+
+    def venue_rows(self, now_ms: int | None = None) -> list[RiskRecord]:
+        """Each exchange's fresh venue-wide row (symbol ``*``: its whole liquidation flow)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return [r for r in self.latest.values() if r.symbol == VENUE_SYMBOL
+                and now - r.published_ms <= self.stale_s * 1000]  # fmt: skip
 
     async def start(self) -> None:
         k = self.cfg.kafka
@@ -145,9 +181,21 @@ class AssetAggregator(AsyncService):
             await consumer.stop()
             raise
         self._consumer = consumer
+        self._partitions = len(tps)
         self._task = asyncio.create_task(self._run(), name="asset-aggregator")
 
+    def health(self) -> Health:
+        """Live while its fetch loop runs (and before ``start()``: starting is not a failure);
+        ready once it reads every partition of the risk topic (it assigns them itself at start,
+        positioned at the snapshots still fresh)."""
+        if (early := loop_health(self._stopped, self._task)) is not None:
+            return early
+        if not self._partitions:
+            return Health(live=True, ready=False, detail="the risk topic has no partitions")
+        return Health(live=True, ready=True)
+
     async def stop(self) -> None:
+        self._stopped = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

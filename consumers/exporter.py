@@ -38,6 +38,7 @@ from consumers.models.score import COMPONENTS
 from consumers.readout import Readout
 from consumers.state import RiskState
 from monitor.core.metrics import NAMESPACE, RISK_METRICS, RiskMetric, for_registry
+from monitor.core.symbols import VENUE_SYMBOL
 
 RATE = f"{NAMESPACE}_liquidation_rate_usd_per_second"
 LIQ_NOTIONAL = f"{NAMESPACE}_liquidation_notional_usd"
@@ -108,6 +109,8 @@ def _model_series(r: Readout, i: int) -> Iterator[tuple[str, tuple[str, ...], fl
     mi, hk, lm = m.micro, m.hawkes, m.liqmap
     ns = NAMESPACE
     yield f"{ns}_cascade_score", (), m.score[i]
+    yield f"{ns}_cascade_score_coverage", (), m.score_coverage[i]
+    yield f"{ns}_liquidation_surge", (), m.surge[i]
     for j, c in enumerate(COMPONENTS):
         yield f"{ns}_cascade_score_component", (c,), m.components[i, j]
     yield f"{ns}_branching_ratio", (), m.branching_ratio[i]
@@ -148,7 +151,8 @@ def add_pairs(
     """Add the ``max_pairs`` most active pairs of ``r`` to the families."""
     windows = [seconds_label(h) for h in r.horizons_s]
     interval = seconds_label(vol_interval_s)
-    for i in r.ranked()[:max_pairs]:
+    ranked = [i for i in r.ranked() if r.keys[i][1] != VENUE_SYMBOL]  # the venue row: pooled
+    for i in ranked[:max_pairs]:
         exchange, symbol = r.keys[i]
         for j, side in enumerate(LIQ_SIDES):
             if j == UNKNOWN_SIDE and r.liq_count[i, j] == 0:

@@ -31,6 +31,7 @@ from monitor.core.config import Config
 from monitor.core.kafka import BatchSender
 from monitor.core.metrics import ConsumerMetrics
 from monitor.core.riskrecord import asset_of, encode_risk
+from monitor.core.symbols import VENUE_SYMBOL
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,11 @@ class Outputs:
         if producer is None or self._warming():
             return 0
         t, now_ms = self.state.now_s(), int(time.time() * 1000)
-        rows = self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols)
+        rows = self.state.risk_rows(t, self.cfg.consumer.max_exported_symbols + 1)
+        pairs = [r for r in rows if r.symbol != VENUE_SYMBOL]
+        rows = pairs[: self.cfg.consumer.max_exported_symbols] + [
+            r for r in rows if r.symbol == VENUE_SYMBOL
+        ]  # the venue-wide row always goes: the aggregator's venue view
         try:
             for row in rows:
                 value = encode_risk(row.exchange, row.symbol, t, now_ms, row.values)

@@ -23,6 +23,7 @@ from consumers.columns import CONTEXT_FIELDS, F64, I64, LIQ_SIDES, PairKey
 from consumers.models.bundle import ModelReadout
 from consumers.models.score import ScoreParams, drivers
 from monitor.core.riskrecord import fields_dict
+from monitor.core.symbols import VENUE_SYMBOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,8 @@ def model_values(m: ModelReadout, i: int) -> dict[str, float]:
         "liq_zscore": m.micro.liq_rate_z[i], "vpin": m.micro.vpin[i],
         "margin_stress_index": lm.msi[i], "drawdown": m.micro.drawdown[i],
         "expected_liquidations_usd": lm.expected_usd[i].sum(),
+        "score_coverage": m.score_coverage[i], "liq_surge": m.surge[i],
+        "liq_rate_60s": m.micro.liq_rate_60s[i],
     }  # fmt: skip
     for j, pct in enumerate(lm.levels_pct):
         if pct in (1.0, 2.0, 5.0):
@@ -123,6 +126,7 @@ class RiskRow(NamedTuple):
     # the score components that drive it most, (name, weighted share), largest first; computed
     # when called (the alert rules ask only on a transition)
     drivers: Callable[[], list[tuple[str, float]]]
+    components: F64 | None = None  # the score components, COMPONENTS order (NaN: undefined)
 
 
 def risk_rows(r: Readout, limit: int, score_params: ScoreParams) -> list[RiskRow]:
@@ -140,12 +144,13 @@ def risk_rows(r: Readout, limit: int, score_params: ScoreParams) -> list[RiskRow
             **model_values(r.models, i),
         })  # fmt: skip
         top = functools.partial(drivers, score_params, r.models.components[i])
-        out.append(RiskRow(r.keys[i][0], r.keys[i][1], values, top))
+        out.append(RiskRow(r.keys[i][0], r.keys[i][1], values, top, r.models.components[i]))
     return out
 
 
 def snapshots(r: Readout) -> list[PairSnapshot]:
-    """Every pair of the read-out, most active first (see ``Readout.ranked``)."""
+    """Every pair of the read-out, most active first (see ``Readout.ranked``); the venue-wide
+    row (symbol ``*``) is not a pair and is left out."""
     return [
         PairSnapshot(
             exchange=r.keys[i][0],
@@ -168,4 +173,5 @@ def snapshots(r: Readout) -> list[PairSnapshot]:
             margin_stress_index=float(r.models.liqmap.msi[i]),
         )
         for i in r.ranked()
+        if r.keys[i][1] != VENUE_SYMBOL
     ]

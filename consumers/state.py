@@ -52,6 +52,7 @@ from consumers.models.screening import screen_rows
 from consumers.models.volatility import price_update, variance_at
 from consumers.readout import PairSnapshot, Readout, RiskRow, risk_rows, snapshots
 from monitor.core.codec import Batch
+from monitor.core.symbols import VENUE_SYMBOL
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,7 @@ class RiskState:
             if len(self._keys) < self.capacity:
                 pid = len(self._keys)
                 self.models.ensure(pid + 1)
+                self.models.venue_row[pid] = key[1] == VENUE_SYMBOL
                 self._ids[key] = pid
                 self._keys.append(key)
                 return pid

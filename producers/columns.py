@@ -6,7 +6,10 @@ symbol's next Kafka record (``monitor.core.codec.Columns``): ``trade``, ``liquid
 this path. Two kinds of store take the rows:
 
 * ``ColumnStore`` (the producer): one per exchange, shared by its sessions and owned by the
-  publisher, which seals a symbol's oldest record, encodes and sends it. A record holds one venue
+  publisher, which seals a symbol's oldest record, encodes and sends it. With ``venue_view``
+  (``kafka.venue_view``), every liquidation accepted is also appended to the records of the
+  venue-wide symbol ``*`` (``monitor.core.symbols.VENUE_SYMBOL``, same id), which one consumer
+  of the group then holds whole. A record holds one venue
   symbol's rows (its header names it), at most ``max_batch`` of them. The store is the producer's
   duplicate filter: a row whose key was seen recently (a trade's ``(venue_symbol, trade_id)``, a
   liquidation's id parts, see ``monitor.core.codec``: tuples, hashed by the interpreter, no digest)
@@ -30,6 +33,7 @@ from typing import Any, Final
 
 from monitor.core.codec import CTX, LIQ, TRD, Columns
 from monitor.core.schema import Event, Liquidation, MarketContext
+from monitor.core.symbols import VENUE_SYMBOL
 
 # A context row without its receive time: symbol, venue symbol, mark, index, funding rate, next
 # funding ms, open interest base and USD, event ms (``ColumnStore.context``'s arguments).
@@ -106,10 +110,12 @@ class ColumnStore:
         max_buffered: int = 1_000_000,
         capacity: int = DEDUP_CAPACITY,
         on_record: Callable[[str], object] | None = None,
+        venue_view: bool = False,
     ) -> None:
         if max_batch <= 0 or max_buffered < 0 or capacity <= 0:
             raise ValueError("max_batch and capacity must be > 0, max_buffered >= 0")
         self.exchange = exchange
+        self.venue_view = venue_view
         self.max_batch = max_batch
         self.max_buffered = max_buffered
         self.room = max_buffered
@@ -228,6 +234,10 @@ class ColumnStore:
         c[10].append(coverage)
         c[11].append(ts_ms)
         c[12].append(received_ns)
+        if self.venue_view:
+            self._row(VENUE_SYMBOL, VENUE_SYMBOL, LIQ,
+                      (key, side, order_side, price, price_kind, qty_raw, unit, mult, qty_base,
+                       usd, coverage, ts_ms, received_ns))  # fmt: skip
 
     def context(
         self, symbol: str, venue_symbol: str, mark: float | None, index: float | None,

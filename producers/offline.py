@@ -43,7 +43,8 @@ class OfflineProducer:
         self.exchange = exchange
         self.adapter = ADAPTERS[exchange](cfg.exchanges[exchange])
         self.rest_base = cfg.rest_url(exchange)
-        self.store = ColumnStore(exchange, max_batch=cfg.kafka.max_batch_events)
+        self.store = ColumnStore(exchange, max_batch=cfg.kafka.max_batch_events,
+                                 venue_view=cfg.kafka.venue_view)  # fmt: skip
         self.counts = OfflineCounts()
 
     def rest(self, path: str, body: bytes) -> None:

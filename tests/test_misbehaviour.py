@@ -63,9 +63,11 @@ async def test_drops_stall_and_garbage_lose_nothing_sent_while_connected(
     assert sample("cascade_reconnects_total", {"exchange": "binance", "reason": "closed"}) >= 2
     assert sample("cascade_parse_errors_total", {"exchange": "bybit", "reason": "bad_json"}) == 2
     counts = sim.ledger.counts()
-    for x in EXCHANGES:  # market context (mark, funding, OI) is published too, outside the ledger
+    for x in EXCHANGES:  # market context (mark, funding, OI) is published too, outside the ledger,
+        # and each liquidation once more under the venue-wide key "*" (docs/risk-models.md §9.2)
         contexts = sample("cascade_events_received_total", {"exchange": x, "kind": "context"}) or 0
-        assert published[x] == counts[x]["liquidations"] + counts[x]["trades"] + contexts
+        liquidations = counts[x]["liquidations"]
+        assert published[x] == 2 * liquidations + counts[x]["trades"] + contexts
     seen: dict[tuple[str, str, str], float] = defaultdict(float)
     for r in rows:
         seen[(r.exchange, r.symbol, "long")] += r.liq_notional_long

@@ -56,6 +56,7 @@ from consumers.models.microstructure import MicroParams, MicroReadout, MicroStat
 from consumers.models.sampled_hawkes import OBS_COUNTS, SampledParams
 from consumers.models.sampled_series import SampledHawkesState, SampledReadout
 from consumers.models.score import RankState, ScoreParams, components, score
+from consumers.models.surge import SurgeParams, surge
 from monitor.core.config import RiskConfig
 
 F64 = npt.NDArray[np.float64]
@@ -74,6 +75,7 @@ class ModelParams:
     score: ScoreParams = field(default_factory=ScoreParams)
     stress_horizon_s: float = 300.0
     sampled: SampledParams = field(default_factory=SampledParams)  # its window: hawkes.window_s
+    surge: SurgeParams = field(default_factory=SurgeParams)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.stress_horizon_s) and self.stress_horizon_s > 0):
@@ -92,12 +94,16 @@ class ModelParams:
             liqmap=LiqMapParams(leverages=r.map_leverages,
                                 leverage_weights=r.map_leverage_weights,
                                 half_life_s=r.map_half_life_s),
-            score=ScoreParams(w_branching=w[0], w_feedback=w[1], w_liq_zscore=w[2],
-                              w_liq_share=w[3], w_vpin=w[4], w_volatility=w[5],
-                              w_margin_stress=w[6], warning=r.score_warning,
-                              critical=r.score_critical),
+            score=replace(ScoreParams(), w_branching=w[0], w_feedback=w[1], w_liq_zscore=w[2],
+                          w_liq_share=w[3], w_vpin=w[4], w_volatility=w[5],
+                          w_margin_stress=w[6], w_surge=w[7],
+                          calib_intercept=r.score_calibration[0],
+                          calib_slope=r.score_calibration[1], warning=r.score_warning,
+                          critical=r.score_critical),
             stress_horizon_s=r.stress_horizon_s,
             sampled=SampledParams(baseline_step=r.hawkes_baseline_step),
+            surge=SurgeParams(floor_usd_s=r.surge_floor_usd_s,
+                              floor_venue_usd_s=r.surge_floor_venue_usd_s),
         )  # fmt: skip
 
 
@@ -116,6 +122,8 @@ class ModelReadout:
     vol_rank: F64  # [n]
     components: F64  # [n, len(COMPONENTS)] in [0, 1], NaN where undefined
     score: F64  # [n] in [0, 1]
+    score_coverage: F64  # [n] in [0, 1]: the share of the score's weight that is defined
+    surge: F64  # [n]: the liquidation-flow surge (docs/risk-models.md §9)
 
     @property
     def branching_ratio(self) -> F64:
@@ -156,6 +164,7 @@ class Models:
         self.vpin_hist = RankState(n, sp.rank_tau_s, sp.rank_min_samples)
         self.vol_hist = RankState(n, sp.rank_tau_s, sp.rank_min_samples)
         self.oi_usd = np.full(n, np.nan)  # last open interest applied to the map, per pair
+        self.venue_row = np.zeros(n, np.bool_)  # the venue-wide row (symbol "*"), not a pair
         self.allocated = n
         self._h_long = horizons_s.index(max(horizons_s))
         self.h60 = horizons_s.index(60.0) if 60.0 in horizons_s else self._h_long
@@ -177,6 +186,7 @@ class Models:
         self.vpin_hist.grow(n)
         self.vol_hist.grow(n)
         self.oi_usd = np.concatenate((self.oi_usd, np.full(n - self.allocated, np.nan)))
+        self.venue_row = np.concatenate((self.venue_row, np.zeros(n - self.allocated, np.bool_)))
         self.allocated = n
 
     @property
@@ -188,7 +198,8 @@ class Models:
                 a = getattr(obj, name, None)
                 if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == self.allocated:
                     total += a.nbytes
-        return (total + self.oi_usd.nbytes) // self.allocated + self.sampled.bytes_per_pair
+        total += self.oi_usd.nbytes + self.venue_row.nbytes
+        return total // self.allocated + self.sampled.bytes_per_pair
 
     # ---- updates -----------------------------------------------------------------------------
 
@@ -275,12 +286,17 @@ class Models:
         vpin_rank = self.vpin_hist.rank(micro.vpin, rows)
         vol_rank = self.vol_hist.rank(np.sqrt(variance), rows)
         worst_n = np.fmax(n_struct[:, 0], n_struct[:, 1])  # the direction of the larger spiral
+        # the surge's baseline is the pair's own once it has its warm-up (its z-score is defined)
+        base = np.where(np.isfinite(micro.liq_rate_z), micro.baseline_mean, np.nan)
+        floor = np.where(self.venue_row[rows], p.surge.floor_venue_usd_s, p.surge.floor_usd_s)
+        flow_surge = surge(micro.liq_rate_60s, base, floor)
         comps = components(
             p.score, sampled.branching_ratio, worst_n, micro.liq_rate_z,
-            micro.liq_share[:, self.h60], vpin_rank, vol_rank, lm.msi,
+            micro.liq_share[:, self.h60], vpin_rank, vol_rank, lm.msi, flow_surge,
         )  # fmt: skip
+        sc, coverage = score(p.score, comps)
         return ModelReadout(hk, sampled, micro, lm, n_struct, worst_n, micro.liq_share[:, self.h60],
-                            vpin_rank, vol_rank, comps, score(p.score, comps))  # fmt: skip
+                            vpin_rank, vol_rank, comps, sc, coverage, flow_surge)  # fmt: skip
 
     def warm_up(self) -> None:
         """Compile (or load from the numba cache) every model kernel."""

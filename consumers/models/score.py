@@ -1,13 +1,12 @@
-"""The composite cascade score (docs/risk-models.md §7): a documented, configurable combination in [0, 1].
+"""The composite cascade score (docs/risk-models.md §7): a documented, calibrated combination in [0, 1].
 
 Pure module (numpy; rows checked by ``jit.pair_rows``), vectorised over pairs; evaluated at read-out
-time and on the consumer's tick, never per event. Each component is mapped to [0, 1] first, then
-combined as a weighted mean:
+time and at the pair's tick closes, never per event. Each component is mapped to [0, 1] first:
 
 ==================  ==========================================================================
 component           mapping to [0, 1]
 ==================  ==========================================================================
-``branching``       Hawkes branching ratio n (s2.5, the sampling-aware fit), clipped to [0, 1]
+``branching``       the sampling-aware Hawkes branching ratio n (s2.5), clipped to [0, 1]
 ``feedback``        ``min(n_struct, 2) / 2`` (s3: n_struct >= 1 is a self-sustaining spiral)
 ``liq_zscore``      z-score of the 60 s liquidation rate against its slow baseline (s1),
                     ``clip(z / z_saturation, 0, 1)``
@@ -15,18 +14,25 @@ component           mapping to [0, 1]
 ``vpin``            VPIN's rank against its own slow history: ``Phi((x - mean) / sd)`` (s4)
 ``volatility``      the EWMA volatility's rank against its own slow history, the same way (s5)
 ``margin_stress``   MSI (s6), ``clip(msi / msi_saturation, 0, 1)``
+``surge``           the liquidation-flow surge (s9), ``clip(ln(surge) / ln(surge_saturation))``
 ==================  ==========================================================================
 
-``score = sum_i w_i * c_i / sum_i w_i``. A component that is not defined yet for a pair (NaN: too
-few liquidations for a Hawkes fit, fewer than 50 VPIN buckets, no history for a rank) counts as 0:
-the score never rises because data is missing, and it says so through the components, which are
-all exported. The ranks keep a bias-corrected exponentially weighted mean and variance per pair,
-updated on the consumer's tick (``rank_tau_s``, default 24 h; ``RankState``), so a venue's normal
-VPIN or volatility level reads as 0.5 and only unusual values push the score.
+``raw = sum_defined w_i * c_i / sum_defined w_i``: the weighted mean over the components that are
+*defined* for the pair (NaN: too few liquidations for a Hawkes fit, fewer than 50 VPIN buckets, no
+history for a rank, no trades), the weights renormalised; ``coverage = sum_defined w_i / sum w_i``
+says how much of the score is backed by data (exported, and rules can require a minimum). With no
+component defined, raw is 0 and coverage 0. The score is then calibrated:
+``score = 1 / (1 + exp(-(calib_intercept + calib_slope * raw)))``, the probability that a cascade's
+peak minute is under way or within the next 5 minutes, as fitted on simulated scenarios
+(``benchmarks/calibrate_score.py``, docs/detection.md); ``calib_slope = 0`` leaves the raw mean.
+The ranks keep a bias-corrected exponentially weighted mean and variance per pair, updated at the
+pair's maintenance (``rank_tau_s``, default 24 h; ``RankState``), so a venue's normal VPIN or
+volatility level reads as 0.5 and only unusual values push the score.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Final
@@ -37,6 +43,7 @@ from consumers.models.jit import F64, I64, pair_rows
 
 COMPONENTS: Final = (
     "branching", "feedback", "liq_zscore", "liq_share", "vpin", "volatility", "margin_stress",
+    "surge",
 )  # fmt: skip
 
 
@@ -49,19 +56,25 @@ class ScoreParams:
     w_vpin: float = 0.10
     w_volatility: float = 0.10
     w_margin_stress: float = 0.10
+    w_surge: float = 0.0
     z_saturation: float = 6.0  # a 6-sigma liquidation rate is the most alarming
     share_saturation: float = 0.2  # liquidations at 20% of traded notional
     msi_saturation: float = 1.0  # expected liquidations equal to the traded notional
+    surge_saturation: float = 20.0  # liquidations at 20 times their normal rate
+    calib_intercept: float = 0.0  # the logistic calibration (module docstring); slope 0: raw
+    calib_slope: float = 0.0
     rank_tau_s: float = 86_400.0
     rank_min_samples: int = 30  # ticks of history before VPIN and volatility ranks are given
-    warning: float = 0.6
-    critical: float = 0.8
+    warning: float = 0.7  # the default cascade-risk rule's levels (docs/alerts.md §2.4)
+    critical: float = 0.85
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if not (math.isfinite(v) and v >= 0):
+            if not math.isfinite(v) or (v < 0 and f.name != "calib_intercept"):
                 raise ValueError(f"score {f.name} = {v!r}: must be finite and >= 0")
+        if self.surge_saturation <= 1:
+            raise ValueError("score surge_saturation must be > 1")
         if self.total_weight <= 0:
             raise ValueError("score weights: at least one must be > 0")
         for name in ("z_saturation", "share_saturation", "msi_saturation", "rank_tau_s",
@@ -71,11 +84,11 @@ class ScoreParams:
         if not 0 < self.warning <= self.critical <= 1:
             raise ValueError("score levels: need 0 < warning <= critical <= 1")
 
-    @property
+    @functools.cached_property
     def weights(self) -> F64:
         return np.array([getattr(self, f"w_{c}") for c in COMPONENTS])
 
-    @property
+    @functools.cached_property
     def total_weight(self) -> float:
         return float(self.weights.sum())
 
@@ -159,9 +172,10 @@ def components(
     vpin_rank: F64,
     vol_rank: F64,
     msi: F64,
+    surge: F64,
 ) -> F64:
     """The components mapped to [0, 1], shape [pairs, len(COMPONENTS)]; NaN where undefined."""
-    with np.errstate(invalid="ignore", over="ignore"):  # inf/huge inputs saturate at 1
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # inf saturates at 1
         cols = (
             np.clip(branching, 0.0, 1.0),
             np.minimum(np.maximum(n_struct, 0.0), 2.0) / 2.0,
@@ -170,28 +184,41 @@ def components(
             np.clip(vpin_rank, 0.0, 1.0),
             np.clip(vol_rank, 0.0, 1.0),
             np.clip(msi / p.msi_saturation, 0.0, 1.0),
+            np.clip(np.log(surge) / math.log(p.surge_saturation), 0.0, 1.0),
         )
     return np.stack(cols, axis=1) if len(branching) else np.empty((0, len(COMPONENTS)))
 
 
-def score(p: ScoreParams, comps: F64) -> F64:
-    """The weighted mean of the components, undefined ones counting as 0; in [0, 1].
-
-    Summed column by column in ``COMPONENTS`` order, so a pair's score does not depend on which
-    other pairs are scored with it (a BLAS matrix-vector product may sum rows differently
-    depending on their position in the block, a read of a subset of pairs would then differ in
-    the last bits from the full read)."""
-    filled = np.nan_to_num(comps, nan=0.0)
-    w = p.weights
-    acc = np.zeros(filled.shape[0])
-    for j in range(filled.shape[1]):
-        acc += filled[:, j] * w[j]
-    out: F64 = np.clip(acc / float(w.sum()), 0.0, 1.0)  # float(w.sum()) is p.total_weight
-    return out  # (clipped: the weighted mean of ones can round to 1 + 2e-16)
+def score(p: ScoreParams, comps: F64) -> tuple[F64, F64]:
+    """``(score, coverage)`` per pair (the module docstring): the calibrated weighted mean of the
+    defined components, and the share of weight they carry. Component by component, in the
+    order of COMPONENTS, so a pair's value does not depend on the other rows of the block."""
+    n = comps.shape[0]
+    num, den = np.zeros(n), np.zeros(n)
+    for j, w in enumerate(p.weights):
+        if w == 0.0:
+            continue
+        c = comps[:, j]
+        ok = np.isfinite(c)
+        num += np.where(ok, w * np.where(ok, c, 0.0), 0.0)
+        den += np.where(ok, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(den > 0, num / den, 0.0)
+    coverage: F64 = den / p.total_weight
+    if p.calib_slope > 0:
+        out: F64 = 1.0 / (1.0 + np.exp(-(p.calib_intercept + p.calib_slope * raw)))
+    else:
+        out = np.clip(raw, 0.0, 1.0)  # the mean of ones can round to 1 + 2e-16
+    return out, coverage
 
 
 def drivers(p: ScoreParams, comps_row: F64, top: int = 3) -> list[tuple[str, float]]:
-    """The components that contribute most to one pair's score: (name, weighted share)."""
-    contrib = np.nan_to_num(comps_row, nan=0.0) * p.weights / p.total_weight
+    """The components that contribute most to one pair's raw score: (name, weighted share of
+    the defined components)."""
+    defined = np.isfinite(comps_row)
+    den = float(p.weights[defined].sum())
+    if den <= 0:
+        return []
+    contrib = np.where(defined, np.nan_to_num(comps_row, nan=0.0) * p.weights, 0.0) / den
     order = np.argsort(-contrib, kind="stable")[:top]
     return [(COMPONENTS[i], float(contrib[i])) for i in order if contrib[i] > 0]

@@ -22,6 +22,7 @@ from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 
 from monitor.core.alert_rules import DEFAULT_RULES, Rule, rule_to_dict, rules_from_config
 from monitor.core.errors import ConfigError
+from monitor.core.health_settings import HealthConfig, health_from_dict, health_to_dict
 from monitor.core.sink_settings import (
     DispatcherConfig,
     SinkConfig,
@@ -53,6 +54,9 @@ class KafkaConfig:
     request_timeout_ms: int = 30_000
     client_id: str = "cascade-monitor"
     dead_letter: bool = False  # write frames the parsers refuse to <prefix>.deadletter.<exchange>
+    # publish every liquidation once more under the venue-wide symbol "*" (keyed "*": one
+    # consumer of the group holds the venue's whole liquidation flow, docs/risk-models.md §9)
+    venue_view: bool = True
 
     def validate(self) -> None:
         _positive("kafka.partitions", self.partitions)
@@ -146,8 +150,10 @@ class ConsumerConfig:
     fetch_max_records: int = 2000
     lag_refresh_s: float = 2.0
     # on assignment, rebuild the partitions' state from this much history (0: off); see
-    # consumers.warmup (offsets_for_times)
-    warmup_s: float = 900.0
+    # consumers.warmup (offsets_for_times). One hour: the liquidation-rate baseline's own warm-up
+    # (risk.baseline_warmup_s), so a restarted consumer has its z-score and surge baseline back
+    # at once (docs/risk-models.md §9.3); needs kafka.retention_s >= it
+    warmup_s: float = 3600.0
     # events older than their pair's latest by more than this are counted (too_late) and dropped;
     # within it, the kernels handle disorder exactly (OKX says its feed can arrive out of order)
     late_tolerance_s: float = 5.0
@@ -210,10 +216,15 @@ class RiskConfig:
     map_leverage_weights: tuple[float, ...] = (0.2, 0.2, 0.2, 0.2, 0.2)
     map_half_life_s: float = 43_200.0  # positions on the map decay with this half-life
     stress_horizon_s: float = 300.0  # horizon h of the expected liquidations and MSI
-    score_weights: tuple[float, ...] = (0.25, 0.20, 0.15, 0.10, 0.10, 0.10, 0.10)  # s7, in
-    # the order branching, feedback, liq_zscore, liq_share, vpin, volatility, margin_stress
-    score_warning: float = 0.6
-    score_critical: float = 0.8
+    score_weights: tuple[float, ...] = (0.25, 0.20, 0.15, 0.10, 0.10, 0.10, 0.10, 0.0)  # s7, in
+    # the order branching, feedback, liq_zscore, liq_share, vpin, volatility, margin_stress, surge
+    # the score's logistic calibration (intercept, slope) on the raw weighted mean (s7); slope 0:
+    # the raw mean
+    score_calibration: tuple[float, ...] = (0.0, 0.0)
+    surge_floor_usd_s: float = 1_000.0  # the liquidation surge's floor for a pair (s9)
+    surge_floor_venue_usd_s: float = 5_000.0  # ... and for the venue-wide row
+    score_warning: float = 0.7  # = the cascade-risk rule (docs/alerts.md §2.4)
+    score_critical: float = 0.85
 
     def validate(self) -> None:
         _positive("risk.refit_interval_s", self.refit_interval_s)
@@ -227,11 +238,15 @@ class RiskConfig:
         _positive("risk.map_half_life_s", self.map_half_life_s)
         _positive("risk.stress_horizon_s", self.stress_horizon_s)
         if (
-            len(self.score_weights) != 7
+            len(self.score_weights) != 8
             or min(self.score_weights) < 0
             or not any(self.score_weights)
         ):
-            raise ConfigError("risk.score_weights: 7 weights >= 0, not all 0")
+            raise ConfigError("risk.score_weights: 8 weights >= 0, not all 0")
+        if len(self.score_calibration) != 2 or self.score_calibration[1] < 0:
+            raise ConfigError("risk.score_calibration: (intercept, slope), slope >= 0")
+        _positive("risk.surge_floor_usd_s", self.surge_floor_usd_s)
+        _positive("risk.surge_floor_venue_usd_s", self.surge_floor_venue_usd_s)
         if not 0 < self.score_warning <= self.score_critical <= 1:
             raise ConfigError(
                 "risk.score_warning/score_critical: need 0 < warning <= critical <= 1"
@@ -325,6 +340,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     exchanges: Mapping[str, ExchangeConfig] = field(default_factory=_default_exchanges)
+    health: HealthConfig = field(default_factory=HealthConfig)  # [health]: pipeline health
 
     def validate(self) -> Config:
         self.kafka.validate()
@@ -332,6 +348,11 @@ class Config:
         self.consumer.validate()
         self.risk.validate()
         self.metrics.validate()
+        if self.consumer.warmup_s > self.kafka.retention_s:
+            raise ConfigError(
+                f"consumer.warmup_s {self.consumer.warmup_s}: the warm-up replays history the "
+                f"topics keep, so it must be <= kafka.retention_s ({self.kafka.retention_s})"
+            )
         for name, ex in self.exchanges.items():
             if name not in registered():
                 raise _unknown_exchange(name)
@@ -357,6 +378,11 @@ class Config:
     def alerts_topic(self) -> str:
         """Alert transitions (consumers -> ``cascade-monitor alerts``), keyed by fingerprint."""
         return f"{self.kafka.topic_prefix}.alerts"
+
+    @property
+    def health_topic(self) -> str:
+        """Components' heartbeats (-> the dispatcher's health watch), keyed by component."""
+        return f"{self.kafka.topic_prefix}.health"
 
     def dead_letter_topic(self, exchange: str) -> str:
         return f"{self.kafka.topic_prefix}.deadletter.{exchange}"
@@ -445,13 +471,14 @@ def _build_section(cls: type[Any], key: str, data: Any) -> Any:
 def build(data: Mapping[str, Any]) -> Config:
     sections = {"kafka": KafkaConfig, "broker": BrokerConfig, "consumer": ConsumerConfig,
                 "risk": RiskConfig, "metrics": MetricsConfig}  # fmt: skip
-    unknown = sorted(set(data) - set(sections) - {"exchanges", "alerts"})
+    unknown = sorted(set(data) - set(sections) - {"exchanges", "alerts", "health"})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     kw: dict[str, Any] = {
         name: _build_section(cls, name, data.get(name, {})) for name, cls in sections.items()
     }
     kw["alerts"] = _build_alerts(data.get("alerts", {}))
+    kw["health"] = health_from_dict(data.get("health", {}))
     ex_data = data.get("exchanges", {})
     if not isinstance(ex_data, Mapping):
         raise ConfigError("[exchanges] must be a table of exchange tables")
@@ -471,6 +498,8 @@ def to_dict(obj: Any) -> dict[str, Any]:
              if f.name != "exchanges"}  # fmt: skip
         d["exchanges"] = {k: to_dict(v) for k, v in obj.exchanges.items()}
         return d
+    if isinstance(obj, HealthConfig):
+        return health_to_dict(obj)
     if isinstance(obj, AlertsConfig):
         a: dict[str, Any] = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         a["rules"] = [rule_to_dict(r) for r in obj.rules]

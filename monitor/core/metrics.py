@@ -4,7 +4,8 @@ Naming: ``cascade_<thing>_<unit>``, counters end in ``_total``, base units (seco
 bounded: exchange, symbol (capped to the most active N by the consumer), side, window, partition,
 and short fixed ``reason`` labels.
 
-Pipeline health (every process): ``ProducerMetrics`` and ``ConsumerMetrics``.
+Pipeline health (every process): ``ProducerMetrics`` and ``ConsumerMetrics``; the scrape-time
+health gauges (event freshness, publish and commit stalls) and the heartbeats: ``HealthMetrics``.
 Alert delivery (the alert dispatcher, ``monitor.alerting.dispatcher``): ``DispatcherMetrics``.
 Risk values (consumer): computed from the kernels' state arrays at scrape time by the consumer's
 collector, under the names and help texts in ``RISK_METRICS``.
@@ -12,7 +13,9 @@ collector, under the names and help texts in ``RISK_METRICS``.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from typing import Any, Final, TypeVar
 import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 NAMESPACE: Final = "cascade"
@@ -90,6 +93,11 @@ class ProducerMetrics:
         self.kafka_send_errors = c(
             "kafka_send_errors_total",
             "Kafka deliveries that failed and were retried.",
+            ["exchange"],
+        )
+        self.kafka_producer_resets = c(
+            "kafka_producer_resets_total",
+            "Kafka producers replaced after the broker refused their sequence (then resent).",
             ["exchange"],
         )
         self.events_published = c(
@@ -333,12 +341,126 @@ class DispatcherMetrics:
             "Alerts consumed but not yet taken (or dead-lettered) by every sink.",
             registry=registry,
         )
+        self.sink_heartbeats = c(
+            "alert_sink_heartbeats_total",
+            "Heartbeats posted to the sinks that ask for them (a sink's heartbeat_s), by "
+            "outcome (ok, failed): a receiver pages when they stop.",
+            ["sink", "outcome"],
+        )
+        self.health_records = c(
+            "health_heartbeats_read_total",
+            "Component heartbeats the health watch read from <prefix>.health, by role "
+            "(undecodable ones under role 'invalid').",
+            ["role"],
+        )
+        self.health_components = Gauge(
+            f"{NAMESPACE}_health_components",
+            "Components the health watch hears from (heartbeat younger than "
+            "health.target_gone_s), by role.",
+            ["role"],
+            registry=registry,
+        )
+        self.kafka_silence = Gauge(
+            f"{NAMESPACE}_health_kafka_silence_seconds",
+            "Seconds since the health watch last read any heartbeat from <prefix>.health (the "
+            "dispatcher's own among them): grows only while Kafka delivers nothing.",
+            registry=registry,
+        )
+
+
+# Scrape-time pipeline-health gauges (``monitor.alerting.heartbeat`` feeds them): name -> (help,
+# labels). A value that is not defined yet (NaN) is not exported.
+HEALTH_GAUGES: Final = {
+    f"{NAMESPACE}_event_age_seconds": (
+        "Seconds since the newest event of the kind was received by the producer "
+        "(stage=producer) or applied by the consumer (stage=consumer); sampled every "
+        "health.sample_s.", ("exchange", "kind", "stage")),
+    f"{NAMESPACE}_event_rate_per_second": (
+        "Events per second of the kind, learned from the stream's own history (absent until "
+        "health.learn_min_s of it).", ("exchange", "kind", "stage")),
+    f"{NAMESPACE}_event_silence_return_period_seconds": (
+        "Mean seconds between silences as long as the current one, learned from the stream's "
+        "own gaps (monitor/core/freshness.py; capped at 1e12); absent until learned.",
+        ("exchange", "kind", "stage")),
+    f"{NAMESPACE}_producer_publish_stall_seconds": (
+        "Seconds without a Kafka acknowledgement while accepted events wait (0 when none "
+        "waits).", ("exchange",)),
+    f"{NAMESPACE}_consumer_commit_stall_seconds": (
+        "Seconds since the consumer's committed offsets last moved while it processed records "
+        "(0 when everything processed is committed).", ("exchange",)),
+}  # fmt: skip
+HealthRow = tuple[str, tuple[str, ...], float]  # (HEALTH_GAUGES name, label values, value)
+HealthSource = Callable[[float], Iterable[HealthRow]]  # rows at wall time t
+
+
+class HealthCollector(Collector):
+    """The ``HEALTH_GAUGES`` of every attached source, computed at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._sources: list[HealthSource] = []
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def attach(self, source: HealthSource) -> None:
+        with self._lock:
+            self._sources.append(source)
+
+    def detach(self, source: HealthSource) -> None:
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(n, h, labels=ls) for n, (h, ls) in HEALTH_GAUGES.items()]
+
+    def collect(self) -> Iterable[Metric]:
+        now = time.time()
+        fams = {n: GaugeMetricFamily(n, h, labels=ls) for n, (h, ls) in HEALTH_GAUGES.items()}
+        with self._lock:
+            sources = list(self._sources)
+        for source in sources:
+            for name, labels, value in source(now):
+                if math.isfinite(value):
+                    fams[name].add_metric(list(labels), value)
+        yield from fams.values()
+
+
+class HealthMetrics:
+    """Heartbeats published and the scrape-time health gauges (one set per registry)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.heartbeats = Counter(
+            f"{NAMESPACE}_health_heartbeats_total",
+            "Heartbeats this process's components published to <prefix>.health, by outcome "
+            "(sent, failed).",
+            ["component", "outcome"],
+            registry=registry,
+        )
+        self.gauges = HealthCollector(registry)
+
+
+def counter_sums(metric: Any, by: str, **match: str) -> dict[str, float]:
+    """The current values of a labelled counter (or gauge), summed by the label ``by`` over the
+    series whose labels match ``match``: read from the metric's own ``collect()`` (cheap: one
+    metric), for heartbeats and stall figures."""
+    out: dict[str, float] = {}
+    for fam in metric.collect():
+        for sample in fam.samples:
+            if sample.name.endswith(("_created", "_bucket", "_count", "_sum")):
+                continue
+            labels = sample.labels
+            if all(labels.get(k) == v for k, v in match.items()):
+                key = labels.get(by, "")
+                out[key] = out.get(key, 0.0) + float(sample.value)
+    return out
 
 
 # Per-pair model outputs (consumers.models; docs/risk-models.md section in brackets): name after the
 # namespace, help, labels besides exchange and symbol. Exported once defined (NaN: not exported).
 MODEL_METRICS: Final = (
-    ("cascade_score", "Composite cascade score in [0, 1]: weighted mean of the components (s7).", ()),
+    ("cascade_score", "Composite cascade score in [0, 1]: calibrated weighted mean of the defined components (s7).", ()),
+    ("cascade_score_coverage", "Share of the score's weight carried by defined components, [0, 1] (s7).", ()),
+    ("liquidation_surge", "60 s liquidation rate / max(the pair's baseline, the market-wide floor) (s9).", ()),
     ("cascade_score_component", "A score component mapped to [0, 1] (s7).", ("component",)),
     ("branching_ratio", "Hawkes branching ratio n, sampling-aware fit of 1 s bins as the feed's coverage reads them (s2.5).", ()),
     ("branching_ratio_lower", "Lower end of the branching ratio's 90% interval (s2.5).", ()),

@@ -31,12 +31,12 @@ SUM_FIELDS: Final = (
     "liq_rate_long_60s", "liq_rate_short_60s", "liq_rate_unknown_60s", "trade_rate_60s",
     "at_risk_long_1pct", "at_risk_long_2pct", "at_risk_long_5pct",
     "at_risk_short_1pct", "at_risk_short_2pct", "at_risk_short_5pct",
-    "expected_liquidations_usd", "open_interest_usd",
+    "expected_liquidations_usd", "open_interest_usd", "liq_rate_60s",
 )  # fmt: skip
 MAX_FIELDS: Final = (
     "score", "branching_ratio", "branching_ratio_lower", "branching_ratio_upper",
     "branching_ratio_exact", "n_struct", "liq_zscore", "liq_share", "vpin", "volatility",
-    "margin_stress_index", "drawdown",
+    "margin_stress_index", "drawdown", "score_coverage", "liq_surge",
 )  # fmt: skip
 FIELDS: Final = SUM_FIELDS + MAX_FIELDS
 

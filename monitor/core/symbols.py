@@ -51,6 +51,12 @@ class Instrument:
         return qty_base, qty_base * price
 
 
+# The symbol of an exchange's venue-wide row: the producer publishes every liquidation once more
+# under it (keyed "*", so one consumer of the group holds the whole venue's liquidation flow), and
+# the consumer evaluates it like a pair (docs/risk-models.md §9).
+VENUE_SYMBOL: Final = "*"
+
+
 def canonical(base: str, quote: str, expiry: str | None = None) -> str:
     return f"{base}-{quote}-{expiry or 'PERP'}"
 

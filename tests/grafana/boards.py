@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
-from consumers.aggregator import ASSET_METRICS
+from consumers.aggregator import ASSET_METRICS, POOLED_METRICS
 from monitor.app.run import SupervisorMetrics
 from monitor.core.metrics import (
     NAMESPACE,
@@ -133,4 +133,5 @@ def defined_names() -> set[str]:
         names.add(m.name + ("_total" if m.kind == "counter" else ""))
     names |= {f"{NAMESPACE}_asset_{name}" for name, _ in ASSET_METRICS.values()}
     names |= {f"{NAMESPACE}_asset_venues", f"{NAMESPACE}_asset_worst_pair_info"}
+    names |= {f"{NAMESPACE}_{name}" for name, _ in POOLED_METRICS.values()}
     return names

@@ -65,28 +65,35 @@ async def test_binance_frames_reach_kafka_once_per_symbol_in_order(
         async with ProducerService(cfg, "binance", registry) as svc:
             await svc.wait_connected(timeout_s=10)
             assert svc.connected
-            await svc.wait_published(102, timeout_s=20)
+            await svc.wait_published(104, timeout_s=20)
         assert not svc.connected
         await svc.stop()  # idempotent
         assert sorted(venue.paths) == [
             "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s/ethusdt@aggTrade/ethusdt@markPrice@1s",
             "/market/ws/!forceOrder@arr",
         ]
-    assert svc.published_events == 102
-    records = await read_records(kafka_bootstrap, cfg.topic("binance"), 102)
+    # 100 trades, 2 liquidations, and each liquidation once more under the venue-wide symbol "*"
+    assert svc.published_events == 104
+    records = await read_records(kafka_bootstrap, cfg.topic("binance"), 104)
     events = [e for _, _, b in records for e in b.events()]
-    assert len(events) == 102
-    liqs = sorted((e for e in events if isinstance(e, Liquidation)), key=lambda e: e.ts_ms)
+    assert len(events) == 104
+    liqs = sorted((e for e in events if isinstance(e, Liquidation) and e.symbol != "*"),
+                  key=lambda e: e.ts_ms)  # fmt: skip
     assert [(e.symbol, e.liquidated_side, e.notional_usd) for e in liqs] == [
         ("BTC-USDT-PERP", Side.LONG, 2 * 101.5),
         ("ETH-USDT-PERP", Side.SHORT, 2 * 101.5),
     ]
+    venue_rows = sorted((e for e in events if isinstance(e, Liquidation) and e.symbol == "*"),
+                        key=lambda e: e.ts_ms)  # fmt: skip
+    assert [(e.event_id, e.notional_usd) for e in venue_rows] == [
+        (e.event_id, e.notional_usd) for e in liqs
+    ]
     for sym in ("BTC-USDT-PERP", "ETH-USDT-PERP"):
         ids = [int(e.trade_id) for e in events if isinstance(e, Trade) and e.symbol == sym]
         assert ids == sorted(ids) and len(ids) == len(set(ids))
-    assert {k for _, k, _ in records} == {b"BTC-USDT-PERP", b"ETH-USDT-PERP"}
+    assert {k for _, k, _ in records} == {b"BTC-USDT-PERP", b"ETH-USDT-PERP", b"*"}
     v = registry.get_sample_value("cascade_events_published_total", {"exchange": "binance"})
-    assert v == 102
+    assert v == 104
 
 
 async def test_bybit_subscribes_and_publishes_position_side(
@@ -120,10 +127,13 @@ async def test_bybit_subscribes_and_publishes_position_side(
                 "req_id": "sub-1",
             }
         ]
-    (record,) = await read_records(kafka_bootstrap, cfg.topic("bybit"), 1)
-    (ev,) = record[2].events()
-    assert isinstance(ev, Liquidation)
-    assert (record[1], ev.liquidated_side, ev.notional_usd) == (b"ETH-USDT-PERP", Side.LONG, 9000.0)
+    # the pair's record, and the same liquidation once more under the venue-wide key "*"
+    records = await read_records(kafka_bootstrap, cfg.topic("bybit"), 2)
+    assert sorted(r[1] for r in records) == [b"*", b"ETH-USDT-PERP"]
+    for record in records:
+        (ev,) = record[2].events()
+        assert isinstance(ev, Liquidation)
+        assert (ev.liquidated_side, ev.notional_usd) == (Side.LONG, 9000.0)
 
 
 def test_construction_does_no_io_and_services_share_a_registry() -> None:

@@ -28,25 +28,19 @@ from monitor.alerting.payloads import DRILLDOWN_SLUG, DRILLDOWN_UID
 from monitor.core.alert_rules import DEFAULT_RULES
 
 # ---- metrics another change is adding: the ONE place their names are written ------------------
-# Panels query these names, which monitor/core/metrics.py and consumers/exporter.py do not export
-# yet. Until they do, those panels show "No data" and the live test (tests/grafana/test_live.py)
-# lists them as pending with the reason below. If a metric lands under another name, change it
-# here; once exported, the entry can stay (the live test then checks the panel like any other).
+# Panels may query names that monitor/core/metrics.py and consumers/exporter.py do not export yet.
+# Until they do, those panels show "No data" and the live test (tests/grafana/test_live.py) lists
+# them as pending with the reason given here. None is pending now.
+PENDING_METRICS: Final[dict[str, str]] = {}
+
+# ---- names that were pending and are exported now (consumers/exporter.py, consumers/aggregator.py)
+BRANCHING_LOWER: Final = "cascade_branching_ratio_lower"  # {exchange,symbol}
+BRANCHING_UPPER: Final = "cascade_branching_ratio_upper"  # {exchange,symbol}
+SCORE_COVERAGE: Final = "cascade_cascade_score_coverage"  # {exchange,symbol}, in [0, 1]
 POOLED_SCORE: Final = (
     "cascade_pooled_cascade_score"  # {scope="venue",exchange} / {scope="asset",asset}
 )
 POOLED_BRANCHING: Final = "cascade_pooled_branching_ratio"  # the same scopes
-SCORE_COVERAGE: Final = "cascade_cascade_score_coverage"  # {exchange,symbol}, in [0, 1]
-PENDING_METRICS: Final = {
-    POOLED_SCORE: "pooled views (venue-wide and per-asset scores, label scope) are being added",
-    POOLED_BRANCHING: "pooled views (venue-wide and per-asset branching ratios, label scope) are "
-    "being added",
-    SCORE_COVERAGE: "the score's coverage metric is being added",
-}
-
-# ---- names that were pending and are exported now (consumers/exporter.py) -----------------------
-BRANCHING_LOWER: Final = "cascade_branching_ratio_lower"  # {exchange,symbol}
-BRANCHING_UPPER: Final = "cascade_branching_ratio_upper"  # {exchange,symbol}
 
 # ---- the dashboards' identities (the alert links point at the drill-down: monitor.alerting) ------
 OVERVIEW_UID: Final = "cascade-overview"
@@ -68,7 +62,11 @@ def pair_url(exchange: str, symbol: str) -> str:
 _RULES: Final = {r.name: r for r in DEFAULT_RULES}
 SCORE_WARNING: Final = _RULES["cascade-risk"].warning or 0.6
 SCORE_CRITICAL: Final = _RULES["cascade-risk"].critical or 0.8
-BRANCHING_WARNING: Final = _RULES["self-exciting-liquidations"].warning or 0.9
+BRANCHING_WARNING: Final = _RULES["self-exciting-liquidations"].warning or 0.5
+BRANCHING_NOTE: Final = (
+    f"Orange at {BRANCHING_WARNING:g} (the self-exciting-liquidations rule's warning, which the "
+    "rule applies to the interval's lower end), red at 1 (a self-sustaining cascade)."
+)
 CONSUMER_LAG_ALERT: Final = 10_000  # ConsumerLagging in deploy/prometheus/rules/cascade.yml
 
 Level = tuple[float | None, str]  # (from this value up, colour); the first has None

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 from .annotations import alert_annotations
 from .common import (
     BRANCHING_LEVELS,
+    BRANCHING_NOTE,
     OVERVIEW_UID,
     POOLED_BRANCHING,
     POOLED_SCORE,
@@ -61,8 +62,7 @@ def build() -> db.Dashboard:
         stat_panel(
             "Highest branching ratio",
             "The highest Hawkes branching ratio n of any pair: the mean "
-            "number of liquidations each liquidation triggers. Orange at 0.9 (the "
-            "self-exciting-liquidations rule), red at 1 (a self-sustaining cascade).",
+            "number of liquidations each liquidation triggers. " + BRANCHING_NOTE,
             "none",
             [q("max(cascade_branching_ratio)", "highest n", instant=True)],
             steps=BRANCHING_LEVELS,
@@ -146,8 +146,8 @@ def build() -> db.Dashboard:
         ts(
             "Branching ratio per asset",
             "Per asset, the Hawkes branching ratio of its riskiest venue "
-            "(cascade_asset_branching_ratio); the market line is the highest of any pair. Orange at "
-            "0.9 (the self-exciting-liquidations rule), red at 1.",
+            "(cascade_asset_branching_ratio); the market line is the highest of any pair. "
+            + BRANCHING_NOTE,
             "none",
             [
                 q("cascade_asset_branching_ratio", "{{asset}}"),
@@ -163,7 +163,7 @@ def build() -> db.Dashboard:
             "Pooled branching ratio, venue-wide and per asset",
             "The branching ratio fitted on the "
             "pooled liquidations of a venue (scope venue) or of an asset across venues (scope asset). "
-            "Orange at 0.9, red at 1.",
+            + BRANCHING_NOTE,
             "none",
             [
                 q(POOLED_BRANCHING + '{scope="venue"}', "{{exchange}} (venue)"),

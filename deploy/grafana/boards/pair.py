@@ -16,6 +16,7 @@ from .annotations import alert_annotations
 from .common import (
     BRANCHING_LEVELS,
     BRANCHING_LOWER,
+    BRANCHING_NOTE,
     BRANCHING_UPPER,
     OVERVIEW_UID,
     PAIR_UID,
@@ -204,8 +205,7 @@ def build() -> db.Dashboard:
             "as the feed's coverage reveals them (present/absent on sampled feeds, counts on "
             "complete ones; docs/risk-models.md §2.5), with its 90% interval; the continuous-time "
             "MLE (right on complete feeds, low on sampled ones) and the count-moment cross-check "
-            "1 - sqrt(E[N]/Var[N]) (§2.2, §2.4). Orange at 0.9 (the self-exciting-liquidations "
-            "rule), red at 1.",
+            "1 - sqrt(E[N]/Var[N]) (§2.2, §2.4). " + BRANCHING_NOTE,
             "none",
             [
                 q(m("cascade_branching_ratio"), "n (fit)"),

@@ -10,6 +10,7 @@ import pytest
 
 from consumers.columns import BatchArrays
 from consumers.models.bundle import ModelParams
+from consumers.models.score import COMPONENTS
 from consumers.state import RiskState
 from monitor.core.config import load
 from monitor.core.errors import ConfigError
@@ -22,7 +23,7 @@ def test_risk_config_reaches_every_model() -> None:
         "hawkes_window_s": 600.0, "hawkes_min_events": 50, "vpin_bucket_usd": 1e6,
         "vpin_warmup_s": 60.0, "baseline_warmup_s": 120.0, "map_leverages": [10.0, 20.0],
         "map_leverage_weights": [0.5, 0.5], "map_half_life_s": 3600.0, "stress_horizon_s": 60.0,
-        "score_weights": [1, 0, 0, 0, 0, 0, 0], "score_warning": 0.5, "score_critical": 0.7,
+        "score_weights": [1, 0, 0, 0, 0, 0, 0, 0], "score_warning": 0.5, "score_critical": 0.7,
         "hawkes_baseline_step": False,
     })  # fmt: skip
     p = ModelParams.from_config(cfg.risk)
@@ -40,7 +41,7 @@ def test_risk_config_reaches_every_model() -> None:
 
 @pytest.mark.parametrize(
     "risk",
-    [{"score_weights": [1, 2]}, {"score_weights": [0] * 7}, {"map_leverages": [5.0]},
+    [{"score_weights": [1, 2]}, {"score_weights": [0] * 8}, {"score_weights": [1] * 7}, {"map_leverages": [5.0]},
      {"score_warning": 0.9, "score_critical": 0.8}, {"hawkes_min_events": 0},
      {"stress_horizon_s": -1.0}, {"nope": 1}],
 )  # fmt: skip
@@ -68,7 +69,7 @@ def test_models_grow_with_the_pairs_seen_and_read_every_pair() -> None:
     r = st.read(T0 + 60.0)
     m = r.models
     assert m.score.shape == (40,) and ((m.score >= 0) & (m.score <= 1)).all()
-    assert m.components.shape == (40, 7)
+    assert m.components.shape == (40, len(COMPONENTS))
     assert m.liqmap.totals_usd.shape[0] == 40
     # every pair's map got its trades: deposited mass on both sides
     assert (m.liqmap.totals_usd[:, :, 0] > 0).all()

@@ -15,14 +15,14 @@ from consumers.models.score import COMPONENTS, RankState, ScoreParams, component
 
 def comps_of(**kw: float) -> np.ndarray:
     base = {"branching": np.nan, "n_struct": np.nan, "liq_zscore": np.nan, "liq_share": np.nan,
-            "vpin_rank": np.nan, "vol_rank": np.nan, "msi": np.nan}  # fmt: skip
+            "vpin_rank": np.nan, "vol_rank": np.nan, "msi": np.nan, "surge": np.nan}  # fmt: skip
     base.update(kw)
     return components(ScoreParams(), *(np.array([v]) for v in base.values()))
 
 
 def test_each_component_is_mapped_as_documented() -> None:
     c = comps_of(branching=0.8, n_struct=1.5, liq_zscore=3.0, liq_share=0.05, vpin_rank=0.9,
-                 vol_rank=0.25, msi=0.4)[0]  # fmt: skip
+                 vol_rank=0.25, msi=0.4, surge=math.sqrt(20.0))[0]  # fmt: skip
     assert dict(zip(COMPONENTS, c, strict=True)) == pytest.approx(
         {
             "branching": 0.8,
@@ -32,31 +32,47 @@ def test_each_component_is_mapped_as_documented() -> None:
             "vpin": 0.9,
             "volatility": 0.25,
             "margin_stress": 0.4,
+            "surge": 0.5,  # ln(sqrt(20)) / ln(20)
         }
     )
     w = ScoreParams().weights
     assert score(ScoreParams(), c[None, :])[0] == pytest.approx(float(c @ w / w.sum()))
-    clipped = comps_of(branching=1.7, n_struct=9.0, liq_zscore=-4.0, liq_share=3.0, msi=8.0)[0]
-    assert list(clipped[[0, 1, 2, 3, 6]]) == [1.0, 1.0, 0.0, 1.0, 1.0]
+    clipped = comps_of(branching=1.7, n_struct=9.0, liq_zscore=-4.0, liq_share=3.0, msi=8.0,
+                       surge=0.5)[0]  # fmt: skip
+    assert list(clipped[[0, 1, 2, 3, 6, 7]]) == [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]
+    assert comps_of(surge=400.0)[0][7] == 1.0  # beyond the saturation
 
 
-def test_missing_components_count_as_zero_and_never_raise_the_score() -> None:
+def test_missing_components_are_left_out_and_the_coverage_says_how_much_is_backed() -> None:
     none = comps_of()
-    assert np.isnan(none).all() and score(ScoreParams(), none)[0] == 0.0
-    only = comps_of(branching=1.0)
-    assert score(ScoreParams(), only)[0] == pytest.approx(0.25)
-    assert drivers(ScoreParams(), only[0]) == [("branching", pytest.approx(0.25))]
+    s, cov = score(ScoreParams(), none)
+    assert np.isnan(none).all() and s[0] == 0.0 and cov[0] == 0.0
+    only = comps_of(branching=0.8)
+    s, cov = score(ScoreParams(), only)
+    assert s[0] == pytest.approx(0.8) and cov[0] == pytest.approx(0.25)
+    assert drivers(ScoreParams(), only[0]) == [("branching", pytest.approx(0.8))]
+    two = comps_of(branching=0.8, liq_zscore=0.0)  # weights 0.25 and 0.15
+    s, cov = score(ScoreParams(), two)
+    assert s[0] == pytest.approx(0.8 * 0.25 / 0.4) and cov[0] == pytest.approx(0.4)
+
+
+def test_the_logistic_calibration_maps_the_raw_mean() -> None:
+    p = ScoreParams(calib_intercept=-4.0, calib_slope=8.0)
+    c = comps_of(branching=0.5)
+    assert score(p, c)[0][0] == pytest.approx(0.5)  # -4 + 8 * 0.5 = 0
+    assert score(p, comps_of(branching=1.0))[0][0] == pytest.approx(1 / (1 + math.exp(-4.0)))
+    assert score(p, comps_of())[0][0] == pytest.approx(1 / (1 + math.exp(4.0)))
 
 
 finite = st.floats(allow_nan=True, allow_infinity=True) | st.floats(-10.0, 10.0)
 
 
 @settings(max_examples=200, deadline=None)
-@given(x=arrays(np.float64, (5, 7), elements=finite))
+@given(x=arrays(np.float64, (5, 8), elements=finite))
 def test_score_is_always_in_the_unit_interval(x: np.ndarray) -> None:
     c = components(ScoreParams(), *x.T)
-    s = score(ScoreParams(), c)
-    assert ((s >= 0) & (s <= 1)).all()
+    s, cov = score(ScoreParams(), c)
+    assert ((s >= 0) & (s <= 1)).all() and ((cov >= 0) & (cov <= 1 + 1e-12)).all()
     assert (np.isnan(c) | ((c >= 0) & (c <= 1))).all()
 
 

@@ -110,14 +110,19 @@ def test_config_tables_and_their_errors() -> None:
 
 def test_default_rules_render_with_drivers() -> None:
     e = RuleEngine(DEFAULT_RULES)
-    evs = e.observe(0, "binance", "BTC-USDT-PERP", {"score": 0.9, "branching_ratio": 0.5},
-                    [("branching", 0.21), ("liq_share", 0.1)])  # fmt: skip
+    v = {"score": 0.9, "score_coverage": 0.8, "liq_surge": 4.0, "branching_ratio_lower": 0.2}
+    evs = e.observe(0, "binance", "BTC-USDT-PERP", v, [("branching", 0.21), ("liq_share", 0.1)])
     assert evs == []  # for_s 30
-    (ev,) = e.observe(30, "binance", "BTC-USDT-PERP", {"score": 0.85},
+    (ev,) = e.observe(30, "binance", "BTC-USDT-PERP", {**v, "score": 0.85},
                       [("branching", 0.21), ("liq_share", 0.1)])  # fmt: skip
     assert ev.summary == (
         "critical: cascade risk 0.85 on binance BTC-USDT-PERP (branching 0.21, liq_share 0.10)"
     )
+    # without the coverage the score rule does not hold: a new run of 30 s never starts
+    e2 = RuleEngine(DEFAULT_RULES)
+    low = {**v, "score_coverage": 0.4}
+    assert e2.observe(0, "binance", "X-USDT-PERP", low, ()) == []
+    assert e2.observe(60, "binance", "X-USDT-PERP", low, ()) == []
 
 
 def test_alert_events_round_trip_through_the_topic_codec() -> None:

@@ -94,7 +94,10 @@ def test_the_shared_real_recordings_run_with_the_default_rules() -> None:
     (venue,) = result.venues
     assert venue.exchange == "binance" and venue.producer.frames > 400
     assert venue.producer.events["liquidation"] > 0
-    assert sum(p.liquidations for p in result.pairs) == venue.producer.events["liquidation"]
+    pairs = [p for p in result.pairs if p.symbol != "*"]
+    assert sum(p.liquidations for p in pairs) == venue.producer.events["liquidation"]
+    (whole,) = [p for p in result.pairs if p.symbol == "*"]  # the venue-wide row: all of them
+    assert whole.liquidations == venue.producer.events["liquidation"]
     assert all(math.isnan(p.max_score[0]) or 0.0 <= p.max_score[0] <= 1.0 for p in result.pairs)
 
 
