@@ -14,6 +14,22 @@ Kafka acknowledges it; meanwhile the symbol's next rows fill the records behind 
 delivery is counted (``kafka_send_errors``), backed off (exponential, full jitter) and the same
 record sent again (split in two if it was too large), so a retry can never overtake or lose
 anything. ``flush()`` returns once every accepted row is acknowledged.
+
+Producer reset: after a broker outage the idempotent producer's sequence state can be broken for
+good (aiokafka keeps its producer id and sequence numbers, the broker answers every delivery with
+``OutOfOrderSequenceNumber`` or ``UnknownProducerId``: aio-libs/aiokafka#1017), so resending on the
+same producer would fail forever. The first such failure (once per incident: the failures that
+arrive with it or while it is handled join it) makes the send loop replace the producer, as the
+Java client does: the broken one is stopped (bounded: ``PRODUCER_STOP_S`` for its flush, then its
+sender task is cancelled), deliveries it still resolves meanwhile count as usual, every head record
+it has not acknowledged by then is taken back (its later outcome is ignored), and a new producer
+(new producer id, sequences from 0) sends those heads again, each still first in its symbol's
+queue, so per-symbol order holds. A head the old producer delivered without telling us before it
+was cut off is sent twice (at least once, never lost). Counted in ``kafka_producer_resets`` and
+logged. Replacing needs a factory: the default builds an ``AIOKafkaProducer`` from the
+configuration; with an injected ``producer`` and no ``producer_factory`` (tests) those errors are
+retried on the same producer like any other. Others sharing the producer (the dead-letter sink)
+hold ``kafka_producer``, a handle that always calls the current one.
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ from functools import partial
 from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError, OutOfOrderSequenceNumber, UnknownProducerId
 
 from monitor.core.codec import Columns
 from monitor.core.config import Config
@@ -43,6 +59,21 @@ RETRY_INITIAL_S: Final = 0.1
 RETRY_MAX_S: Final = 5.0
 MAX_KAFKA_BATCH_BYTES: Final = 512 * 1024  # aiokafka per-partition batch; records are ~50-100 kB
 MAX_REQUEST_BYTES: Final = 4 * 2**20
+# the broker lost or refuses the producer's id or sequence: only a new producer can send again
+RESET_ERRORS: Final = (OutOfOrderSequenceNumber, UnknownProducerId)
+PRODUCER_STOP_S: Final = 5.0  # a stopping producer's flush, then as long for its sender to end
+
+
+class SharedProducer:
+    """The publisher's current Kafka producer for whoever else sends with it (the dead-letter
+    sink): every attribute is looked up on the producer in use at that moment, so a producer
+    reset reaches them without their knowing."""
+
+    def __init__(self, current: Callable[[], Any]) -> None:
+        self._current = current
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
 
 
 class Publisher:
@@ -57,6 +88,7 @@ class Publisher:
         metrics: ProducerMetrics,
         *,
         producer: Any = None,  # an AIOKafkaProducer-like object (tests); default: built in start()
+        producer_factory: Callable[[], Any] | None = None,  # builds producers (start and resets)
         rng: random.Random | None = None,
     ) -> None:
         self._cfg = cfg
@@ -65,9 +97,19 @@ class Publisher:
         self._max_batch = cfg.kafka.max_batch_events
         self._max_buffered = cfg.kafka.max_buffered_events
         self._producer: Any = producer
+        self._factory = producer_factory
+        if producer_factory is None and producer is None:
+            self._factory = self._new_producer
+        self._shared = SharedProducer(lambda: self._producer)
+        self._gen = 0  # producers replaced so far (see _replace_producer)
+        self._sent: dict[str, int] = {}  # symbol -> producer generation holding its head's future
+        self._orphans: dict[str, None] = {}  # heads refused for a broken producer, to send again
+        self._reset_cause: BaseException | None = None  # set: the send loop replaces the producer
+        self._resets_in_row = 0  # resets with no acknowledgement since (backoff between them)
         self._rng = rng if rng is not None else random.Random()
         self.columns = ColumnStore(exchange, max_batch=self._max_batch,
-                                   max_buffered=self._max_buffered, on_record=self._on_record)  # fmt: skip
+                                   max_buffered=self._max_buffered, on_record=self._on_record,
+                                   venue_view=cfg.kafka.venue_view)  # fmt: skip
         self._keys: dict[str, bytes] = {}
         self._ready: dict[str, None] = {}  # symbols with unsent rows and nothing in flight
         self._inflight: dict[str, int] = {}  # symbol -> rows of its head record (sending/backoff)
@@ -92,6 +134,7 @@ class Publisher:
         self._m_records = metrics.records_published.labels(x)
         self._m_buffered = metrics.buffered.labels(x)
         self._m_abandoned = metrics.events_abandoned.labels(x)
+        self._m_resets = metrics.kafka_producer_resets.labels(x)
         # called with each acknowledged record and the time of its acknowledgement (ns since the
         # epoch, the clock of ``received_ns``): latency measurements (benchmarks/bench_crash_load)
         self.on_acked: Callable[[Columns, int], object] | None = None
@@ -108,26 +151,18 @@ class Publisher:
 
     @property
     def kafka_producer(self) -> Any:
-        """The started aiokafka producer (shared by the dead-letter sink)."""
-        return self._producer
+        """The Kafka producer for the dead-letter sink: a ``SharedProducer`` (always the current
+        one, across producer resets); None before there is a producer."""
+        return None if self._producer is None else self._shared
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._started:
             return
-        k = self._cfg.kafka
         if self._producer is None:
-            self._producer = AIOKafkaProducer(
-                bootstrap_servers=self._cfg.bootstrap_servers,
-                client_id=f"{k.client_id}-{self.exchange}",
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=k.linger_ms,
-                request_timeout_ms=k.request_timeout_ms,
-                max_batch_size=MAX_KAFKA_BATCH_BYTES,
-                max_request_size=MAX_REQUEST_BYTES,
-            )
+            assert self._factory is not None  # set whenever no producer was injected
+            self._producer = self._factory()
         try:
             await self._producer.start()
         except BaseException:
@@ -135,6 +170,20 @@ class Publisher:
             raise
         self._started = True
         self._task = asyncio.create_task(self._send_loop(), name=f"publish-{self.exchange}")
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        """An idempotent ``acks="all"`` producer with the configured settings (not started)."""
+        k = self._cfg.kafka
+        return AIOKafkaProducer(
+            bootstrap_servers=self._cfg.bootstrap_servers,
+            client_id=f"{k.client_id}-{self.exchange}",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=k.linger_ms,
+            request_timeout_ms=k.request_timeout_ms,
+            max_batch_size=MAX_KAFKA_BATCH_BYTES,
+            max_request_size=MAX_REQUEST_BYTES,
+        )
 
     async def wait_published(self, n: int, timeout_s: float | None = None) -> None:
         """Wait until at least ``n`` events are acknowledged (TimeoutError after ``timeout_s``)."""
@@ -175,7 +224,7 @@ class Publisher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             if self._started:
-                await self._producer.stop()
+                await self._close_producer(self._producer)
 
     # ---- accepting ---------------------------------------------------------------------------
 
@@ -213,8 +262,10 @@ class Publisher:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._reset_cause is not None:
+                await self._replace_producer(self._reset_cause)
             self._m_buffered.set(self.buffered)
-            while self._ready:
+            while self._ready and self._reset_cause is None:
                 sym = next(iter(self._ready))
                 del self._ready[sym]
                 await self._send_head(sym)
@@ -233,6 +284,7 @@ class Publisher:
         key = self._keys.get(sym)
         if key is None:
             key = self._keys[sym] = sym.encode()
+        gen = self._gen
         try:
             value = head.encode()
             fut = await self._producer.send(self.topic, value, key=key)
@@ -241,9 +293,13 @@ class Publisher:
         except Exception as exc:  # KafkaError (timeout, too large, ...) or anything unexpected
             self._failed(sym, n, exc)
             return
-        fut.add_done_callback(partial(self._delivered, sym, n))
+        self._sent[sym] = gen
+        fut.add_done_callback(partial(self._delivered, sym, n, gen))
 
-    def _delivered(self, sym: str, n: int, fut: asyncio.Future[Any]) -> None:
+    def _delivered(self, sym: str, n: int, gen: int, fut: asyncio.Future[Any]) -> None:
+        if self._sent.get(sym) != gen:
+            return  # sent by a replaced producer and taken back: the new one sends it again
+        del self._sent[sym]
         if fut.cancelled():
             self._failed(sym, n, asyncio.CancelledError())
             return
@@ -256,6 +312,7 @@ class Publisher:
         following = self.columns.done(sym)
         del self._inflight[sym]
         self._failures.pop(sym, None)
+        self._resets_in_row = 0
         self.published_events += n
         self.published_records += 1
         self._m_events.inc(n)
@@ -270,8 +327,15 @@ class Publisher:
             self._drained.set()
 
     def _failed(self, sym: str, n: int, exc: BaseException) -> None:
-        """Count, back off, then send the same head record again (smaller if it was too large)."""
+        """Count, back off, then send the same head record again (smaller if it was too large);
+        after an error only a new producer can overcome, send it with the new one instead."""
         self._m_send_errors.inc()
+        if isinstance(exc, RESET_ERRORS) and self._factory is not None and self._task is not None:
+            self._orphans[sym] = None
+            if self._reset_cause is None:  # the first of an incident: the send loop resets
+                self._reset_cause = exc
+                self._wake.set()
+            return
         k = self._failures[sym] = self._failures.get(sym, 0) + 1
         if isinstance(exc, MessageSizeTooLargeError) and n > 1:
             self._limit[sym] = max(1, n // 2)
@@ -287,3 +351,68 @@ class Publisher:
         self._inflight.pop(sym, None)
         self._ready[sym] = None
         self._wake.set()
+
+    # ---- producer reset ----------------------------------------------------------------------
+
+    async def _replace_producer(self, cause: BaseException) -> None:
+        """Stop the broken producer, start a new one, send every unacknowledged head with it
+        (module docstring); the send loop sends nothing meanwhile."""
+        assert self._factory is not None
+        self._m_resets.inc()
+        if self._resets_in_row:  # the last new producer was refused too: back off
+            k = self._resets_in_row
+            await asyncio.sleep(self._rng.uniform(0.0, min(RETRY_MAX_S, RETRY_INITIAL_S * 2**k)))
+        self._resets_in_row += 1
+        await self._close_producer(self._producer)
+        self._gen += 1  # from here on the old producer's outcomes are ignored
+        for sym in [s for s, g in self._sent.items() if g != self._gen]:
+            del self._sent[sym]
+            self._orphans[sym] = None
+        log.warning("%s: Kafka refused the producer's sequence (%r); new producer, %d records "
+                    "sent again", self.exchange, cause, len(self._orphans))  # fmt: skip
+        attempt = 0
+        while True:
+            new = self._factory()
+            try:
+                await new.start()
+                break
+            except asyncio.CancelledError:
+                await self._close_producer(new)
+                raise
+            except Exception as exc:  # the broker is away again: try again after a while
+                await self._close_producer(new)
+                attempt += 1
+                delay = self._rng.uniform(0.0, min(RETRY_MAX_S, RETRY_INITIAL_S * 2**attempt))
+                self._rlog(logging.WARNING, "reset", "%s: new producer did not start (%r); "
+                           "retry in %.2f s", self.exchange, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+        self._producer = new
+        self._reset_cause = None
+        orphans, self._orphans = self._orphans, {}
+        for sym in orphans:
+            self._retry(sym)
+
+    async def _close_producer(self, producer: Any) -> None:
+        """Stop ``producer`` without hanging on a broker that never answers: aiokafka's ``stop``
+        waits until every batch is resolved or its sender task has ended, so after
+        ``PRODUCER_STOP_S`` the sender is cancelled, and ``stop`` is given up after as long."""
+        stopping = asyncio.ensure_future(producer.stop())
+        try:
+            for _ in range(2):
+                await asyncio.wait({stopping}, timeout=PRODUCER_STOP_S)
+                if stopping.done():
+                    break
+                # aiokafka 0.12-0.14: AIOKafkaProducer._sender.sender_task; absent elsewhere
+                task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+                if isinstance(task, asyncio.Task):
+                    task.cancel()
+        finally:
+            stopped = stopping.done()
+            if not stopped:
+                stopping.cancel()
+        if not stopped:
+            log.error("%s: Kafka producer did not stop in %.1f s; left behind", self.exchange,
+                      2 * PRODUCER_STOP_S)  # fmt: skip
+        elif not stopping.cancelled() and stopping.exception() is not None:
+            log.warning("%s: stopping the Kafka producer failed: %r", self.exchange,
+                        stopping.exception())  # fmt: skip
