@@ -24,7 +24,10 @@ that stops heartbeating is ``target-gone``, its streams are not also called sile
 become unknown, which neither fires nor resolves). While Kafka is unreachable nobody's heartbeat
 can arrive, so once no heartbeat at all was read for ``KAFKA_QUIET`` heartbeat intervals (the
 dispatcher's own arrives every interval while Kafka works) ``heartbeat_age_s`` is unknown too:
-one ``kafka-unreachable`` alert instead of one ``target-gone`` per component. A component whose last heartbeat said ``stopping`` left on
+one ``kafka-unreachable`` alert instead of one ``target-gone`` per component; once heartbeats
+are read again, a component's age counts from that moment, not from its last heartbeat before
+the outage (each component's heartbeat producer reconnects on its own, so the first heartbeat
+read after an outage is not the last to arrive). A component whose last heartbeat said ``stopping`` left on
 purpose: its alerts (and, for a producer, its streams') are resolved and it is forgotten. An
 instance not heard of for ``FORGET_AFTER`` times ``target_gone_s`` while a newer instance of the
 same component heartbeats (a restarted process) is dropped.
@@ -80,6 +83,7 @@ class HealthEvaluator:
         self.engine = RuleEngine(rules, category="health")
         self._components: dict[str, dict[str, _Instance]] = {}  # component -> instance -> ...
         self._last_read = t  # the watch starts as if it had just read one
+        self._resumed = -math.inf  # when Kafka delivered again after a kafka_down silence
         self._targets: set[Target] = set()  # targets evaluated (resolved when they retire)
         # values at every rule's resolve level: a retired target's firing alerts resolve
         self._resolving = {r.metric: r.resolve for r in self.engine.rules}
@@ -91,6 +95,8 @@ class HealthEvaluator:
 
     def offer(self, hb: Heartbeat, t: float) -> None:
         """A heartbeat read at wall time ``t``."""
+        if self.kafka_silence(t) >= KAFKA_QUIET * self.health.heartbeat_s:
+            self._resumed = t  # Kafka is back: ages restart from here (module docstring)
         self._last_read = t
         self.read += 1
         instances = self._components.setdefault(hb.component, {})
@@ -140,7 +146,9 @@ class HealthEvaluator:
                 continue
             v = values.setdefault(target, {})
             age = t - newest.heard
-            v["heartbeat_age_s"] = math.nan if kafka_down else age
+            # silence while Kafka was down says nothing about the component: counted from the
+            # moment Kafka delivered again (its first heartbeat after an outage may come later)
+            v["heartbeat_age_s"] = math.nan if kafka_down else t - max(newest.heard, self._resumed)
             if age >= self.health.target_gone_s:
                 continue  # its figures are stale: unknown
             self._figures(v, drivers.setdefault(target, []), instances, t)

@@ -110,6 +110,28 @@ def test_kafka_unreachable_is_one_alert_not_one_per_component() -> None:
                    ("kafka-unreachable", "resolved", "critical", "", "kafka")], got  # fmt: skip
 
 
+def test_after_kafka_is_back_a_component_is_gone_only_when_silent_since() -> None:
+    """The dispatcher's heartbeat is read first when Kafka is back; the consumer's producer
+    reconnects later (3 s): no target-gone for the outage's silence. The producer never comes
+    back: gone target_gone_s after Kafka delivered again, not at once."""
+    c, d = Beats("consumer binance", "consumer", "binance"), Beats("dispatcher", "dispatcher", "")
+    p = Beats("producer binance", "producer", "binance")
+    ev = HealthEvaluator(H, H.active_rules, T0)
+    beats: dict[float, list[Heartbeat]] = {}
+    for i in range(45):
+        t = T0 + i
+        if 5 < i < 25:
+            continue  # Kafka away
+        beats[t] = [d(t)] + ([c(t)] if i <= 5 or i >= 28 else []) + ([p(t)] if i <= 5 else [])
+    out = run(ev, beats, T0 + 44)
+    got = [(n, e.t - T0) for n, e in zip(names(out), out, strict=True)]
+    assert got == [
+        (("kafka-unreachable", "firing", "critical", "", "kafka"), 11.0),  # kafka_timeout_s
+        (("kafka-unreachable", "resolved", "critical", "", "kafka"), 25.0),
+        (("target-gone", "firing", "critical", "binance", "producer"), 29.0),  # 4 s after 25 s
+    ], got
+
+
 def test_an_improbable_silence_and_a_starved_consumer() -> None:
     p, c = Beats("producer okx", "producer", "okx"), Beats("consumer okx", "consumer", "okx")
     ev = HealthEvaluator(H, H.active_rules, T0)
