@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,10 +28,9 @@ from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 from producers.registry import VENUES
 from tests.brokers import KafkaBroker
-from tests.monitor.app.test_run import get, liquidation_usd, scrape, stop, until
+from tests.monitor.app.test_run import get, liquidation_usd, scrape, start_run, stop, until
 
 pytestmark = [pytest.mark.scaling, pytest.mark.slow]
-CLI = [sys.executable, "-m", "monitor.app.cli"]
 VENUE_SET = ("binance", "bybit")
 
 
@@ -67,22 +64,8 @@ async def test_a_broker_restart_under_load_loses_no_acknowledged_event(
         config = tmp_path / "restart.toml"
         config.write_text("\n".join(lines) + "\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CASCADE_MONITOR")}
-        proc = await asyncio.create_subprocess_exec(
-            *CLI, "run", "--config", str(config), "--metrics-port", "0",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        assert proc.stdout is not None
+        proc, supervisor, urls = await start_run(config, env, 2 * len(VENUE_SET) + 1)
         try:
-            urls: dict[str, str] = {}
-            supervisor = ""
-            async with asyncio.timeout(60):
-                while len(urls) < 2 * len(VENUE_SET) + 1:
-                    line = (await proc.stdout.readline()).decode()
-                    assert line, "run exited early"
-                    if m := re.match(r"supervisor: (http://\S+)/metrics", line):
-                        supervisor = m[1]
-                    if m := re.match(r"\s+(\w+(?: \w+)?)\s+(http://\S+)/metrics", line):
-                        urls[m[1]] = m[2]
             await until("ready", lambda: get(supervisor + "/readyz")[0] == 200, 120)
             await sim.wait_liquidations_subscribed(timeout_s=60)
             sim.play()
