@@ -110,12 +110,21 @@ def table(summary: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
             f" (was {fmt(was.get('auc_branching'), '.3f')})" if baseline else ""
         )
         rows.append(f"{'':<17} {COVERAGE.get(venue, venue):<28} {s:>16} {b:>20}")
+    rel = summary.get("reliability") or []
+    if rel:
+        rows.append("")
+        rows.append("score as a probability (bins by score decile: scored bins, mean score -> "
+                    "share positive)")  # fmt: skip
+        rows += [f"  [{r['lo']:.1f}, {r['hi']:.1f}) {r['n']:>6}  {fmt(r['mean_p'], '.3f')} -> "
+                 f"{fmt(r['observed'], '.3f')}" for r in rel if r["n"]]  # fmt: skip
     return "\n".join(rows)
 
 
 def figure(outcomes: list[Outcome], summary: dict[str, Any], path: Path) -> None:
-    fig = Figure(figsize=(13, 8))
-    axes = fig.subplots(2, 2)
+    fig = Figure(figsize=(17, 8))
+    axes = fig.subplots(2, 3)
+    _reliability(axes[1][2], summary)
+    _headline(axes[0][2], summary)
     ax = axes[0][0]
     for venue in sorted({o.venue for o in outcomes}):
         leads = [lead / 60 for o in outcomes if o.venue == venue
@@ -154,6 +163,43 @@ def figure(outcomes: list[Outcome], summary: dict[str, Any], path: Path) -> None
         ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def _headline(ax: Any, summary: dict[str, Any]) -> None:
+    ax.axis("off")
+    lines = []
+    for key, cell in summary["cells"].items():
+        family, venue = key.split("|")
+        if venue != "all":
+            continue
+        if "cascades" in cell:
+            lines.append(f"{family}: {cell['detected']}/{cell['cascades']} detected, "
+                         f"{cell['first_minute']:.0%} in the first minute")  # fmt: skip
+        else:
+            lines.append(f"{family}: {cell['false_alerts']} false alerts "
+                         f"in {cell['venue_days']:.2f} venue-days")  # fmt: skip
+    a = summary["auc"].get("all", {})
+    lines.append(f"ROC AUC: score {a.get('auc_score', math.nan):.3f}, "
+                 f"branching ratio {a.get('auc_branching', math.nan):.3f}")  # fmt: skip
+    ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace",
+            transform=ax.transAxes)  # fmt: skip
+    ax.set_title("All coverages")
+
+
+def _reliability(ax: Any, summary: dict[str, Any]) -> None:
+    rel = [r for r in summary.get("reliability") or [] if r["n"]]
+    ax.plot([0, 1], [0, 1], color="k", lw=0.7, ls="--", label="perfect")
+    ax.plot([r["mean_p"] for r in rel], [r["observed"] for r in rel], marker="o",
+            label="max score per 10 s bin")  # fmt: skip
+    for r in rel:
+        ax.annotate(str(r["n"]), (r["mean_p"], r["observed"]), fontsize=6,
+                    textcoords="offset points", xytext=(3, -8))  # fmt: skip
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("score (decile mean)")
+    ax.set_ylabel("share of positive bins")
+    ax.set_title("Score reliability (bins per point)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def _examples(outcomes: list[Outcome]) -> list[Outcome]:

@@ -49,20 +49,23 @@ COMPONENTS: Final = (
 
 @dataclass(frozen=True)
 class ScoreParams:
-    w_branching: float = 0.25
-    w_feedback: float = 0.20
-    w_liq_zscore: float = 0.15
-    w_liq_share: float = 0.10
-    w_vpin: float = 0.10
-    w_volatility: float = 0.10
-    w_margin_stress: float = 0.10
-    w_surge: float = 0.0
+    # weights and calibration fitted on the training scenarios (benchmarks/calibrate_score.py,
+    # docs/detection.md §6); the hand-set weights before them: 0.25, 0.20, 0.15, 0.10, 0.10,
+    # 0.10, 0.10, 0 with the raw mean
+    w_branching: float = 0.1068
+    w_feedback: float = 0.0
+    w_liq_zscore: float = 0.0
+    w_liq_share: float = 0.0
+    w_vpin: float = 0.0
+    w_volatility: float = 0.3133
+    w_margin_stress: float = 0.0
+    w_surge: float = 0.5799
     z_saturation: float = 6.0  # a 6-sigma liquidation rate is the most alarming
     share_saturation: float = 0.2  # liquidations at 20% of traded notional
     msi_saturation: float = 1.0  # expected liquidations equal to the traded notional
     surge_saturation: float = 20.0  # liquidations at 20 times their normal rate
-    calib_intercept: float = 0.0  # the logistic calibration (module docstring); slope 0: raw
-    calib_slope: float = 0.0
+    calib_intercept: float = -5.322  # the logistic calibration (module docstring); slope 0: raw
+    calib_slope: float = 7.758
     rank_tau_s: float = 86_400.0
     rank_min_samples: int = 30  # ticks of history before VPIN and volatility ranks are given
     warning: float = 0.7  # the default cascade-risk rule's levels (docs/alerts.md §2.4)

@@ -38,6 +38,7 @@ import orjson
 
 from consumers.engine import EventEngine, Step
 from consumers.ingest import RecordIngest
+from consumers.models.score import COMPONENTS
 from consumers.readout import RiskRow
 from monitor.alerting.rules import RuleEngine
 from monitor.core.alertrecord import AlertEvent
@@ -52,6 +53,9 @@ SIDES = ("long", "short", "unknown")  # consumers.columns.LIQ_SIDES
 # a few ms; more here costs nothing: tick closes wait for the event clock, and a record is
 # offered before any later frame's events)
 LINGER_NS = 100_000_000
+# a series named ``component:<name>`` keeps that score component (consumers.models.score
+# COMPONENTS, in [0, 1], NaN: undefined) instead of a risk record field
+COMPONENT_PREFIX = "component:"
 
 
 @dataclass
@@ -162,7 +166,12 @@ class _Venue:
                 got = self.series[row.symbol] = ([], {f: [] for f in self.series_fields})
             got[0].append(t)
             for f in self.series_fields:
-                got[1][f].append(row.values.get(f, math.nan))
+                if f.startswith(COMPONENT_PREFIX):
+                    comps = row.components
+                    j = COMPONENTS.index(f[len(COMPONENT_PREFIX) :])
+                    got[1][f].append(math.nan if comps is None else float(comps[j]))
+                else:
+                    got[1][f].append(row.values.get(f, math.nan))
 
     def frame(self, data: str | bytes, recv_ns: int, out: list[AlertEvent]) -> None:
         """One frame into the producer's record columns; the records are sent (encoded, decoded,
@@ -243,9 +252,14 @@ def _tagged(i: int, frames: Iterator[tuple[int, Frame]]) -> Iterator[tuple[int, 
 
 def backtest(cfg: Config, files: Sequence[Path], *, series: Sequence[str] = ()) -> BacktestResult:
     """Run ``files`` through the pipeline's code (see the module docstring). ``series``: risk
-    record fields to keep at every evaluation of every pair (``BacktestResult.series``)."""
+    record fields, or ``component:<name>`` score components, to keep at every evaluation of
+    every pair (``BacktestResult.series``)."""
     if not files:
         raise ValueError("no recordings given")
+    bad = [f for f in series if f.startswith(COMPONENT_PREFIX)
+           and f[len(COMPONENT_PREFIX) :] not in COMPONENTS]  # fmt: skip
+    if bad:
+        raise ValueError(f"unknown score component(s) {bad}; known: {list(COMPONENTS)}")
     venues: dict[str, _Venue] = {}
     exchange_of: list[str] = []
     streams = []

@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from monitor.app.backtest import backtest
+from consumers.models.score import COMPONENTS
+from monitor.app.backtest import COMPONENT_PREFIX, backtest
+from monitor.app.calibration import reliability
 from monitor.core.alertrecord import AlertEvent
 from monitor.core.config import load
 from monitor.simulator.reflexive.families import FAMILIES
@@ -75,6 +77,9 @@ class Outcome:
     bins: list[tuple[float, float, float]] = field(default_factory=list)  # (t, score, n)
     seconds: float = 0.0  # wall time of the job
     events: int = 0
+    # with components: per 10 s bin and pair, the score components at the pair's last
+    # evaluation in the bin, (bin start, symbol, COMPONENTS values or None where undefined)
+    comps: list[tuple[float, str, list[float | None]]] | None = None
 
 
 def jobs(n: int, first_seed: int, venues: Sequence[str]) -> list[Job]:
@@ -102,8 +107,27 @@ def _binned(result_series: dict[Any, Any], t0: float) -> list[tuple[float, float
     return [(k * BIN_S, score[k], n[k]) for k in sorted(set(score) | set(n))]
 
 
-def run_job(args: tuple[Job, str | None]) -> Outcome:
-    job, config_path = args
+def _component_bins(
+    result_series: dict[Any, Any], t0: float
+) -> list[tuple[float, str, list[float | None]]]:
+    """Per 10 s bin and pair: the components at the pair's last evaluation in the bin."""
+    names = [COMPONENT_PREFIX + c for c in COMPONENTS]
+    out = []
+    for (_, symbol), (times, values) in result_series.items():
+        last: dict[int, int] = {}
+        for i, t in enumerate(times):
+            last[int((t - t0) // BIN_S)] = i
+        for k, i in sorted(last.items()):
+            row = [values[n][i] for n in names]
+            out.append((k * BIN_S, symbol, [v if math.isfinite(v) else None for v in row]))
+    return out
+
+
+def run_job(args: tuple[Job, str | None] | tuple[Job, str | None, bool]) -> Outcome:
+    """One scenario through ``backtest``; a third element True also keeps the score components
+    per bin and pair (``Outcome.comps``, for ``benchmarks/calibrate_score.py``)."""
+    job, config_path = args[0], args[1]
+    keep_comps = len(args) > 2 and bool(args[2])
     t_start = time.perf_counter()
     cfg = load(Path(config_path) if config_path else None, environ={})
     scenario = FAMILIES[job.family](job.seed)
@@ -111,7 +135,10 @@ def run_job(args: tuple[Job, str | None]) -> Outcome:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{job.family}-{job.seed}.{job.venue}.jsonl.gz"
         render_venue(scenario, job.venue, path, start_ms=start_ms, name=path.stem)
-        result = backtest(cfg, [path], series=("score", "branching_ratio"))
+        series: tuple[str, ...] = ("score", "branching_ratio")
+        if keep_comps:
+            series += tuple(COMPONENT_PREFIX + c for c in COMPONENTS)
+        result = backtest(cfg, [path], series=series)
     t0 = start_ms / 1000.0
     truth = scenario.truth
     alerts = [_alert(e, t0) for e in result.transitions]
@@ -119,7 +146,7 @@ def run_job(args: tuple[Job, str | None]) -> Outcome:
     return Outcome(
         job.family, job.seed, job.venue, truth.duration_s, truth.is_cascade, truth.onset_s,
         truth.peak_minute_s, alerts, _binned(result.series, t0), time.perf_counter() - t_start,
-        events,
+        events, _component_bins(result.series, t0) if keep_comps else None,
     )  # fmt: skip
 
 
@@ -181,19 +208,30 @@ def _ranks(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return ranks
 
 
+def label(o: Outcome, t: float) -> bool | None:
+    """The class of the 10 s bin starting at ``t`` (the module docstring): True from 5 minutes
+    before the peak minute to its end in a cascade, False in a negative family or in a cascade
+    scenario's bins ending 15 minutes before its onset, None otherwise (not scored)."""
+    if o.family in NEGATIVE_FAMILIES:
+        return False
+    if o.is_cascade and o.peak_minute_s is not None and o.onset_s is not None:
+        if o.peak_minute_s - POSITIVE_BEFORE_PEAK_S <= t < o.peak_minute_s + 60:
+            return True
+        if t + BIN_S <= o.onset_s - NEGATIVE_BEFORE_ONSET_S:
+            return False
+    return None
+
+
 def labelled(outcomes: list[Outcome], which: int) -> tuple[list[float], list[float]]:
-    pos, neg = [], []
+    pos: list[float] = []
+    neg: list[float] = []
     for o in outcomes:
         for b in o.bins:
             t, v = b[0], b[which]
             v = -1.0 if not math.isfinite(v) else v
-            if o.family in NEGATIVE_FAMILIES:
-                neg.append(v)
-            elif o.is_cascade and o.peak_minute_s is not None and o.onset_s is not None:
-                if o.peak_minute_s - POSITIVE_BEFORE_PEAK_S <= t < o.peak_minute_s + 60:
-                    pos.append(v)
-                elif t + BIN_S <= o.onset_s - NEGATIVE_BEFORE_ONSET_S:
-                    neg.append(v)
+            y = label(o, t)
+            if y is not None:
+                (pos if y else neg).append(v)
     return pos, neg
 
 
@@ -217,7 +255,18 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
         }
     by_cov["all"] = {"auc_score": auc(*labelled(outcomes, 1)),
                      "auc_branching": auc(*labelled(outcomes, 2))}  # fmt: skip
-    return {"cells": cells, "auc": by_cov}
+    return {"cells": cells, "auc": by_cov, "reliability": score_reliability(outcomes)}
+
+
+def score_reliability(outcomes: list[Outcome], bins: int = 10) -> list[dict[str, float]]:
+    """The score read as a probability (docs/detection.md §6): per score decile over the scored
+    bins (where a score was computed), how many, the mean score and the share that were
+    positive."""
+    pos, neg = labelled(outcomes, 1)
+    p = np.array(pos + neg, dtype=np.float64)
+    y = np.array([True] * len(pos) + [False] * len(neg))
+    keep = p >= 0  # -1: no score in the bin
+    return reliability(np.clip(p[keep], 0.0, 1.0), y[keep], bins)
 
 
 def _cell(family: str, os_: list[Outcome]) -> dict[str, Any]:

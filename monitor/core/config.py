@@ -216,11 +216,12 @@ class RiskConfig:
     map_leverage_weights: tuple[float, ...] = (0.2, 0.2, 0.2, 0.2, 0.2)
     map_half_life_s: float = 43_200.0  # positions on the map decay with this half-life
     stress_horizon_s: float = 300.0  # horizon h of the expected liquidations and MSI
-    score_weights: tuple[float, ...] = (0.25, 0.20, 0.15, 0.10, 0.10, 0.10, 0.10, 0.0)  # s7, in
-    # the order branching, feedback, liq_zscore, liq_share, vpin, volatility, margin_stress, surge
+    # s7, in the order branching, feedback, liq_zscore, liq_share, vpin, volatility,
+    # margin_stress, surge; fitted with the calibration (docs/detection.md §6)
+    score_weights: tuple[float, ...] = (0.1068, 0.0, 0.0, 0.0, 0.0, 0.3133, 0.0, 0.5799)
     # the score's logistic calibration (intercept, slope) on the raw weighted mean (s7); slope 0:
     # the raw mean
-    score_calibration: tuple[float, ...] = (0.0, 0.0)
+    score_calibration: tuple[float, ...] = (-5.322, 7.758)
     surge_floor_usd_s: float = 1_000.0  # the liquidation surge's floor for a pair (s9)
     surge_floor_venue_usd_s: float = 5_000.0  # ... and for the venue-wide row
     score_warning: float = 0.7  # = the cascade-risk rule (docs/alerts.md §2.4)

@@ -19,7 +19,7 @@ T0 = 1_700_000_000.0
 STEP_S = 5.0  # the consumer's tick: refits and read-outs
 DURATION_S = 3600.0
 WARMUP_S = 600.0  # ignored at the start of each run: models still filling their windows
-CALM_MAX = 0.5  # below the default warning level (0.6) with a margin
+CALM_MAX = 0.5  # below the default warning level (0.7) with a margin
 
 
 def replay(sc: Scenario, venue: str) -> tuple[list[tuple[float, float]], dict[int, float]]:

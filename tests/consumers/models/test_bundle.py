@@ -10,7 +10,7 @@ import pytest
 
 from consumers.columns import BatchArrays
 from consumers.models.bundle import ModelParams
-from consumers.models.score import COMPONENTS
+from consumers.models.score import COMPONENTS, ScoreParams
 from consumers.state import RiskState
 from monitor.core.config import load
 from monitor.core.errors import ConfigError
@@ -37,6 +37,11 @@ def test_risk_config_reaches_every_model() -> None:
     assert p.stress_horizon_s == 60.0
     assert p.score.w_branching == 1.0 and p.score.total_weight == 1.0
     assert (p.score.warning, p.score.critical) == (0.5, 0.7)
+
+
+def test_the_config_defaults_are_the_models_defaults() -> None:
+    """One set of fitted weights and calibration: the config's defaults and ScoreParams' agree."""
+    assert ModelParams.from_config(load(environ={}).risk).score == ScoreParams()
 
 
 @pytest.mark.parametrize(

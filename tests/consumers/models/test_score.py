@@ -12,6 +12,11 @@ from hypothesis.extra.numpy import arrays
 
 from consumers.models.score import COMPONENTS, RankState, ScoreParams, components, drivers, score
 
+# the hand-set weights as a raw mean (no calibration): round numbers for the arithmetic below
+RAW = ScoreParams(w_branching=0.25, w_feedback=0.20, w_liq_zscore=0.15, w_liq_share=0.10,
+                  w_vpin=0.10, w_volatility=0.10, w_margin_stress=0.10, w_surge=0.0,
+                  calib_intercept=0.0, calib_slope=0.0)  # fmt: skip
+
 
 def comps_of(**kw: float) -> np.ndarray:
     base = {"branching": np.nan, "n_struct": np.nan, "liq_zscore": np.nan, "liq_share": np.nan,
@@ -35,8 +40,8 @@ def test_each_component_is_mapped_as_documented() -> None:
             "surge": 0.5,  # ln(sqrt(20)) / ln(20)
         }
     )
-    w = ScoreParams().weights
-    assert score(ScoreParams(), c[None, :])[0] == pytest.approx(float(c @ w / w.sum()))
+    w = RAW.weights
+    assert score(RAW, c[None, :])[0] == pytest.approx(float(c @ w / w.sum()))
     clipped = comps_of(branching=1.7, n_struct=9.0, liq_zscore=-4.0, liq_share=3.0, msi=8.0,
                        surge=0.5)[0]  # fmt: skip
     assert list(clipped[[0, 1, 2, 3, 6, 7]]) == [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]
@@ -45,14 +50,14 @@ def test_each_component_is_mapped_as_documented() -> None:
 
 def test_missing_components_are_left_out_and_the_coverage_says_how_much_is_backed() -> None:
     none = comps_of()
-    s, cov = score(ScoreParams(), none)
+    s, cov = score(RAW, none)
     assert np.isnan(none).all() and s[0] == 0.0 and cov[0] == 0.0
     only = comps_of(branching=0.8)
-    s, cov = score(ScoreParams(), only)
+    s, cov = score(RAW, only)
     assert s[0] == pytest.approx(0.8) and cov[0] == pytest.approx(0.25)
-    assert drivers(ScoreParams(), only[0]) == [("branching", pytest.approx(0.8))]
+    assert drivers(RAW, only[0]) == [("branching", pytest.approx(0.8))]
     two = comps_of(branching=0.8, liq_zscore=0.0)  # weights 0.25 and 0.15
-    s, cov = score(ScoreParams(), two)
+    s, cov = score(RAW, two)
     assert s[0] == pytest.approx(0.8 * 0.25 / 0.4) and cov[0] == pytest.approx(0.4)
 
 
@@ -62,6 +67,22 @@ def test_the_logistic_calibration_maps_the_raw_mean() -> None:
     assert score(p, c)[0][0] == pytest.approx(0.5)  # -4 + 8 * 0.5 = 0
     assert score(p, comps_of(branching=1.0))[0][0] == pytest.approx(1 / (1 + math.exp(-4.0)))
     assert score(p, comps_of())[0][0] == pytest.approx(1 / (1 + math.exp(4.0)))
+
+
+def test_the_defaults_are_the_fitted_probability() -> None:
+    """The default score is the logistic map of the fitted weights' mean (docs/detection.md §6):
+    a quiet pair reads its floor sigmoid(a), a pair with every weighted component saturated
+    sigmoid(a + b), and components with weight 0 do not move it."""
+    p = ScoreParams()
+    a, b = p.calib_intercept, p.calib_slope
+    assert b > 0
+    floor = 1 / (1 + math.exp(-a))
+    top = 1 / (1 + math.exp(-(a + b)))
+    quiet = comps_of(branching=0.0, n_struct=0.0, liq_zscore=0.0, vol_rank=0.0, surge=1.0)
+    assert score(p, quiet)[0][0] == pytest.approx(floor)
+    hot = comps_of(branching=1.0, vol_rank=1.0, surge=20.0, vpin_rank=0.0, msi=0.0)
+    assert score(p, hot)[0][0] == pytest.approx(top)
+    assert score(p, hot)[1][0] == pytest.approx(1.0)  # every weighted component defined
 
 
 finite = st.floats(allow_nan=True, allow_infinity=True) | st.floats(-10.0, 10.0)
