@@ -19,7 +19,11 @@ message); ``ping_interval_s`` and ``idle_timeout_s`` override them for every ven
 (short values for tests).
 
 Fault injection: ``drop_connections`` aborts the TCP connections (no close frame: the client sees
-1006); ``stall`` turns a venue into a silent dead socket: connections are accepted and kept, but
+1006). The ledger keeps exactly what left the process before the abort: the connections' writers
+stop taking frames, a send under way completes, and the bytes still in the process's write buffer
+are flushed before the abort (an item written to an aborted transport is discarded by asyncio
+without an error, so the ledger would count it sent); frames queued after that are lost, as in
+flight on a real drop, and are not in the ledger. ``stall`` turns a venue into a silent dead socket: connections are accepted and kept, but
 nothing is read or sent (no data, no replies, no pings, no pongs) until the stall ends. Market data
 of the stalled period is lost, as it would be, and is not in the ledger. ``fault`` mutes channels
 (liquidations stop, trades go on) or garbles every market frame (``monitor.simulator.faults``)
@@ -29,6 +33,7 @@ until it is set back to ``faults.NONE``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import time
@@ -49,6 +54,9 @@ from monitor.simulator.venues import SPECS
 from monitor.simulator.wire import Outgoing, Pings, Session, TickingSession, VenueSpec
 
 CLOSE_TIMEOUT_S: Final = 2.0
+# drop_connections: the longest it waits for a send under way and the write buffer to leave the
+# process (a client that stopped reading never drains it; it is dropped anyway)
+DROP_FLUSH_TIMEOUT_S: Final = 10.0
 
 
 class _Frame:
@@ -66,6 +74,9 @@ class _Client:
         self.queue: asyncio.Queue[_Frame] = asyncio.Queue()
         self.closed = asyncio.Event()
         self.last_rx = now
+        self.idle = asyncio.Event()  # the writer is not inside a send
+        self.idle.set()
+        self.dropping = False  # drop_connections: the writer sends nothing more
 
 
 class _Venue:
@@ -287,10 +298,28 @@ class ExchangeSimulator:
         v = self._venue(venue)
         clients = list(v.clients)
         for client in clients:
+            client.dropping = True
+        # what the ledger holds has left the process (module docstring)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DROP_FLUSH_TIMEOUT_S):
+                for client in clients:
+                    await client.idle.wait()
+                    await self._flushed(client.conn)
+        for client in clients:
             client.conn.transport.abort()
         for client in clients:
             await client.closed.wait()
         return len(clients)
+
+    @staticmethod
+    async def _flushed(conn: ServerConnection) -> None:
+        """Until the transport's write buffer is empty: with both limits at 0 it pauses the
+        connection's writing while a byte is buffered and resumes it once none is."""
+        transport = conn.transport
+        if transport.is_closing():
+            return
+        transport.set_write_buffer_limits(high=0, low=0)
+        await conn.drain()
 
     async def inject(self, venue: str, frames: Iterable[bytes]) -> int:
         """Send raw frames (garbage, truncated JSON, unexpected messages) to every subscribed
@@ -408,8 +437,9 @@ class ExchangeSimulator:
         while True:
             frame = await client.queue.get()
             try:
-                if venue.stalled:
-                    continue  # a dead socket: the frame is lost
+                if venue.stalled or client.dropping:
+                    continue  # a dead or dropped socket: the frame is lost, not in the ledger
+                client.idle.clear()
                 garbled = venue.fault.garbled and frame.out is not None
                 data = faults.garble(frame.data) if garbled else frame.data
                 await client.conn.send(data, text=not venue.spec.binary)
@@ -421,6 +451,7 @@ class ExchangeSimulator:
             except ConnectionClosed:
                 pass
             finally:
+                client.idle.set()
                 client.queue.task_done()
 
     async def _keepalive(self, pings: Pings, venue: _Venue, client: _Client) -> None:

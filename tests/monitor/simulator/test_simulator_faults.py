@@ -16,9 +16,11 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from monitor.simulator.ledger import SentTrade
 from monitor.simulator.recorder import read_recording
 from monitor.simulator.scenario import Scenario, crash_scenario
-from monitor.simulator.server import ExchangeSimulator
+from monitor.simulator.server import ExchangeSimulator, _Frame
+from monitor.simulator.wire import Outgoing
 
 
 @functools.cache
@@ -294,3 +296,25 @@ async def test_stop_while_stalled_closes_cleanly_and_promptly() -> None:
             assert ws.close_code == 1001
     finally:
         await sim.stop()
+
+
+async def test_the_ledger_holds_only_what_left_before_a_drop() -> None:
+    """A market frame the writer takes as the drop starts is lost, not counted sent: asyncio
+    discards a write to an aborted transport without an error, so before the fix the ledger
+    counted one trade the client never got (a clean-clone run's test_misbehaviour, 1818 vs 1819).
+    Deterministic: the frame wakes the writer, and the drop starts before the writer runs."""
+    async with (
+        ExchangeSimulator(scenario()) as sim,
+        connect(sim.url("binance") + "/ws/btcusdt@aggTrade") as ws,
+    ):
+        await sim.wait_subscribed("binance", ["btcusdt@aggTrade"])
+        (client,) = sim._venue("binance").clients  # the connection's writer queue
+        trade = SentTrade("binance", "BTCUSDT", "buy", "1", "100", 1, "9")
+        out = Outgoing(("btcusdt@aggTrade",), b"{}", (9,), (trade,))
+        client.queue.put_nowait(_Frame(b'{"e":"aggTrade","a":9}', out))
+        assert await sim.drop_connections("binance") == 1
+        received = []
+        with pytest.raises(ConnectionClosedError):
+            async for m in ws:
+                received.append(m)
+        assert len(sim.ledger.trades) == len(received) == 0
