@@ -49,12 +49,12 @@ async def test_drops_stall_and_garbage_lose_nothing_sent_while_connected(
             served = session.served
             sim.stall("bybit", True)  # the socket stays open and says nothing
             await session.wait_served(served + 1, timeout_s=20)  # the watchdog reconnected
-            assert (
-                registry.get_sample_value(
-                    "cascade_reconnects_total", {"exchange": "bybit", "reason": "stale"}
-                )
-                == 1
+            # at least once: while the venue stays stalled, every new socket is silent too and
+            # the 1 s watchdog goes on reconnecting (two clean-clone runs under load counted 2)
+            stale = registry.get_sample_value(
+                "cascade_reconnects_total", {"exchange": "bybit", "reason": "stale"}
             )
+            assert stale is not None and stale >= 1
             sim.stall("bybit", False)
             await bybit.wait_connected(10)
             await sim.drop_connections("bybit")
