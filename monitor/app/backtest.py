@@ -136,6 +136,11 @@ class _Venue:
     def __init__(self, cfg: Config, exchange: str, series: Sequence[str] = ()) -> None:
         self.summary = VenueSummary(exchange)
         self.series_fields = tuple(series)
+        # per field, its score component's column (COMPONENT_PREFIX), or -1: a risk record field
+        self._component_cols = tuple(
+            COMPONENTS.index(f[len(COMPONENT_PREFIX) :]) if f.startswith(COMPONENT_PREFIX) else -1
+            for f in self.series_fields
+        )
         self.series: dict[str, tuple[list[float], dict[str, list[float]]]] = {}
         self.producer = OfflineProducer(cfg, exchange)
         self.summary.producer = self.producer.counts
@@ -165,13 +170,12 @@ class _Venue:
             if got is None:
                 got = self.series[row.symbol] = ([], {f: [] for f in self.series_fields})
             got[0].append(t)
-            for f in self.series_fields:
-                if f.startswith(COMPONENT_PREFIX):
-                    comps = row.components
-                    j = COMPONENTS.index(f[len(COMPONENT_PREFIX) :])
-                    got[1][f].append(math.nan if comps is None else float(comps[j]))
-                else:
+            comps = row.components
+            for f, j in zip(self.series_fields, self._component_cols, strict=True):
+                if j < 0:
                     got[1][f].append(row.values.get(f, math.nan))
+                else:
+                    got[1][f].append(math.nan if comps is None else float(comps[j]))
 
     def frame(self, data: str | bytes, recv_ns: int, out: list[AlertEvent]) -> None:
         """One frame into the producer's record columns; the records are sent (encoded, decoded,

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from consumers.models.score import COMPONENTS
 from monitor.app.backtest import COMPONENT_PREFIX, backtest
+from monitor.app.calibration import auc as calibration_auc
 from monitor.app.calibration import reliability
 from monitor.core.alertrecord import AlertEvent
 from monitor.core.config import load
@@ -185,27 +185,9 @@ def detection(o: Outcome) -> tuple[bool, float | None, bool]:
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
-    """P(a positive ranks above a negative), ties half (Mann-Whitney)."""
-    if not pos or not neg:
-        return math.nan
-    values = np.concatenate([pos, neg])
-    ranks = _ranks(values)
-    r_pos = ranks[: len(pos)].sum()
-    return float((r_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def _ranks(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    sx = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and sx[j + 1] == sx[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+    """P(a positive ranks above a negative), ties half (Mann-Whitney; ``calibration.auc``)."""
+    values = np.array(pos + neg, dtype=np.float64)
+    return calibration_auc(values, np.arange(values.size) < len(pos))
 
 
 def label(o: Outcome, t: float) -> bool | None:
