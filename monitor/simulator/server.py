@@ -5,10 +5,14 @@ requests, framing, sampling, batching) lives in each venue's pure module (``venu
 ten); this module owns the sockets, the clock and the ledger.
 
 Clock: ``play()`` pins scenario second 0 to now; scenario second ``k`` happens at
-``start + k / speed``. Payload timestamps are the wall clock at that moment, like a live venue, and
-the venues' sampling and batching windows are wall-clock windows (1000 ms Binance forceOrder and
-OKX liquidation-orders, 500 ms Bybit allLiquidation, 100 ms Bybit publicTrade, ...), so a faster
-playback compresses more liquidations into each window, exactly as a faster market would.
+``start + k / speed``. Payload timestamps are the wall clock of that scheduled moment, like a live
+venue's engine time, and the venues' sampling and batching windows are wall-clock windows (1000 ms
+Binance forceOrder and OKX liquidation-orders, 500 ms Bybit allLiquidation, 100 ms Bybit
+publicTrade, ...), so a faster playback compresses more liquidations into each window, exactly as a
+faster market would. A venue's playback steps from one scheduled moment (an event or a window's
+deadline) to the next, and stamps each with its schedule, not with the time its task got to run:
+on a loaded machine frames leave late, as from a congested venue, but what they say does not
+depend on the load.
 
 Per connection: a writer task drains an outgoing queue (a slow client never blocks playback) and
 records each frame it wrote in the ledger (market items, once per venue-unique key) and in the
@@ -523,8 +527,11 @@ class ExchangeSimulator:
                 targets.append(t0 + events[i].t / speed)
             if not targets:
                 return
-            await asyncio.sleep(max(0.0, min(targets) - loop.time()))
-            now = loop.time()
+            # the venue's clock is the schedule, not the moment this task got to run: a
+            # simulator that falls behind (a loaded machine) sends the same frames, late, instead
+            # of stamping several scheduled moments with one late time (module docstring)
+            now = min(targets)
+            await asyncio.sleep(max(0.0, now - loop.time()))
             now_ms = wall_ms(now)
             outs: list[Outgoing] = []
             while i < len(events) and t0 + events[i].t / speed <= now:
