@@ -79,10 +79,16 @@ class Pipeline(AsyncService):
 
     async def flush_alerts(self, timeout_s: float = 30.0) -> int:
         """After ``drain`` (every event applied, so every tick with events closed and evaluated):
-        send what the consumers have not sent yet, then wait until the dispatcher has handled
-        every transition sent. Returns the transitions sent."""
+        stop the consumers, each sending what it has not sent yet, then wait until the dispatcher
+        has handled every transition sent. Returns the transitions sent.
+
+        The consumers stop because the input has ended: a live consumer's event clock moves on
+        with the wall time, so a pair whose alert is pending (its condition holding, not yet for
+        ``for_s``) is still evaluated after its last event and could fire after this count was
+        taken. Stopped, they emit exactly the transitions of the data; their state stays
+        readable (``snapshot``)."""
         for c in self.consumers:
-            await c.send_alerts()
+            await c.stop()
         sent = sum(c.alerts_sent for c in self.consumers)
         if self.dispatcher is not None:
             await self.dispatcher.wait_handled(sent, timeout_s)
