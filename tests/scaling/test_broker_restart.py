@@ -28,7 +28,15 @@ from monitor.simulator.scenario import crash_scenario
 from monitor.simulator.server import ExchangeSimulator
 from producers.registry import VENUES
 from tests.brokers import KafkaBroker
-from tests.monitor.app.test_run import get, liquidation_usd, scrape, start_run, stop, until
+from tests.monitor.app.test_run import (
+    get,
+    liquidation_usd,
+    readiness,
+    scrape,
+    start_run,
+    stop,
+    until,
+)
 
 pytestmark = [pytest.mark.scaling, pytest.mark.slow]
 VENUE_SET = ("binance", "bybit")
@@ -66,7 +74,11 @@ async def test_a_broker_restart_under_load_loses_no_acknowledged_event(
         env = {k: v for k, v in os.environ.items() if not k.startswith("CASCADE_MONITOR")}
         proc, supervisor, urls = await start_run(config, env, 2 * len(VENUE_SET) + 1)
         try:
-            await until("ready", lambda: get(supervisor + "/readyz")[0] == 200, 120)
+            # as test_run: 21 processes starting at once on two cores (a clean clone's first
+            # run compiles the numba kernels in each) take minutes on a loaded machine
+            await until(
+                "ready", lambda: get(supervisor + "/readyz")[0] == 200, 180, lambda: readiness(urls)
+            )
             await sim.wait_liquidations_subscribed(timeout_s=60)
             sim.play()
             # once liquidations flow end to end, the broker goes down and comes back
