@@ -88,6 +88,7 @@ class Pipeline(AsyncService):
         taken. Stopped, they emit exactly the transitions of the data; their state stays
         readable (``snapshot``)."""
         for c in self.consumers:
+            await self._stop_reporter(c)  # as drain does for the producers: a stop is no failure
             await c.stop()
         sent = sum(c.alerts_sent for c in self.consumers)
         if self.dispatcher is not None:

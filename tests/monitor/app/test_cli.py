@@ -112,9 +112,8 @@ async def test_demo_end_to_end(isolated_env: dict[str, str]) -> None:
     metrics_port = free_port()
     broker_port = int(isolated_env["CASCADE_MONITOR__BROKER__PORT"])
     # The scenario's minute at speed 2: its crash spans ~22 s of event time (payload times are the
-    # simulator's wall clock), so the surge rules' 5 s holds confirm critical with seconds to
-    # spare. At speed 4 the crash spanned ~11 s and critical came at the very end of the data;
-    # on a loaded machine the simulator's late sends compressed it further and critical never came.
+    # simulator's schedule), so the surge rules' 5 s holds confirm critical with seconds to spare.
+    # At speed 4 the crash spanned ~11 s and critical came only at the very end of the data.
     proc = await asyncio.create_subprocess_exec(
         *CLI, "demo", "--duration", "30", "--speed", "2", "--metrics-port", str(metrics_port),
         env=isolated_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
